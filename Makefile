@@ -1,0 +1,40 @@
+# ngx_http_abtest_module
+#
+#   make         build build/ngx_http_abtest_module.so (installs what is missing)
+#   make test    build and run the whole test suite
+#   make demo    run the demo site on http://127.0.0.1:5000
+#   make bench   run the benchmarks (bench/README.md)
+#
+# NGINX_SRC=/path/to/nginx-x.y.z make   builds against another source tree.
+
+MODULE  = build/ngx_http_abtest_module.so
+SOURCES = config ngx_http_abtest_module.c $(wildcard src/*.c src/*.h)
+
+.PHONY: all deps test demo bench style clean
+
+all: deps $(MODULE)
+
+deps:
+	@util/install-deps.sh build
+
+$(MODULE): $(SOURCES)
+	util/build.sh
+
+test: deps
+	@util/install-deps.sh test
+	$(MAKE) $(MODULE)
+	util/style-check.sh
+	util/run-tests.sh $(T)
+
+demo: all
+	util/demo.sh
+
+bench: all
+	@util/install-deps.sh bench
+	bench/run.sh
+
+style:
+	util/style-check.sh
+
+clean:
+	rm -rf build t/servroot

@@ -1,0 +1,372 @@
+
+/*
+ * Copyright (C) ngx_http_abtest_module authors
+ */
+
+
+#include "ngx_http_abtest_assign.h"
+#include "ngx_http_abtest_hash.h"
+#include "ngx_http_abtest_directive.h"
+
+#include <openssl/rand.h>
+
+
+static ngx_http_abtest_ctx_t *ngx_http_abtest_find_ctx(ngx_http_request_t *r);
+static void ngx_http_abtest_ctx_cleanup(void *data);
+static ngx_int_t ngx_http_abtest_random(ngx_http_request_t *r,
+    ngx_http_abtest_main_conf_t *amcf, u_char *buf, size_t len);
+static ngx_int_t ngx_http_abtest_new_device_id(ngx_http_request_t *r,
+    ngx_http_abtest_main_conf_t *amcf, ngx_http_abtest_ctx_t *ctx);
+static ngx_uint_t ngx_http_abtest_random_group(ngx_http_request_t *r,
+    ngx_http_abtest_experiment_t *exp, ngx_http_abtest_exp_state_t *state);
+
+
+void
+ngx_http_abtest_init_random(ngx_http_abtest_main_conf_t *amcf)
+{
+    /* empty: a worker must never reuse bytes drawn before the fork */
+    amcf->rand_pos = NGX_HTTP_ABTEST_RAND_BUF;
+}
+
+
+/*
+ * Cookie parsing changed twice in nginx: an array of headers before
+ * 1.23.0, a list after it, and a parser that splits on ";" only in 1.29.6.
+ */
+
+ngx_int_t
+ngx_http_abtest_read_cookie(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_str_t *value)
+{
+#if (nginx_version >= 1029006)
+
+    return ngx_http_parse_cookie_lines(r, r->headers_in.cookie, name, value)
+           ? NGX_OK : NGX_DECLINED;
+
+#elif (nginx_version >= 1023000)
+
+    return ngx_http_parse_multi_header_lines(r, r->headers_in.cookie, name,
+                                             value)
+           ? NGX_OK : NGX_DECLINED;
+
+#else
+
+    return ngx_http_parse_multi_header_lines(&r->headers_in.cookies, name,
+                                             value)
+           == NGX_DECLINED ? NGX_DECLINED : NGX_OK;
+
+#endif
+}
+
+
+ngx_int_t
+ngx_http_abtest_valid_device_id(ngx_str_t *id)
+{
+    u_char      c;
+    ngx_uint_t  i;
+
+    if (id->len == 0 || id->len > NGX_HTTP_ABTEST_DEVICE_ID_MAX) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < id->len; i++) {
+        c = id->data[i];
+
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+            || (c >= '0' && c <= '9') || c == '_' || c == '-')
+        {
+            continue;
+        }
+
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The context lives on the main request.  An internal redirect (error_page,
+ * try_files, rewrite ... last) clears module contexts, so it is also kept
+ * in a pool cleanup and found again there, as the realip module does: the
+ * device id issued before the redirect is the one the cookie carries.
+ */
+
+static ngx_http_abtest_ctx_t *
+ngx_http_abtest_find_ctx(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t     *cln;
+    ngx_http_abtest_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_abtest_module);
+
+    if (ctx || !(r->internal || r->filter_finalize)) {
+        return ctx;
+    }
+
+    for (cln = r->pool->cleanup; cln; cln = cln->next) {
+        if (cln->handler == ngx_http_abtest_ctx_cleanup) {
+            ctx = cln->data;
+            ngx_http_set_ctx(r, ctx, ngx_http_abtest_module);
+            return ctx;
+        }
+    }
+
+    return NULL;
+}
+
+
+static void
+ngx_http_abtest_ctx_cleanup(void *data)
+{
+    /* only a marker to find the context again, see above */
+}
+
+
+ngx_http_abtest_ctx_t *
+ngx_http_abtest_get_ctx(ngx_http_request_t *r)
+{
+    ngx_str_t                     cookie;
+    ngx_uint_t                    i, n;
+    ngx_pool_cleanup_t           *cln;
+    ngx_http_abtest_ctx_t        *ctx;
+    ngx_http_abtest_loc_conf_t   *alcf;
+    ngx_http_abtest_main_conf_t  *amcf;
+
+    r = r->main;
+
+    ctx = ngx_http_abtest_find_ctx(r);
+    if (ctx) {
+        return ctx;
+    }
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_abtest_module);
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_abtest_module);
+
+    n = amcf->experiments.nelts;
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_abtest_ctx_t)
+                               + 2 * n * sizeof(ngx_uint_t));
+    if (ctx == NULL) {
+        return NULL;
+    }
+
+    ctx->group = (ngx_uint_t *) &ctx[1];
+    ctx->assigned = ctx->group + n;
+
+    for (i = 0; i < n; i++) {
+        ctx->group[i] = NGX_HTTP_ABTEST_GROUP_UNSET;
+        ctx->assigned[i] = NGX_HTTP_ABTEST_GROUP_UNSET;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    cln->handler = ngx_http_abtest_ctx_cleanup;
+    cln->data = ctx;
+
+    ngx_http_set_ctx(r, ctx, ngx_http_abtest_module);
+
+    if (ngx_http_abtest_read_cookie(r, &alcf->cookie_name, &cookie) == NGX_OK)
+    {
+        if (ngx_http_abtest_valid_device_id(&cookie) == NGX_OK) {
+            ctx->device_id = cookie;
+
+            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "abtest device id: \"%V\"", &cookie);
+            return ctx;
+        }
+
+        /* the value is not echoed: it is the client's, of any length */
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "abtest: client sent an invalid \"%V\" cookie "
+                      "(%uz bytes), issuing a new device id",
+                      &alcf->cookie_name, cookie.len);
+    }
+
+    if (ngx_http_abtest_new_device_id(r, amcf, ctx) != NGX_OK) {
+        return NULL;
+    }
+
+    return ctx;
+}
+
+
+static ngx_int_t
+ngx_http_abtest_random(ngx_http_request_t *r,
+    ngx_http_abtest_main_conf_t *amcf, u_char *buf, size_t len)
+{
+    /* one RAND_bytes() call serves many requests */
+
+    if (amcf->rand_pos + len > NGX_HTTP_ABTEST_RAND_BUF) {
+        if (RAND_bytes(amcf->rand_buf, NGX_HTTP_ABTEST_RAND_BUF) != 1) {
+            ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                          "abtest: RAND_bytes() failed");
+            return NGX_ERROR;
+        }
+
+        amcf->rand_pos = 0;
+    }
+
+    ngx_memcpy(buf, amcf->rand_buf + amcf->rand_pos, len);
+
+    /* bytes handed out are not kept in memory */
+    ngx_explicit_memzero(amcf->rand_buf + amcf->rand_pos, len);
+    amcf->rand_pos += len;
+
+    return NGX_OK;
+}
+
+
+/* a UUIDv4, formatted as Python's str(uuid.uuid4()) */
+
+static ngx_int_t
+ngx_http_abtest_new_device_id(ngx_http_request_t *r,
+    ngx_http_abtest_main_conf_t *amcf, ngx_http_abtest_ctx_t *ctx)
+{
+    u_char  *p, b[16];
+
+    if (ngx_http_abtest_random(r, amcf, b, sizeof(b)) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+
+    p = ngx_hex_dump(ctx->uuid, b, 4);
+    *p++ = '-';
+    p = ngx_hex_dump(p, b + 4, 2);
+    *p++ = '-';
+    p = ngx_hex_dump(p, b + 6, 2);
+    *p++ = '-';
+    p = ngx_hex_dump(p, b + 8, 2);
+    *p++ = '-';
+    (void) ngx_hex_dump(p, b + 10, 6);
+
+    ctx->device_id.data = ctx->uuid;
+    ctx->device_id.len = NGX_HTTP_ABTEST_UUID_LEN;
+    ctx->new_device = 1;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "abtest new device id: \"%V\"", &ctx->device_id);
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_abtest_get_state(ngx_http_request_t *r,
+    ngx_http_abtest_experiment_t *exp, ngx_http_abtest_exp_state_t *state)
+{
+    *state = exp->conf_state;
+}
+
+
+ngx_uint_t
+ngx_http_abtest_hash_group(ngx_http_abtest_main_conf_t *amcf,
+    ngx_http_abtest_experiment_t *exp, ngx_http_abtest_exp_state_t *state,
+    ngx_str_t *device_id)
+{
+    uint64_t  bucket;
+
+    if (ngx_http_abtest_hash_bucket(amcf, device_id, &exp->name,
+                                    state->total, &bucket)
+        != NGX_OK)
+    {
+        return NGX_HTTP_ABTEST_NO_GROUP;
+    }
+
+    return ngx_http_abtest_hash_pick(state, exp->groups.nelts, bucket);
+}
+
+
+/* seed step 1: a weighted random draw, kept by the group cookie */
+
+static ngx_uint_t
+ngx_http_abtest_random_group(ngx_http_request_t *r,
+    ngx_http_abtest_experiment_t *exp, ngx_http_abtest_exp_state_t *state)
+{
+    uint64_t                      draw;
+    ngx_str_t                     cookie;
+    ngx_uint_t                    group;
+    ngx_http_abtest_main_conf_t  *amcf;
+
+    if (ngx_http_abtest_read_cookie(r, &exp->cookie, &cookie) == NGX_OK) {
+        group = ngx_http_abtest_find_group(exp, cookie.data, cookie.len);
+
+        if (group != NGX_HTTP_ABTEST_NO_GROUP) {
+            return group;
+        }
+    }
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_abtest_module);
+
+    if (ngx_http_abtest_random(r, amcf, (u_char *) &draw, sizeof(draw))
+        != NGX_OK)
+    {
+        return NGX_HTTP_ABTEST_NO_GROUP;
+    }
+
+    /* with total <= 2^31 the modulo bias is below 2^-32 */
+    return ngx_http_abtest_hash_pick(state, exp->groups.nelts,
+                                     draw % state->total);
+}
+
+
+ngx_uint_t
+ngx_http_abtest_get_group(ngx_http_request_t *r, ngx_http_abtest_ctx_t *ctx,
+    ngx_http_abtest_experiment_t *exp)
+{
+    ngx_uint_t                    group;
+    ngx_http_abtest_exp_state_t   state;
+    ngx_http_abtest_main_conf_t  *amcf;
+
+    if (ctx->group[exp->index] != NGX_HTTP_ABTEST_GROUP_UNSET) {
+        return ctx->group[exp->index];
+    }
+
+    r = r->main;
+
+    ngx_http_abtest_get_state(r, exp, &state);
+
+    switch (state.state) {
+
+    case NGX_HTTP_ABTEST_STATE_INACTIVE:
+        group = exp->fallback;
+        break;
+
+    case NGX_HTTP_ABTEST_STATE_ROLLOUT:
+        group = state.rollout;
+        break;
+
+    default: /* NGX_HTTP_ABTEST_STATE_ACTIVE */
+
+        if (exp->assign == NGX_HTTP_ABTEST_ASSIGN_RANDOM) {
+            group = ngx_http_abtest_random_group(r, exp, &state);
+            break;
+        }
+
+        amcf = ngx_http_get_module_main_conf(r, ngx_http_abtest_module);
+
+        group = ngx_http_abtest_hash_group(amcf, exp, &state,
+                                           &ctx->device_id);
+        ctx->assigned[exp->index] = group;
+    }
+
+    if (group == NGX_HTTP_ABTEST_NO_GROUP) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "abtest: no group for experiment \"%V\", "
+                      "using the fallback", &exp->name);
+        group = exp->fallback;
+    }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "abtest experiment \"%V\" device \"%V\" group %ui",
+                   &exp->name, &ctx->device_id, group);
+
+    ctx->group[exp->index] = group;
+
+    return group;
+}

@@ -1,0 +1,144 @@
+
+/*
+ * Copyright (C) ngx_http_abtest_module authors
+ */
+
+
+#ifndef _NGX_HTTP_ABTEST_MODULE_H_INCLUDED_
+#define _NGX_HTTP_ABTEST_MODULE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include <openssl/evp.h>
+
+
+/* limits shared by configuration, cookies and the JSON API */
+#define NGX_HTTP_ABTEST_NAME_MAX         64
+#define NGX_HTTP_ABTEST_DEVICE_ID_MAX    64
+#define NGX_HTTP_ABTEST_UUID_LEN         36
+#define NGX_HTTP_ABTEST_GROUPS_MAX       64
+#define NGX_HTTP_ABTEST_WEIGHT_TOTAL_MAX 2147483648ULL    /* 2^31 */
+
+/* device ids are drawn from a per-worker buffer of random bytes */
+#define NGX_HTTP_ABTEST_RAND_BUF         1024
+
+#define NGX_HTTP_ABTEST_STATE_ACTIVE     0
+#define NGX_HTTP_ABTEST_STATE_INACTIVE   1
+#define NGX_HTTP_ABTEST_STATE_ROLLOUT    2
+
+#define NGX_HTTP_ABTEST_ASSIGN_HASH      0
+#define NGX_HTTP_ABTEST_ASSIGN_RANDOM    1
+
+#define NGX_HTTP_ABTEST_COOKIE_OFF       0x0001
+#define NGX_HTTP_ABTEST_COOKIE_SECURE    0x0002
+#define NGX_HTTP_ABTEST_COOKIE_HTTPONLY  0x0004
+#define NGX_HTTP_ABTEST_COOKIE_SS_STRICT 0x0008
+#define NGX_HTTP_ABTEST_COOKIE_SS_LAX    0x0010
+#define NGX_HTTP_ABTEST_COOKIE_SS_NONE   0x0020
+
+#define NGX_HTTP_ABTEST_EXPIRES_OFF      0
+#define NGX_HTTP_ABTEST_EXPIRES_MAX      0x7fffffff
+
+#define NGX_HTTP_ABTEST_NO_GROUP         ((ngx_uint_t) -1)
+
+
+typedef struct {
+    ngx_str_t                  name;
+    ngx_uint_t                 weight;       /* as configured */
+} ngx_http_abtest_group_t;
+
+
+/*
+ * What decides assignment and may change at run time: fixed size, so that
+ * the same struct lives in configuration and in the shared zone.
+ */
+typedef struct {
+    ngx_uint_t                 state;
+    ngx_uint_t                 rollout;      /* group index or NO_GROUP */
+    uint64_t                   total;        /* sum of the weights */
+    uint32_t                   weights[NGX_HTTP_ABTEST_GROUPS_MAX];
+} ngx_http_abtest_exp_state_t;
+
+
+/*
+ * An experiment as configured.  Groups are kept sorted by the byte order
+ * of their names, the order in which the seed's rule walks them.
+ */
+typedef struct {
+    ngx_str_t                  name;
+    ngx_str_t                  title;
+    ngx_array_t                groups;       /* ngx_http_abtest_group_t */
+    ngx_http_abtest_exp_state_t  conf_state;
+
+    ngx_uint_t                 fallback;     /* index into groups */
+    ngx_uint_t                 assign;
+
+    ngx_str_t                  cookie;       /* group cookie, or empty */
+    ngx_uint_t                 index;        /* in declaration order */
+
+    /* where it was declared, for messages about it at postconfiguration */
+    u_char                    *file;
+    ngx_uint_t                 line;
+
+    /* names given in the block, resolved once the groups are known */
+    ngx_str_t                  fallback_name;
+    ngx_str_t                  rollout_name;
+} ngx_http_abtest_experiment_t;
+
+
+typedef struct {
+    ngx_array_t                experiments;  /* ngx_http_abtest_experiment_t */
+
+    /* per-process SHA-256 handles: fetched once, not on every request */
+    const EVP_MD              *sha256;
+    EVP_MD_CTX                *md_ctx;
+
+    /* per-worker random bytes for device ids, refilled in bulk */
+    u_char                     rand_buf[NGX_HTTP_ABTEST_RAND_BUF];
+    size_t                     rand_pos;
+} ngx_http_abtest_main_conf_t;
+
+
+typedef struct {
+    ngx_flag_t                 enable;
+
+    ngx_int_t                  use;          /* experiment index */
+    ngx_str_t                  use_name;
+    u_char                    *use_file;
+    ngx_uint_t                 use_line;
+
+    ngx_str_t                  cookie_name;
+    ngx_str_t                  cookie_domain;
+    ngx_str_t                  cookie_path;
+    time_t                     cookie_expires;
+    ngx_uint_t                 cookie_flags;
+
+    /* "; Max-Age=...; Domain=...; Path=...; Secure..." built at merge */
+    ngx_str_t                  cookie_attrs;
+} ngx_http_abtest_loc_conf_t;
+
+
+/*
+ * Per-request state, shared by the variables and the header filter and
+ * kept on the main request across internal redirects.
+ */
+typedef struct {
+    ngx_str_t                  device_id;
+    u_char                     uuid[NGX_HTTP_ABTEST_UUID_LEN];
+
+    /* per experiment: the group the device gets now, or NO_GROUP */
+    ngx_uint_t                *group;
+    /* per experiment: the group the hash rule gives, or NO_GROUP */
+    ngx_uint_t                *assigned;
+
+    unsigned                   new_device:1;
+    unsigned                   cookies_sent:1;
+} ngx_http_abtest_ctx_t;
+
+
+extern ngx_module_t  ngx_http_abtest_module;
+
+
+#endif /* _NGX_HTTP_ABTEST_MODULE_H_INCLUDED_ */

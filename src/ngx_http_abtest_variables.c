@@ -1,0 +1,278 @@
+
+/*
+ * Copyright (C) ngx_http_abtest_module authors
+ */
+
+
+#include "ngx_http_abtest_variables.h"
+#include "ngx_http_abtest_assign.h"
+#include "ngx_http_abtest_directive.h"
+
+
+static ngx_http_abtest_ctx_t *ngx_http_abtest_variable_ctx(
+    ngx_http_request_t *r, ngx_http_variable_value_t *v);
+static ngx_int_t ngx_http_abtest_device_id_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_abtest_new_device_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_abtest_group_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_abtest_group_prefix_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_abtest_groups_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static void ngx_http_abtest_set_group_value(ngx_http_request_t *r,
+    ngx_http_abtest_ctx_t *ctx, ngx_http_abtest_experiment_t *exp,
+    ngx_http_variable_value_t *v);
+
+
+static ngx_http_variable_t  ngx_http_abtest_vars[] = {
+
+    { ngx_string("ab_device_id"), NULL,
+      ngx_http_abtest_device_id_variable, 0, 0, 0 },
+
+    { ngx_string("ab_new_device"), NULL,
+      ngx_http_abtest_new_device_variable, 0, 0, 0 },
+
+    { ngx_string("ab_group"), NULL,
+      ngx_http_abtest_group_variable, 0, 0, 0 },
+
+    { ngx_string("ab_groups"), NULL,
+      ngx_http_abtest_groups_variable, 0, 0, 0 },
+
+    { ngx_string("ab_group_"), NULL,
+      ngx_http_abtest_group_prefix_variable, 0, NGX_HTTP_VAR_PREFIX, 0 },
+
+      ngx_http_null_variable
+};
+
+
+ngx_int_t
+ngx_http_abtest_add_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_http_abtest_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Like the userid variables: empty where "abtest" is off for the main
+ * request's location, else the main request's context.
+ */
+
+static ngx_http_abtest_ctx_t *
+ngx_http_abtest_variable_ctx(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v)
+{
+    ngx_http_abtest_loc_conf_t  *alcf;
+
+    v->not_found = 0;
+
+    alcf = ngx_http_get_module_loc_conf(r->main, ngx_http_abtest_module);
+
+    if (!alcf->enable) {
+        v->not_found = 1;
+        return NULL;
+    }
+
+    return ngx_http_abtest_get_ctx(r);
+}
+
+
+static ngx_int_t
+ngx_http_abtest_device_id_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_abtest_ctx_t  *ctx;
+
+    ctx = ngx_http_abtest_variable_ctx(r, v);
+    if (ctx == NULL) {
+        return v->not_found ? NGX_OK : NGX_ERROR;
+    }
+
+    v->len = ctx->device_id.len;
+    v->data = ctx->device_id.data;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_abtest_new_device_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_abtest_ctx_t  *ctx;
+
+    ctx = ngx_http_abtest_variable_ctx(r, v);
+    if (ctx == NULL) {
+        return v->not_found ? NGX_OK : NGX_ERROR;
+    }
+
+    v->len = ctx->new_device ? 1 : 0;
+    v->data = (u_char *) "1";
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_abtest_set_group_value(ngx_http_request_t *r,
+    ngx_http_abtest_ctx_t *ctx, ngx_http_abtest_experiment_t *exp,
+    ngx_http_variable_value_t *v)
+{
+    ngx_uint_t                group;
+    ngx_http_abtest_group_t  *groups;
+
+    group = ngx_http_abtest_get_group(r, ctx, exp);
+    groups = exp->groups.elts;
+
+    v->len = groups[group].name.len;
+    v->data = groups[group].name.data;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+}
+
+
+/* the experiment chosen by abtest_use, by default the first declared */
+
+static ngx_int_t
+ngx_http_abtest_group_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_abtest_ctx_t         *ctx;
+    ngx_http_abtest_loc_conf_t    *alcf;
+    ngx_http_abtest_main_conf_t   *amcf;
+    ngx_http_abtest_experiment_t  *exp;
+
+    ctx = ngx_http_abtest_variable_ctx(r, v);
+    if (ctx == NULL) {
+        return v->not_found ? NGX_OK : NGX_ERROR;
+    }
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_abtest_module);
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_abtest_module);
+
+    if (alcf->use == NGX_CONF_UNSET) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    exp = amcf->experiments.elts;
+
+    ngx_http_abtest_set_group_value(r, ctx, &exp[alcf->use], v);
+
+    return NGX_OK;
+}
+
+
+/*
+ * $ab_group_<experiment>: nginx hands over the lower-cased variable name,
+ * so the experiment is looked up without regard to case (names that
+ * differ only in case are refused at configuration time).
+ */
+
+static ngx_int_t
+ngx_http_abtest_group_prefix_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_str_t *name = (ngx_str_t *) data;
+
+    ngx_http_abtest_ctx_t         *ctx;
+    ngx_http_abtest_main_conf_t   *amcf;
+    ngx_http_abtest_experiment_t  *exp;
+
+    ctx = ngx_http_abtest_variable_ctx(r, v);
+    if (ctx == NULL) {
+        return v->not_found ? NGX_OK : NGX_ERROR;
+    }
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_abtest_module);
+
+    exp = ngx_http_abtest_find_experiment(amcf,
+                                      name->data + sizeof("ab_group_") - 1,
+                                      name->len - (sizeof("ab_group_") - 1),
+                                      1);
+    if (exp == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    ngx_http_abtest_set_group_value(r, ctx, exp, v);
+
+    return NGX_OK;
+}
+
+
+/* "exp1=group,exp2=group" in declaration order, for a header upstream */
+
+static ngx_int_t
+ngx_http_abtest_groups_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    u_char                        *p;
+    size_t                         len;
+    ngx_uint_t                     i, group;
+    ngx_http_abtest_ctx_t         *ctx;
+    ngx_http_abtest_group_t       *groups;
+    ngx_http_abtest_main_conf_t   *amcf;
+    ngx_http_abtest_experiment_t  *exp;
+
+    ctx = ngx_http_abtest_variable_ctx(r, v);
+    if (ctx == NULL) {
+        return v->not_found ? NGX_OK : NGX_ERROR;
+    }
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_abtest_module);
+    exp = amcf->experiments.elts;
+
+    len = 0;
+
+    for (i = 0; i < amcf->experiments.nelts; i++) {
+        len += exp[i].name.len + 2 + NGX_HTTP_ABTEST_NAME_MAX;
+    }
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    v->data = p;
+
+    for (i = 0; i < amcf->experiments.nelts; i++) {
+        group = ngx_http_abtest_get_group(r, ctx, &exp[i]);
+        groups = exp[i].groups.elts;
+
+        if (i) {
+            *p++ = ',';
+        }
+
+        p = ngx_cpymem(p, exp[i].name.data, exp[i].name.len);
+        *p++ = '=';
+        p = ngx_cpymem(p, groups[group].name.data, groups[group].name.len);
+    }
+
+    v->len = p - v->data;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+
+    return NGX_OK;
+}

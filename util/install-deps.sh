@@ -1,0 +1,42 @@
+#!/bin/sh
+# Installs the Debian packages a make target needs, only those missing.
+#
+#   util/install-deps.sh build|test|bench|browser ...
+
+set -eu
+
+pkgs=
+for what in "$@"; do
+    case $what in
+    build)   pkgs="$pkgs nginx nginx-dev libssl-dev libyajl-dev dpkg-dev" ;;
+    test)    pkgs="$pkgs tini curl libtest-base-perl libtext-diff-perl
+                   libtest-longstring-perl libwww-perl libhttp-message-perl
+                   libipc-run-perl liburi-perl liblist-moreutils-perl" ;;
+    bench)   pkgs="$pkgs wrk valgrind" ;;
+    browser) pkgs="$pkgs chromium nodejs npm" ;;
+    *)       echo "install-deps.sh: unknown set \"$what\"" >&2; exit 2 ;;
+    esac
+done
+
+missing=
+for p in $pkgs; do
+    if ! dpkg-query -W -f '${Status}' "$p" 2>/dev/null \
+         | grep -q 'install ok installed'
+    then
+        missing="$missing $p"
+    fi
+done
+
+[ -n "$missing" ] || exit 0
+
+echo "installing:$missing"
+
+sudo=
+if [ "$(id -u)" != 0 ]; then
+    sudo=sudo
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -q
+# shellcheck disable=SC2086
+$sudo apt-get install -y -q --no-install-recommends $missing

@@ -1,0 +1,22 @@
+#!/bin/sh
+# Runs the Test::Nginx suite against Debian's nginx and the built module.
+#
+#   util/run-tests.sh [t/NNN-file.t ...]
+#
+# TEST_NGINX_LIB=/path/to/test-nginx/lib runs the same files with the real
+# Test::Nginx instead of the bundled runner.
+
+set -eu
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+
+lib=${TEST_NGINX_LIB:-$top/util/test-nginx/lib}
+
+export TEST_NGINX_BINARY="${TEST_NGINX_BINARY:-/usr/sbin/nginx}"
+export TEST_NGINX_LOAD_MODULES="${TEST_NGINX_LOAD_MODULES:-$top/build/ngx_http_abtest_module.so}"
+
+[ $# -gt 0 ] || set -- t/
+
+# tini reaps the stopped nginx at once (this machine's init is slow at it)
+exec tini -s -- prove -I "$lib" -r "$@"

@@ -1,0 +1,27 @@
+#!/bin/sh
+# nginx code style basics on the C sources: 80 columns, no tabs, no
+# trailing white space.
+
+set -eu
+
+cd "$(dirname "$0")/.."
+
+status=0
+files="ngx_http_abtest_module.c $(ls src/*.c src/*.h)"
+
+# shellcheck disable=SC2086
+if grep -n "$(printf '\t')" $files; then
+    echo "style: tabs above" >&2; status=1
+fi
+# shellcheck disable=SC2086
+if grep -n ' $' $files; then
+    echo "style: trailing white space above" >&2; status=1
+fi
+# shellcheck disable=SC2086
+if awk 'length($0) > 80 { print FILENAME ":" FNR ": " length($0) " columns"; bad = 1 }
+        END { exit bad }' $files
+then :; else
+    echo "style: lines over 80 columns above" >&2; status=1
+fi
+
+exit $status
