@@ -1,0 +1,50 @@
+package ABTest::Oracle;
+
+# The seed demo's assign_group() in Perl, used as the tests' independent
+# oracle: Digest::SHA for the hash, Math::BigInt for the 256-bit modulo,
+# nothing shared with the module's C code.
+#
+#   seed_group($device_id, $experiment, [[name, weight], ...])
+#       the group the seed's weighted rule (steps 5-9) gives
+#   seed_bucket($device_id, $experiment, $total)
+#       int(sha256("<device_id>:<experiment>"), big-endian) % total
+
+use strict;
+use warnings;
+
+use Digest::SHA qw(sha256_hex);
+use Math::BigInt;
+use Exporter 'import';
+
+our @EXPORT_OK = qw(seed_group seed_bucket);
+
+
+sub seed_bucket {
+    my ($device_id, $experiment, $total) = @_;
+
+    my $h = Math::BigInt->from_hex(sha256_hex("$device_id:$experiment"));
+
+    return $h->bmod($total)->numify;
+}
+
+
+sub seed_group {
+    my ($device_id, $experiment, $groups) = @_;
+
+    my $total = 0;
+    $total += $_->[1] for @$groups;
+
+    my $m = seed_bucket($device_id, $experiment, $total);
+
+    # the seed walks sorted(groups.items()): byte order of the names
+    my $upper = 0;
+    for my $g (sort { $a->[0] cmp $b->[0] } @$groups) {
+        $upper += $g->[1];
+        return $g->[0] if $m < $upper;
+    }
+
+    die "no group for $device_id:$experiment";
+}
+
+
+1;
