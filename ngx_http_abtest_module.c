@@ -13,6 +13,8 @@
 #include "ngx_http_abtest_assign.h"
 #include "ngx_http_abtest_cookie.h"
 #include "ngx_http_abtest_variables.h"
+#include "ngx_http_abtest_shm.h"
+#include "ngx_http_abtest_api.h"
 
 
 static ngx_int_t ngx_http_abtest_preconfiguration(ngx_conf_t *cf);
@@ -49,6 +51,27 @@ static ngx_command_t  ngx_http_abtest_commands[] = {
       ngx_conf_set_flag_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_abtest_loc_conf_t, enable),
+      NULL },
+
+    { ngx_string("abtest_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_http_abtest_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("abtest_api"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_abtest_api,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("abtest_force"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_abtest_loc_conf_t, force),
       NULL },
 
     { ngx_string("abtest_experiment"),
@@ -152,7 +175,9 @@ ngx_http_abtest_postconfiguration(ngx_conf_t *cf)
     amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_abtest_module);
     alcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_abtest_module);
 
-    if (ngx_http_abtest_check_experiments(cf, amcf, alcf) != NGX_OK) {
+    if (ngx_http_abtest_check_experiments(cf, amcf, alcf) != NGX_OK
+        || ngx_http_abtest_api_check(cf, amcf) != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
@@ -175,6 +200,10 @@ ngx_http_abtest_create_main_conf(ngx_conf_t *cf)
      *
      *     amcf->sha256 = NULL;
      *     amcf->md_ctx = NULL;
+     *     amcf->shm_zone = NULL;
+     *     amcf->sh = NULL;
+     *     amcf->state_file = { 0, NULL };
+     *     amcf->write_file = NULL;
      */
 
     if (ngx_array_init(&amcf->experiments, cf->pool, 4,
@@ -195,7 +224,9 @@ ngx_http_abtest_init_main_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_http_abtest_main_conf_t *amcf = conf;
 
-    if (ngx_http_abtest_hash_init(cf, amcf) != NGX_OK) {
+    if (ngx_http_abtest_hash_init(cf, amcf) != NGX_OK
+        || ngx_http_abtest_shm_prepare(cf, amcf) != NGX_OK)
+    {
         return NGX_CONF_ERROR;
     }
 
@@ -227,6 +258,9 @@ ngx_http_abtest_create_loc_conf(ngx_conf_t *cf)
      */
 
     conf->enable = NGX_CONF_UNSET;
+    conf->force = NGX_CONF_UNSET;
+    conf->api = NGX_CONF_UNSET_UINT;
+    conf->api_write = NGX_CONF_UNSET;
     conf->use = NGX_CONF_UNSET;
     conf->cookie_expires = NGX_CONF_UNSET;
 
@@ -244,6 +278,9 @@ ngx_http_abtest_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_abtest_main_conf_t  *amcf;
 
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
+    ngx_conf_merge_value(conf->force, prev->force, 0);
+    ngx_conf_merge_uint_value(conf->api, prev->api, NGX_HTTP_ABTEST_API_NONE);
+    ngx_conf_merge_value(conf->api_write, prev->api_write, 0);
 
     if (conf->use_name.data == NULL) {
         conf->use_name = prev->use_name;

@@ -7,6 +7,7 @@
 #include "ngx_http_abtest_assign.h"
 #include "ngx_http_abtest_hash.h"
 #include "ngx_http_abtest_directive.h"
+#include "ngx_http_abtest_shm.h"
 
 #include <openssl/rand.h>
 
@@ -17,8 +18,15 @@ static ngx_int_t ngx_http_abtest_random(ngx_http_request_t *r,
     ngx_http_abtest_main_conf_t *amcf, u_char *buf, size_t len);
 static ngx_int_t ngx_http_abtest_new_device_id(ngx_http_request_t *r,
     ngx_http_abtest_main_conf_t *amcf, ngx_http_abtest_ctx_t *ctx);
+static void ngx_http_abtest_read_force(ngx_http_request_t *r,
+    ngx_http_abtest_ctx_t *ctx);
 static ngx_uint_t ngx_http_abtest_random_group(ngx_http_request_t *r,
     ngx_http_abtest_experiment_t *exp, ngx_http_abtest_exp_state_t *state);
+static ngx_uint_t ngx_http_abtest_sticky_group(ngx_http_request_t *r,
+    ngx_http_abtest_experiment_t *exp, ngx_http_abtest_exp_state_t *state,
+    u_char *md, ngx_uint_t current);
+static ngx_uint_t ngx_http_abtest_forced_group(
+    ngx_http_abtest_experiment_t *exp, ngx_str_t *force);
 
 
 void
@@ -169,6 +177,10 @@ ngx_http_abtest_get_ctx(ngx_http_request_t *r)
 
     ngx_http_set_ctx(r, ctx, ngx_http_abtest_module);
 
+    if (alcf->force) {
+        ngx_http_abtest_read_force(r, ctx);
+    }
+
     if (ngx_http_abtest_read_cookie(r, &alcf->cookie_name, &cookie) == NGX_OK)
     {
         if (ngx_http_abtest_valid_device_id(&cookie) == NGX_OK) {
@@ -191,6 +203,55 @@ ngx_http_abtest_get_ctx(ngx_http_request_t *r)
     }
 
     return ctx;
+}
+
+
+static void
+ngx_http_abtest_read_force(ngx_http_request_t *r, ngx_http_abtest_ctx_t *ctx)
+{
+    u_char     *src, *dst, c;
+    ngx_str_t   value, name = ngx_string("abtest_force");
+    ngx_uint_t  i;
+
+    if (ngx_http_arg(r, name.data, name.len, &value) == NGX_OK) {
+        dst = ngx_pnalloc(r->pool, value.len);
+        if (dst == NULL) {
+            return;
+        }
+
+        src = value.data;
+        value.data = dst;
+        ngx_unescape_uri(&dst, &src, value.len, NGX_UNESCAPE_URI);
+        value.len = dst - value.data;
+
+        ctx->force_arg = 1;
+
+    } else if (ngx_http_abtest_read_cookie(r, &name, &value) != NGX_OK) {
+        return;
+    }
+
+    /* it goes back out in a cookie: only the characters names can have */
+
+    for (i = 0; i < value.len; i++) {
+        c = value.data[i];
+
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+              || (c >= '0' && c <= '9')
+              || c == '_' || c == '-' || c == '.' || c == ':' || c == ','))
+        {
+            break;
+        }
+    }
+
+    if (i < value.len || value.len > NGX_HTTP_ABTEST_FORCE_MAX) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "abtest: ignoring an invalid abtest_force value "
+                      "(%uz bytes)", value.len);
+        ctx->force_arg = 0;
+        return;
+    }
+
+    ctx->force = value;
 }
 
 
@@ -256,32 +317,6 @@ ngx_http_abtest_new_device_id(ngx_http_request_t *r,
 }
 
 
-void
-ngx_http_abtest_get_state(ngx_http_request_t *r,
-    ngx_http_abtest_experiment_t *exp, ngx_http_abtest_exp_state_t *state)
-{
-    *state = exp->conf_state;
-}
-
-
-ngx_uint_t
-ngx_http_abtest_hash_group(ngx_http_abtest_main_conf_t *amcf,
-    ngx_http_abtest_experiment_t *exp, ngx_http_abtest_exp_state_t *state,
-    ngx_str_t *device_id)
-{
-    uint64_t  bucket;
-
-    if (ngx_http_abtest_hash_bucket(amcf, device_id, &exp->name,
-                                    state->total, &bucket)
-        != NGX_OK)
-    {
-        return NGX_HTTP_ABTEST_NO_GROUP;
-    }
-
-    return ngx_http_abtest_hash_pick(state, exp->groups.nelts, bucket);
-}
-
-
 /* seed step 1: a weighted random draw, kept by the group cookie */
 
 static ngx_uint_t
@@ -310,8 +345,173 @@ ngx_http_abtest_random_group(ngx_http_request_t *r,
     }
 
     /* with total <= 2^31 the modulo bias is below 2^-32 */
-    return ngx_http_abtest_hash_pick(state, exp->groups.nelts,
+    return ngx_http_abtest_hash_pick(state->weights, exp->groups.nelts,
                                      draw % state->total);
+}
+
+
+/*
+ * Stickiness without a record per device: the group cookie is trusted
+ * when the group it names is the one the current or an earlier weight
+ * setting (up to NGX_HTTP_ABTEST_HISTORY of them) gave this device, so a
+ * device keeps its group across weight changes, and a client can only
+ * name a group it was really given.
+ */
+
+static ngx_uint_t
+ngx_http_abtest_sticky_group(ngx_http_request_t *r,
+    ngx_http_abtest_experiment_t *exp, ngx_http_abtest_exp_state_t *state,
+    u_char *md, ngx_uint_t current)
+{
+    uint64_t    total;
+    ngx_str_t   cookie;
+    ngx_uint_t  group, i, k;
+
+    if (exp->cookie.len == 0 || state->nhistory == 0
+        || ngx_http_abtest_read_cookie(r, &exp->cookie, &cookie) != NGX_OK)
+    {
+        return current;
+    }
+
+    group = ngx_http_abtest_find_group(exp, cookie.data, cookie.len);
+
+    if (group == NGX_HTTP_ABTEST_NO_GROUP || group == current) {
+        return current;
+    }
+
+    for (k = 0; k < state->nhistory; k++) {
+        total = 0;
+
+        for (i = 0; i < exp->groups.nelts; i++) {
+            total += state->history[k][i];
+        }
+
+        if (total
+            && ngx_http_abtest_hash_pick(state->history[k], exp->groups.nelts,
+                                         ngx_http_abtest_hash_mod(md, total))
+               == group)
+        {
+            ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "abtest experiment \"%V\" keeps group %ui "
+                           "from earlier weights", &exp->name, group);
+            return group;
+        }
+    }
+
+    return current;
+}
+
+
+/*
+ * "?abtest_force=exp:group,exp2:group" or its cookie, where abtest_force
+ * is on: a tester's browser in a chosen group, whatever the state.
+ */
+
+static ngx_uint_t
+ngx_http_abtest_forced_group(ngx_http_abtest_experiment_t *exp,
+    ngx_str_t *force)
+{
+    u_char  *p, *last, *colon, *end;
+
+    p = force->data;
+    last = p + force->len;
+
+    while (p < last) {
+        end = ngx_strlchr(p, last, ',');
+        if (end == NULL) {
+            end = last;
+        }
+
+        colon = ngx_strlchr(p, end, ':');
+
+        if (colon
+            && (size_t) (colon - p) == exp->name.len
+            && ngx_strncmp(p, exp->name.data, exp->name.len) == 0)
+        {
+            return ngx_http_abtest_find_group(exp, colon + 1,
+                                              end - colon - 1);
+        }
+
+        p = end + 1;
+    }
+
+    return NGX_HTTP_ABTEST_NO_GROUP;
+}
+
+
+/*
+ * The group of a device: "ctx" is the request's own device context, whose
+ * cookies (group cookie, forced group) count; NULL for another device, as
+ * in /api/expgroups?device_id=, where only the hash rule can tell.
+ * "assigned" receives the hash rule's group under the current weights.
+ */
+
+ngx_uint_t
+ngx_http_abtest_device_group(ngx_http_request_t *r,
+    ngx_http_abtest_experiment_t *exp, ngx_str_t *device_id,
+    ngx_http_abtest_ctx_t *ctx, ngx_uint_t *assigned)
+{
+    u_char                        md[NGX_HTTP_ABTEST_DIGEST_LEN];
+    ngx_uint_t                    group, current;
+    ngx_http_abtest_exp_state_t  *state;
+    ngx_http_abtest_main_conf_t  *amcf;
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_abtest_module);
+    state = ngx_http_abtest_shm_state(amcf, exp);
+
+    current = NGX_HTTP_ABTEST_NO_GROUP;
+
+    if (exp->assign == NGX_HTTP_ABTEST_ASSIGN_HASH) {
+        if (ngx_http_abtest_hash_digest(amcf, device_id, &exp->name, md)
+            == NGX_OK)
+        {
+            current = ngx_http_abtest_hash_pick(state->weights,
+                                       exp->groups.nelts,
+                                       ngx_http_abtest_hash_mod(md,
+                                                                state->total));
+        }
+
+        if (current == NGX_HTTP_ABTEST_NO_GROUP) {
+            ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                          "abtest: no group for experiment \"%V\"",
+                          &exp->name);
+        }
+    }
+
+    *assigned = current;
+
+    if (ctx && ctx->force.len) {
+        group = ngx_http_abtest_forced_group(exp, &ctx->force);
+
+        if (group != NGX_HTTP_ABTEST_NO_GROUP) {
+            return group;
+        }
+    }
+
+    switch (state->state) {
+
+    case NGX_HTTP_ABTEST_STATE_INACTIVE:
+        return exp->fallback;
+
+    case NGX_HTTP_ABTEST_STATE_ROLLOUT:
+        return state->rollout;
+    }
+
+    if (exp->assign == NGX_HTTP_ABTEST_ASSIGN_RANDOM) {
+        if (ctx == NULL) {
+            return NGX_HTTP_ABTEST_NO_GROUP;
+        }
+
+        group = ngx_http_abtest_random_group(r, exp, state);
+        *assigned = group;
+        return group;
+    }
+
+    if (ctx && current != NGX_HTTP_ABTEST_NO_GROUP) {
+        return ngx_http_abtest_sticky_group(r, exp, state, md, current);
+    }
+
+    return current;
 }
 
 
@@ -319,9 +519,7 @@ ngx_uint_t
 ngx_http_abtest_get_group(ngx_http_request_t *r, ngx_http_abtest_ctx_t *ctx,
     ngx_http_abtest_experiment_t *exp)
 {
-    ngx_uint_t                    group;
-    ngx_http_abtest_exp_state_t   state;
-    ngx_http_abtest_main_conf_t  *amcf;
+    ngx_uint_t  group;
 
     if (ctx->group[exp->index] != NGX_HTTP_ABTEST_GROUP_UNSET) {
         return ctx->group[exp->index];
@@ -329,36 +527,10 @@ ngx_http_abtest_get_group(ngx_http_request_t *r, ngx_http_abtest_ctx_t *ctx,
 
     r = r->main;
 
-    ngx_http_abtest_get_state(r, exp, &state);
-
-    switch (state.state) {
-
-    case NGX_HTTP_ABTEST_STATE_INACTIVE:
-        group = exp->fallback;
-        break;
-
-    case NGX_HTTP_ABTEST_STATE_ROLLOUT:
-        group = state.rollout;
-        break;
-
-    default: /* NGX_HTTP_ABTEST_STATE_ACTIVE */
-
-        if (exp->assign == NGX_HTTP_ABTEST_ASSIGN_RANDOM) {
-            group = ngx_http_abtest_random_group(r, exp, &state);
-            break;
-        }
-
-        amcf = ngx_http_get_module_main_conf(r, ngx_http_abtest_module);
-
-        group = ngx_http_abtest_hash_group(amcf, exp, &state,
-                                           &ctx->device_id);
-        ctx->assigned[exp->index] = group;
-    }
+    group = ngx_http_abtest_device_group(r, exp, &ctx->device_id, ctx,
+                                         &ctx->assigned[exp->index]);
 
     if (group == NGX_HTTP_ABTEST_NO_GROUP) {
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                      "abtest: no group for experiment \"%V\", "
-                      "using the fallback", &exp->name);
         group = exp->fallback;
     }
 

@@ -11,6 +11,8 @@
 #include "ngx_http_abtest_module.h"
 
 
+#define NGX_HTTP_ABTEST_FORCE_MAX    512
+
 /* a group not worked out yet for this request */
 #define NGX_HTTP_ABTEST_GROUP_UNSET  ((ngx_uint_t) -2)
 
@@ -18,11 +20,9 @@
 ngx_http_abtest_ctx_t *ngx_http_abtest_get_ctx(ngx_http_request_t *r);
 ngx_uint_t ngx_http_abtest_get_group(ngx_http_request_t *r,
     ngx_http_abtest_ctx_t *ctx, ngx_http_abtest_experiment_t *exp);
-ngx_uint_t ngx_http_abtest_hash_group(ngx_http_abtest_main_conf_t *amcf,
-    ngx_http_abtest_experiment_t *exp, ngx_http_abtest_exp_state_t *state,
-    ngx_str_t *device_id);
-void ngx_http_abtest_get_state(ngx_http_request_t *r,
-    ngx_http_abtest_experiment_t *exp, ngx_http_abtest_exp_state_t *state);
+ngx_uint_t ngx_http_abtest_device_group(ngx_http_request_t *r,
+    ngx_http_abtest_experiment_t *exp, ngx_str_t *device_id,
+    ngx_http_abtest_ctx_t *ctx, ngx_uint_t *assigned);
 ngx_int_t ngx_http_abtest_read_cookie(ngx_http_request_t *r,
     ngx_str_t *name, ngx_str_t *value);
 ngx_int_t ngx_http_abtest_valid_device_id(ngx_str_t *id);

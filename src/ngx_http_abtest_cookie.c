@@ -10,7 +10,13 @@
 
 static ngx_int_t ngx_http_abtest_header_filter(ngx_http_request_t *r);
 static ngx_int_t ngx_http_abtest_set_cookie(ngx_http_request_t *r,
-    ngx_http_abtest_loc_conf_t *alcf, ngx_str_t *name, ngx_str_t *value);
+    ngx_http_abtest_loc_conf_t *alcf, ngx_str_t *name, ngx_str_t *value,
+    ngx_uint_t lifetime);
+
+
+#define NGX_HTTP_ABTEST_COOKIE_KEEP     0    /* abtest_cookie_expires */
+#define NGX_HTTP_ABTEST_COOKIE_SESSION  1
+#define NGX_HTTP_ABTEST_COOKIE_DELETE   2
 
 
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
@@ -40,8 +46,7 @@ ngx_http_abtest_cookie_attrs(ngx_conf_t *cf, ngx_http_abtest_loc_conf_t *alcf)
 
     flags = alcf->cookie_flags;
 
-    len = sizeof("; Max-Age=") - 1 + NGX_TIME_T_LEN
-          + sizeof("; Path=") - 1 + alcf->cookie_path.len
+    len = sizeof("; Path=") - 1 + alcf->cookie_path.len
           + sizeof("; Secure; HttpOnly; SameSite=Strict") - 1;
 
     if (alcf->cookie_domain.len) {
@@ -54,12 +59,6 @@ ngx_http_abtest_cookie_attrs(ngx_conf_t *cf, ngx_http_abtest_loc_conf_t *alcf)
     }
 
     alcf->cookie_attrs.data = p;
-
-    if (alcf->cookie_expires != NGX_HTTP_ABTEST_EXPIRES_OFF
-        && alcf->cookie_expires != NGX_HTTP_ABTEST_EXPIRES_MAX)
-    {
-        p = ngx_sprintf(p, "; Max-Age=%T", alcf->cookie_expires);
-    }
 
     if (alcf->cookie_domain.len) {
         p = ngx_cpymem(p, "; Domain=", sizeof("; Domain=") - 1);
@@ -89,6 +88,21 @@ ngx_http_abtest_cookie_attrs(ngx_conf_t *cf, ngx_http_abtest_loc_conf_t *alcf)
 
     alcf->cookie_attrs.len = p - alcf->cookie_attrs.data;
 
+    ngx_str_null(&alcf->cookie_max_age);
+
+    if (alcf->cookie_expires != NGX_HTTP_ABTEST_EXPIRES_OFF
+        && alcf->cookie_expires != NGX_HTTP_ABTEST_EXPIRES_MAX)
+    {
+        p = ngx_pnalloc(cf->pool, sizeof("; Max-Age=") - 1 + NGX_TIME_T_LEN);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        alcf->cookie_max_age.data = p;
+        p = ngx_sprintf(p, "; Max-Age=%T", alcf->cookie_expires);
+        alcf->cookie_max_age.len = p - alcf->cookie_max_age.data;
+    }
+
     return NGX_OK;
 }
 
@@ -103,6 +117,7 @@ static ngx_int_t
 ngx_http_abtest_header_filter(ngx_http_request_t *r)
 {
     ngx_str_t                      cookie, value;
+    ngx_str_t                      force_name = ngx_string("abtest_force");
     ngx_uint_t                     i, group;
     ngx_http_abtest_ctx_t         *ctx;
     ngx_http_abtest_group_t       *groups;
@@ -133,7 +148,20 @@ ngx_http_abtest_header_filter(ngx_http_request_t *r)
 
     if (ctx->new_device) {
         if (ngx_http_abtest_set_cookie(r, alcf, &alcf->cookie_name,
-                                       &ctx->device_id)
+                                       &ctx->device_id,
+                                       NGX_HTTP_ABTEST_COOKIE_KEEP)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    /* a forced group lasts for the browser session; "?abtest_force=" ends it */
+    if (ctx->force_arg) {
+        if (ngx_http_abtest_set_cookie(r, alcf, &force_name, &ctx->force,
+                                       ctx->force.len
+                                       ? NGX_HTTP_ABTEST_COOKIE_SESSION
+                                       : NGX_HTTP_ABTEST_COOKIE_DELETE)
             != NGX_OK)
         {
             return NGX_ERROR;
@@ -160,7 +188,8 @@ ngx_http_abtest_header_filter(ngx_http_request_t *r)
             continue;
         }
 
-        if (ngx_http_abtest_set_cookie(r, alcf, &exp[i].cookie, &value)
+        if (ngx_http_abtest_set_cookie(r, alcf, &exp[i].cookie, &value,
+                                       NGX_HTTP_ABTEST_COOKIE_KEEP)
             != NGX_OK)
         {
             return NGX_ERROR;
@@ -173,17 +202,16 @@ ngx_http_abtest_header_filter(ngx_http_request_t *r)
 
 static ngx_int_t
 ngx_http_abtest_set_cookie(ngx_http_request_t *r,
-    ngx_http_abtest_loc_conf_t *alcf, ngx_str_t *name, ngx_str_t *value)
+    ngx_http_abtest_loc_conf_t *alcf, ngx_str_t *name, ngx_str_t *value,
+    ngx_uint_t lifetime)
 {
     u_char           *p;
     size_t            len;
     ngx_table_elt_t  *set_cookie;
 
-    len = name->len + 1 + value->len + alcf->cookie_attrs.len;
-
-    if (alcf->cookie_expires != NGX_HTTP_ABTEST_EXPIRES_OFF) {
-        len += sizeof("; Expires=Mon, 28 Sep 1970 06:00:00 GMT") - 1;
-    }
+    len = name->len + 1 + value->len + alcf->cookie_max_age.len
+          + sizeof("; Expires=Mon, 28 Sep 1970 06:00:00 GMT") - 1
+          + alcf->cookie_attrs.len;
 
     p = ngx_pnalloc(r->pool, len);
     if (p == NULL) {
@@ -206,17 +234,26 @@ ngx_http_abtest_set_cookie(ngx_http_request_t *r,
     *p++ = '=';
     p = ngx_copy(p, value->data, value->len);
 
-    if (alcf->cookie_expires == NGX_HTTP_ABTEST_EXPIRES_MAX) {
+    if (lifetime == NGX_HTTP_ABTEST_COOKIE_DELETE) {
+        p = ngx_cpymem(p, "; Max-Age=0", sizeof("; Max-Age=0") - 1);
+
+    } else if (lifetime == NGX_HTTP_ABTEST_COOKIE_SESSION
+               || alcf->cookie_expires == NGX_HTTP_ABTEST_EXPIRES_OFF)
+    {
+        /* no Expires, no Max-Age */
+
+    } else if (alcf->cookie_expires == NGX_HTTP_ABTEST_EXPIRES_MAX) {
         p = ngx_cpymem(p, "; Expires=Thu, 31 Dec 2037 23:55:55 GMT",
                        sizeof("; Expires=Thu, 31 Dec 2037 23:55:55 GMT") - 1);
 
-    } else if (alcf->cookie_expires != NGX_HTTP_ABTEST_EXPIRES_OFF) {
-        p = ngx_cpymem(p, "; Expires=", sizeof("; Expires=") - 1);
+    } else {
         /* the RFC 1123 date that Flask's cookies carry too */
+        p = ngx_cpymem(p, "; Expires=", sizeof("; Expires=") - 1);
         p = ngx_http_time(p, ngx_time() + alcf->cookie_expires);
+        p = ngx_copy(p, alcf->cookie_max_age.data, alcf->cookie_max_age.len);
     }
 
-    p = ngx_cpymem(p, alcf->cookie_attrs.data, alcf->cookie_attrs.len);
+    p = ngx_copy(p, alcf->cookie_attrs.data, alcf->cookie_attrs.len);
 
     set_cookie->value.len = p - set_cookie->value.data;
 

@@ -13,6 +13,7 @@ static char *ngx_http_abtest_group(ngx_conf_t *cf,
     ngx_http_abtest_experiment_t *exp, ngx_str_t *value);
 static char *ngx_http_abtest_set_once(ngx_conf_t *cf, ngx_str_t *field,
     ngx_str_t *value, ngx_uint_t check);
+static char *ngx_http_abtest_duplicate(ngx_conf_t *cf, ngx_str_t *value);
 static char *ngx_http_abtest_experiment_finish(ngx_conf_t *cf,
     ngx_http_abtest_experiment_t *exp, ngx_str_t *first);
 static ngx_int_t ngx_libc_cdecl ngx_http_abtest_cmp_groups(const void *one,
@@ -238,7 +239,7 @@ ngx_http_abtest_experiment_command(ngx_conf_t *cf, ngx_command_t *dummy,
 
     if (ngx_strcmp(value[0].data, "state") == 0) {
         if (exp->conf_state.state != NGX_CONF_UNSET_UINT) {
-            return "is duplicate";
+            return ngx_http_abtest_duplicate(cf, value);
         }
 
         for (i = 0; i < sizeof(ngx_http_abtest_state_names)
@@ -260,7 +261,7 @@ ngx_http_abtest_experiment_command(ngx_conf_t *cf, ngx_command_t *dummy,
 
     if (ngx_strcmp(value[0].data, "assign") == 0) {
         if (exp->assign != NGX_CONF_UNSET_UINT) {
-            return "is duplicate";
+            return ngx_http_abtest_duplicate(cf, value);
         }
 
         if (ngx_strcmp(value[1].data, "hash") == 0) {
@@ -350,7 +351,7 @@ ngx_http_abtest_set_once(ngx_conf_t *cf, ngx_str_t *field, ngx_str_t *value,
     ngx_uint_t check)
 {
     if (field->data) {
-        return "is duplicate";
+        return ngx_http_abtest_duplicate(cf, value);
     }
 
     if (check == NGX_HTTP_ABTEST_CHECK_NAME
@@ -366,6 +367,18 @@ ngx_http_abtest_set_once(ngx_conf_t *cf, ngx_str_t *field, ngx_str_t *value,
     *field = value[1];
 
     return NGX_CONF_OK;
+}
+
+
+/* inside the block nginx would not name the setting */
+
+static char *
+ngx_http_abtest_duplicate(ngx_conf_t *cf, ngx_str_t *value)
+{
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "\"%V\" directive is duplicate", &value[0]);
+
+    return NGX_CONF_ERROR;
 }
 
 
@@ -487,8 +500,14 @@ ngx_int_t
 ngx_http_abtest_check_experiments(ngx_conf_t *cf,
     ngx_http_abtest_main_conf_t *amcf, ngx_http_abtest_loc_conf_t *alcf)
 {
+    ngx_str_t                      device = ngx_string("device_id");
     ngx_uint_t                     i, j;
     ngx_http_abtest_experiment_t  *exp;
+
+    /* the http level's own settings are not merged with defaults */
+    if (alcf->cookie_name.len) {
+        device = alcf->cookie_name;
+    }
 
     exp = amcf->experiments.elts;
 
@@ -497,9 +516,8 @@ ngx_http_abtest_check_experiments(ngx_conf_t *cf,
             continue;
         }
 
-        if (exp[i].cookie.len == alcf->cookie_name.len
-            && ngx_strncmp(exp[i].cookie.data, alcf->cookie_name.data,
-                           alcf->cookie_name.len) == 0)
+        if (exp[i].cookie.len == device.len
+            && ngx_strncmp(exp[i].cookie.data, device.data, device.len) == 0)
         {
             ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                           "experiment \"%V\" in %s:%ui uses the device "

@@ -69,24 +69,20 @@ ngx_http_abtest_hash_cleanup(void *data)
 
 /*
  * The seed's rule: int(sha256("<device_id>:<experiment>"), big-endian)
- * modulo the sum of the weights.  The 256-bit number is reduced byte by
- * byte; with total <= 2^31 the intermediate value stays below 2^39.
+ * modulo the sum of the weights.  The digest is kept apart from the
+ * modulo, so that one digest serves the current and earlier weights.
  */
 
 ngx_int_t
-ngx_http_abtest_hash_bucket(ngx_http_abtest_main_conf_t *amcf,
-    ngx_str_t *device_id, ngx_str_t *experiment, uint64_t total,
-    uint64_t *bucket)
+ngx_http_abtest_hash_digest(ngx_http_abtest_main_conf_t *amcf,
+    ngx_str_t *device_id, ngx_str_t *experiment, u_char *md)
 {
     u_char        *p, key[NGX_HTTP_ABTEST_DEVICE_ID_MAX + 1
                           + NGX_HTTP_ABTEST_NAME_MAX];
-    uint64_t       rem;
-    unsigned int   i, len;
-    unsigned char  md[EVP_MAX_MD_SIZE];
+    unsigned int   len;
 
     if (device_id->len > NGX_HTTP_ABTEST_DEVICE_ID_MAX
-        || experiment->len > NGX_HTTP_ABTEST_NAME_MAX
-        || total == 0)
+        || experiment->len > NGX_HTTP_ABTEST_NAME_MAX)
     {
         return NGX_ERROR;
     }
@@ -97,28 +93,42 @@ ngx_http_abtest_hash_bucket(ngx_http_abtest_main_conf_t *amcf,
 
     if (EVP_DigestInit_ex(amcf->md_ctx, amcf->sha256, NULL) != 1
         || EVP_DigestUpdate(amcf->md_ctx, key, p - key) != 1
-        || EVP_DigestFinal_ex(amcf->md_ctx, md, &len) != 1)
+        || EVP_DigestFinal_ex(amcf->md_ctx, md, &len) != 1
+        || len != NGX_HTTP_ABTEST_DIGEST_LEN)
     {
         return NGX_ERROR;
     }
 
+    return NGX_OK;
+}
+
+
+/*
+ * The 256-bit big-endian number reduced byte by byte; with total <= 2^31
+ * the intermediate value stays below 2^39.
+ */
+
+uint64_t
+ngx_http_abtest_hash_mod(u_char *md, uint64_t total)
+{
+    uint64_t    rem;
+    ngx_uint_t  i;
+
     rem = 0;
 
-    for (i = 0; i < len; i++) {
+    for (i = 0; i < NGX_HTTP_ABTEST_DIGEST_LEN; i++) {
         rem = ((rem << 8) | md[i]) % total;
     }
 
-    *bucket = rem;
-
-    return NGX_OK;
+    return rem;
 }
 
 
 /* walks the groups in name order, as the seed's sorted(groups.items()) */
 
 ngx_uint_t
-ngx_http_abtest_hash_pick(ngx_http_abtest_exp_state_t *state,
-    ngx_uint_t ngroups, uint64_t bucket)
+ngx_http_abtest_hash_pick(uint32_t *weights, ngx_uint_t ngroups,
+    uint64_t bucket)
 {
     uint64_t    upper;
     ngx_uint_t  i;
@@ -126,7 +136,7 @@ ngx_http_abtest_hash_pick(ngx_http_abtest_exp_state_t *state,
     upper = 0;
 
     for (i = 0; i < ngroups; i++) {
-        upper += state->weights[i];
+        upper += weights[i];
 
         if (bucket < upper) {
             return i;

@@ -11,13 +11,16 @@
 #include "ngx_http_abtest_module.h"
 
 
+#define NGX_HTTP_ABTEST_DIGEST_LEN  32
+
+
 ngx_int_t ngx_http_abtest_hash_init(ngx_conf_t *cf,
     ngx_http_abtest_main_conf_t *amcf);
-ngx_int_t ngx_http_abtest_hash_bucket(ngx_http_abtest_main_conf_t *amcf,
-    ngx_str_t *device_id, ngx_str_t *experiment, uint64_t total,
-    uint64_t *bucket);
-ngx_uint_t ngx_http_abtest_hash_pick(ngx_http_abtest_exp_state_t *state,
-    ngx_uint_t ngroups, uint64_t bucket);
+ngx_int_t ngx_http_abtest_hash_digest(ngx_http_abtest_main_conf_t *amcf,
+    ngx_str_t *device_id, ngx_str_t *experiment, u_char *md);
+uint64_t ngx_http_abtest_hash_mod(u_char *md, uint64_t total);
+ngx_uint_t ngx_http_abtest_hash_pick(uint32_t *weights, ngx_uint_t ngroups,
+    uint64_t bucket);
 
 
 #endif /* _NGX_HTTP_ABTEST_HASH_H_INCLUDED_ */

@@ -21,6 +21,9 @@
 #define NGX_HTTP_ABTEST_GROUPS_MAX       64
 #define NGX_HTTP_ABTEST_WEIGHT_TOTAL_MAX 2147483648ULL    /* 2^31 */
 
+/* previous weight settings a group cookie is checked against */
+#define NGX_HTTP_ABTEST_HISTORY          8
+
 /* device ids are drawn from a per-worker buffer of random bytes */
 #define NGX_HTTP_ABTEST_RAND_BUF         1024
 
@@ -59,7 +62,42 @@ typedef struct {
     ngx_uint_t                 rollout;      /* group index or NO_GROUP */
     uint64_t                   total;        /* sum of the weights */
     uint32_t                   weights[NGX_HTTP_ABTEST_GROUPS_MAX];
+
+    /* earlier weights, newest first: what a group cookie may be from */
+    ngx_uint_t                 nhistory;
+    uint32_t                   history[NGX_HTTP_ABTEST_HISTORY]
+                                      [NGX_HTTP_ABTEST_GROUPS_MAX];
 } ngx_http_abtest_exp_state_t;
+
+
+/* an experiment's run-time record in the shared zone */
+typedef struct {
+    ngx_queue_t                queue;
+    u_char                     name[NGX_HTTP_ABTEST_NAME_MAX];
+    size_t                     name_len;
+
+    /* the set of group names, to notice a reload that changes it */
+    ngx_uint_t                 ngroups;
+    uint32_t                   groups_crc;
+
+    /* the configuration it was last started from */
+    ngx_http_abtest_exp_state_t  configured;
+    ngx_http_abtest_exp_state_t  state;
+
+    int64_t                    start;        /* ms since the epoch, or -1 */
+    int64_t                    end;
+    ngx_uint_t                 epoch;        /* bumped on re-activation */
+} ngx_http_abtest_node_t;
+
+
+typedef struct {
+    ngx_queue_t                experiments;  /* ngx_http_abtest_node_t */
+    ngx_atomic_t               version;      /* bumped by every change */
+
+    /* state file: one saver at a time, "dirty" asks it for another pass */
+    ngx_uint_t                 saving;
+    ngx_uint_t                 dirty;
+} ngx_http_abtest_shctx_t;
 
 
 /*
@@ -98,11 +136,30 @@ typedef struct {
     /* per-worker random bytes for device ids, refilled in bulk */
     u_char                     rand_buf[NGX_HTTP_ABTEST_RAND_BUF];
     size_t                     rand_pos;
+
+    /* abtest_zone: run-time state shared by all workers */
+    ngx_shm_zone_t            *shm_zone;
+    ngx_http_abtest_shctx_t   *sh;
+    ngx_slab_pool_t           *shpool;
+    ngx_str_t                  state_file;
+    ngx_http_abtest_node_t   **nodes;        /* per experiment */
+
+    /* this process's copy of the states, taken when "version" moves */
+    ngx_http_abtest_exp_state_t  *cache;
+    ngx_atomic_uint_t          cache_version;
+
+    /* where "abtest_api experiments write=on" is, to check for a zone */
+    u_char                    *write_file;
+    ngx_uint_t                 write_line;
 } ngx_http_abtest_main_conf_t;
 
 
 typedef struct {
     ngx_flag_t                 enable;
+    ngx_flag_t                 force;        /* abtest_force */
+
+    ngx_uint_t                 api;          /* abtest_api, a content handler */
+    ngx_flag_t                 api_write;
 
     ngx_int_t                  use;          /* experiment index */
     ngx_str_t                  use_name;
@@ -115,7 +172,8 @@ typedef struct {
     time_t                     cookie_expires;
     ngx_uint_t                 cookie_flags;
 
-    /* "; Max-Age=...; Domain=...; Path=...; Secure..." built at merge */
+    /* "; Max-Age=N" and "; Domain=...; Path=...; Secure..." from merge */
+    ngx_str_t                  cookie_max_age;
     ngx_str_t                  cookie_attrs;
 } ngx_http_abtest_loc_conf_t;
 
@@ -132,6 +190,10 @@ typedef struct {
     ngx_uint_t                *group;
     /* per experiment: the group the hash rule gives, or NO_GROUP */
     ngx_uint_t                *assigned;
+
+    /* "experiment:group,..." from ?abtest_force= or its cookie */
+    ngx_str_t                  force;
+    unsigned                   force_arg:1;  /* came as an argument */
 
     unsigned                   new_device:1;
     unsigned                   cookies_sent:1;

@@ -107,7 +107,7 @@ qr/^Set-Cookie: device_id=$::Uuid; Expires=Thu, 31 Dec 2037 23:55:55 GMT; Path=\
     }
     abtest_cookie_path /shop/;
 --- raw_response_headers_like eval
-qr/^Set-Cookie: device_id=$::Uuid; Max-Age=31536000; Path=\/shop\/\r\n(?:.*\r\n)*Set-Cookie: exp_group=[AB]; Max-Age=31536000; Path=\/shop\/\r\n/m
+qr/^Set-Cookie: device_id=$::Uuid; Expires=[^;]+ GMT; Max-Age=31536000; Path=\/shop\/\r\n(?:.*\r\n)*Set-Cookie: exp_group=[AB]; Expires=[^;]+ GMT; Max-Age=31536000; Path=\/shop\/\r\n/m
 
 
 
@@ -121,7 +121,7 @@ qr/^Set-Cookie: device_id=$::Uuid; Max-Age=31536000; Path=\/shop\/\r\n(?:.*\r\n)
     }
     abtest_cookie_domain .example.com;
 --- raw_response_headers_like eval
-qr/^Set-Cookie: device_id=$::Uuid; Max-Age=31536000; Domain=.example.com; Path=\/\r\n(?:.*\r\n)*Set-Cookie: exp_group=[AB]; Max-Age=31536000; Domain=.example.com; Path=\/\r\n/m
+qr/^Set-Cookie: device_id=$::Uuid; Expires=[^;]+ GMT; Max-Age=31536000; Domain=.example.com; Path=\/\r\n(?:.*\r\n)*Set-Cookie: exp_group=[AB]; Expires=[^;]+ GMT; Max-Age=31536000; Domain=.example.com; Path=\/\r\n/m
 
 
 
@@ -135,7 +135,7 @@ qr/^Set-Cookie: device_id=$::Uuid; Max-Age=31536000; Domain=.example.com; Path=\
     }
     abtest_cookie_flags secure;
 --- raw_response_headers_like eval
-qr/^Set-Cookie: device_id=$::Uuid; Path=\/; Secure\r\n(?:.*\r\n)*Set-Cookie: exp_group=[AB]; Path=\/; Secure\r\n/m
+qr/^Set-Cookie: device_id=$::Uuid; Expires=[^;]+ GMT; Max-Age=31536000; Path=\/; Secure\r\n(?:.*\r\n)*Set-Cookie: exp_group=[AB]; Expires=[^;]+ GMT; Max-Age=31536000; Path=\/; Secure\r\n/m
 
 
 
@@ -149,7 +149,7 @@ qr/^Set-Cookie: device_id=$::Uuid; Path=\/; Secure\r\n(?:.*\r\n)*Set-Cookie: exp
     }
     abtest_cookie_flags httponly;
 --- raw_response_headers_like eval
-qr/^Set-Cookie: device_id=$::Uuid; Path=\/; HttpOnly\r\n(?:.*\r\n)*Set-Cookie: exp_group=[AB]; Path=\/; HttpOnly\r\n/m
+qr/^Set-Cookie: device_id=$::Uuid; Expires=[^;]+ GMT; Max-Age=31536000; Path=\/; HttpOnly\r\n(?:.*\r\n)*Set-Cookie: exp_group=[AB]; Expires=[^;]+ GMT; Max-Age=31536000; Path=\/; HttpOnly\r\n/m
 
 
 
@@ -163,7 +163,7 @@ qr/^Set-Cookie: device_id=$::Uuid; Path=\/; HttpOnly\r\n(?:.*\r\n)*Set-Cookie: e
     }
     abtest_cookie_flags samesite=strict;
 --- raw_response_headers_like eval
-qr/^Set-Cookie: device_id=$::Uuid; Path=\/; SameSite=Strict\r\n(?:.*\r\n)*Set-Cookie: exp_group=[AB]; Path=\/; SameSite=Strict\r\n/m
+qr/^Set-Cookie: device_id=$::Uuid; Expires=[^;]+ GMT; Max-Age=31536000; Path=\/; SameSite=Strict\r\n(?:.*\r\n)*Set-Cookie: exp_group=[AB]; Expires=[^;]+ GMT; Max-Age=31536000; Path=\/; SameSite=Strict\r\n/m
 
 
 
@@ -177,7 +177,7 @@ qr/^Set-Cookie: device_id=$::Uuid; Path=\/; SameSite=Strict\r\n(?:.*\r\n)*Set-Co
     }
     abtest_cookie_flags samesite=lax;
 --- raw_response_headers_like eval
-qr/^Set-Cookie: device_id=$::Uuid; Path=\/; SameSite=Lax\r\n(?:.*\r\n)*Set-Cookie: exp_group=[AB]; Path=\/; SameSite=Lax\r\n/m
+qr/^Set-Cookie: device_id=$::Uuid; Expires=[^;]+ GMT; Max-Age=31536000; Path=\/; SameSite=Lax\r\n(?:.*\r\n)*Set-Cookie: exp_group=[AB]; Expires=[^;]+ GMT; Max-Age=31536000; Path=\/; SameSite=Lax\r\n/m
 
 
 
@@ -191,7 +191,7 @@ qr/^Set-Cookie: device_id=$::Uuid; Path=\/; SameSite=Lax\r\n(?:.*\r\n)*Set-Cooki
     }
     abtest_cookie_flags secure samesite=none;
 --- raw_response_headers_like eval
-qr/^Set-Cookie: device_id=$::Uuid; Path=\/; Secure; SameSite=None\r\n(?:.*\r\n)*Set-Cookie: exp_group=[AB]; Path=\/; Secure; SameSite=None\r\n/m
+qr/^Set-Cookie: device_id=$::Uuid; Expires=[^;]+ GMT; Max-Age=31536000; Path=\/; Secure; SameSite=None\r\n(?:.*\r\n)*Set-Cookie: exp_group=[AB]; Expires=[^;]+ GMT; Max-Age=31536000; Path=\/; Secure; SameSite=None\r\n/m
 
 
 
@@ -205,7 +205,7 @@ qr/^Set-Cookie: device_id=$::Uuid; Path=\/; Secure; SameSite=None\r\n(?:.*\r\n)*
     }
     abtest_cookie_flags secure httponly samesite=lax;
 --- raw_response_headers_like eval
-qr/^Set-Cookie: device_id=$::Uuid; Path=\/; Secure; HttpOnly; SameSite=Lax\r\n(?:.*\r\n)*Set-Cookie: exp_group=[AB]; Path=\/; Secure; HttpOnly; SameSite=Lax\r\n/m
+qr/^Set-Cookie: device_id=$::Uuid; Expires=[^;]+ GMT; Max-Age=31536000; Path=\/; Secure; HttpOnly; SameSite=Lax\r\n(?:.*\r\n)*Set-Cookie: exp_group=[AB]; Expires=[^;]+ GMT; Max-Age=31536000; Path=\/; Secure; HttpOnly; SameSite=Lax\r\n/m
 
 
 
@@ -215,8 +215,8 @@ qr/^Set-Cookie: device_id=$::Uuid; Path=\/; Secure; HttpOnly; SameSite=Lax\r\n(?
 Cookie: device_id=abc%0D%0ASet-Cookie:%20x=1
 --- raw_response_headers_like eval
 qr/^Set-Cookie: device_id=$::Uuid; /m
---- response_body_like chomp
-^id=$::Uuid new=1$
+--- response_body_like eval
+qr/^id=$::Uuid new=1$/
 --- error_log
 client sent an invalid "device_id" cookie (26 bytes)
 
@@ -228,8 +228,8 @@ client sent an invalid "device_id" cookie (26 bytes)
 Cookie: device_id="abc"
 --- raw_response_headers_like eval
 qr/^Set-Cookie: device_id=$::Uuid; /m
---- response_body_like chomp
-^id=$::Uuid new=1$
+--- response_body_like eval
+qr/^id=$::Uuid new=1$/
 --- error_log
 client sent an invalid "device_id" cookie (5 bytes)
 
@@ -241,8 +241,8 @@ client sent an invalid "device_id" cookie (5 bytes)
 Cookie: device_id=
 --- raw_response_headers_like eval
 qr/^Set-Cookie: device_id=$::Uuid; /m
---- response_body_like chomp
-^id=$::Uuid new=1$
+--- response_body_like eval
+qr/^id=$::Uuid new=1$/
 --- error_log
 client sent an invalid "device_id" cookie (0 bytes)
 
@@ -254,8 +254,8 @@ client sent an invalid "device_id" cookie (0 bytes)
 Cookie: device_id=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa
 --- raw_response_headers_like eval
 qr/^Set-Cookie: device_id=$::Uuid; /m
---- response_body_like chomp
-^id=$::Uuid new=1$
+--- response_body_like eval
+qr/^id=$::Uuid new=1$/
 --- error_log
 client sent an invalid "device_id" cookie (65 bytes)
 
@@ -267,8 +267,8 @@ client sent an invalid "device_id" cookie (65 bytes)
 Cookie: device_id=xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
 --- raw_response_headers_like eval
 qr/^Set-Cookie: device_id=$::Uuid; /m
---- response_body_like chomp
-^id=$::Uuid new=1$
+--- response_body_like eval
+qr/^id=$::Uuid new=1$/
 --- error_log
 client sent an invalid "device_id" cookie (4096 bytes)
 
@@ -280,8 +280,8 @@ client sent an invalid "device_id" cookie (4096 bytes)
 Cookie: device_id=ab	cd
 --- raw_response_headers_like eval
 qr/^Set-Cookie: device_id=$::Uuid; /m
---- response_body_like chomp
-^id=$::Uuid new=1$
+--- response_body_like eval
+qr/^id=$::Uuid new=1$/
 --- error_log
 client sent an invalid "device_id" cookie (5 bytes)
 
@@ -328,8 +328,8 @@ id=from-second-header new=
 Cookie: device_id=bad!id; device_id=good-id
 --- raw_response_headers_like eval
 qr/^Set-Cookie: device_id=$::Uuid; /m
---- response_body_like chomp
-^id=$::Uuid new=1$
+--- response_body_like eval
+qr/^id=$::Uuid new=1$/
 --- error_log
 client sent an invalid "device_id" cookie (6 bytes)
 

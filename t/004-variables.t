@@ -180,8 +180,8 @@ X-New-Device: yes
 main=<!--# echo var="ab_device_id" --> <!--# include virtual="/sub" -->
 --- request
 GET /ssi/page.html
---- response_body_like chomp
-^main=($::Uuid) sub=\1$
+--- response_body_like eval
+qr/^main=($::Uuid) sub=\1$/
 --- raw_response_headers_like eval
 qr/^Set-Cookie: device_id=$::Uuid; /m
 --- raw_response_headers_unlike eval
@@ -206,8 +206,8 @@ X-New-Device: yes
 --- request
 GET /missing
 --- error_code: 404
---- response_body_like chomp
-^before=($::Uuid) after=\1$
+--- response_body_like eval
+qr/^before=($::Uuid) after=\1$/
 --- raw_response_headers_like eval
 qr/^Set-Cookie: device_id=($::Uuid); (?:.*\r\n)*X-Device: \1\r\n|^X-Device: ($::Uuid)\r\n(?:.*\r\n)*Set-Cookie: device_id=\2; /m
 

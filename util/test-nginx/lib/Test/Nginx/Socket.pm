@@ -18,8 +18,8 @@ use Time::HiRes qw(sleep time);
 our $VERSION = '0.1';
 
 our @EXPORT = qw(
-    run_tests run_test no_shuffle repeat_each master_on master_off workers
-    worker_connections log_level no_long_string no_diff no_root_location
+    run_tests no_shuffle repeat_each master_on master_off workers
+    worker_connections log_level no_long_string no_root_location
     add_block_preprocessor add_response_body_check env_to_nginx
     server_port server_root html_dir bail_out check_accum_error_log
     $ServerPort $ServerRoot
@@ -45,7 +45,6 @@ my $Running = 0;
 
 sub no_shuffle () { }
 sub no_long_string () { }
-sub no_diff () { }
 sub check_accum_error_log () { }
 sub master_on () { $MasterOn = 1 }
 sub master_off () { $MasterOn = 0 }

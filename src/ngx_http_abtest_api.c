@@ -1,0 +1,667 @@
+
+/*
+ * Copyright (C) ngx_http_abtest_module authors
+ *
+ * The JSON locations: experiments (GET, and POST .../update with
+ * write=on) and expgroups, in the shapes of the seed demo's Flask app.
+ */
+
+
+#include "ngx_http_abtest_api.h"
+#include "ngx_http_abtest_assign.h"
+#include "ngx_http_abtest_directive.h"
+#include "ngx_http_abtest_json.h"
+#include "ngx_http_abtest_shm.h"
+#include "ngx_http_abtest_state.h"
+
+
+static ngx_int_t ngx_http_abtest_api_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_abtest_api_experiments(ngx_http_request_t *r);
+static ngx_int_t ngx_http_abtest_api_expgroups(ngx_http_request_t *r);
+static ngx_int_t ngx_http_abtest_api_not_allowed(ngx_http_request_t *r,
+    char *allow);
+static ngx_int_t ngx_http_abtest_api_update_start(ngx_http_request_t *r);
+static void ngx_http_abtest_api_update_body(ngx_http_request_t *r);
+static ngx_int_t ngx_http_abtest_api_update(ngx_http_request_t *r);
+static ngx_int_t ngx_http_abtest_api_read_body(ngx_http_request_t *r,
+    ngx_str_t *body);
+static ngx_uint_t ngx_http_abtest_api_parse_update(ngx_http_request_t *r,
+    yajl_val obj, ngx_http_abtest_experiment_t **expp,
+    ngx_http_abtest_update_t *up, u_char *err, size_t err_len);
+
+
+/* abtest_api experiments [write=on|off] | expgroups */
+
+char *
+ngx_http_abtest_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_abtest_loc_conf_t *alcf = conf;
+
+    ngx_str_t                    *value;
+    ngx_uint_t                    i;
+    ngx_http_core_loc_conf_t     *clcf;
+    ngx_http_abtest_main_conf_t  *amcf;
+
+    if (alcf->api != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "experiments") == 0) {
+        alcf->api = NGX_HTTP_ABTEST_API_EXPERIMENTS;
+
+    } else if (ngx_strcmp(value[1].data, "expgroups") == 0) {
+        alcf->api = NGX_HTTP_ABTEST_API_EXPGROUPS;
+
+    } else {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "unknown API \"%V\": use experiments or "
+                           "expgroups", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    alcf->api_write = 0;
+
+    for (i = 2; i < cf->args->nelts; i++) {
+        if (alcf->api == NGX_HTTP_ABTEST_API_EXPERIMENTS
+            && ngx_strcmp(value[i].data, "write=on") == 0)
+        {
+            alcf->api_write = 1;
+
+            /* checked once the whole http block is known */
+            amcf = ngx_http_conf_get_module_main_conf(cf,
+                                                      ngx_http_abtest_module);
+            amcf->write_file = cf->conf_file->file.name.data;
+            amcf->write_line = cf->conf_file->line;
+            continue;
+        }
+
+        if (alcf->api == NGX_HTTP_ABTEST_API_EXPERIMENTS
+            && ngx_strcmp(value[i].data, "write=off") == 0)
+        {
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\"", &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_abtest_api_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+ngx_int_t
+ngx_http_abtest_api_check(ngx_conf_t *cf, ngx_http_abtest_main_conf_t *amcf)
+{
+    if (amcf->write_file && amcf->shm_zone == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"abtest_api experiments write=on\" in %s:%ui needs "
+                      "a shared zone: add \"abtest_zone zone=name:size\"",
+                      amcf->write_file, amcf->write_line);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_abtest_api_handler(ngx_http_request_t *r)
+{
+    ngx_http_abtest_loc_conf_t  *alcf;
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_abtest_module);
+
+    if (alcf->api == NGX_HTTP_ABTEST_API_EXPGROUPS) {
+        return ngx_http_abtest_api_expgroups(r);
+    }
+
+    return ngx_http_abtest_api_experiments(r);
+}
+
+
+static ngx_int_t
+ngx_http_abtest_api_not_allowed(ngx_http_request_t *r, char *allow)
+{
+    ngx_table_elt_t  *h;
+
+    if (ngx_http_discard_request_body(r) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+    ngx_str_set(&h->key, "Allow");
+    h->value.data = (u_char *) allow;
+    h->value.len = ngx_strlen(allow);
+
+    return ngx_http_abtest_json_error(r, NGX_HTTP_NOT_ALLOWED,
+                                      "method %V is not allowed here, "
+                                      "only %s", &r->method_name, allow);
+}
+
+
+static ngx_int_t
+ngx_http_abtest_api_experiments(ngx_http_request_t *r)
+{
+    yajl_gen                       g;
+    ngx_int_t                      rc;
+    ngx_uint_t                     i;
+    ngx_http_abtest_node_t        *nodes;
+    ngx_http_abtest_loc_conf_t    *alcf;
+    ngx_http_abtest_main_conf_t   *amcf;
+    ngx_http_abtest_experiment_t  *exp;
+
+    if (r->uri.len >= sizeof("/update") - 1
+        && ngx_strncmp(r->uri.data + r->uri.len - (sizeof("/update") - 1),
+                       "/update", sizeof("/update") - 1)
+           == 0)
+    {
+        alcf = ngx_http_get_module_loc_conf(r, ngx_http_abtest_module);
+
+        if (!alcf->api_write) {
+            if (ngx_http_discard_request_body(r) != NGX_OK) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            return ngx_http_abtest_json_error(r, NGX_HTTP_FORBIDDEN,
+                                    "this location is read-only: "
+                                    "\"abtest_api experiments write=on\" "
+                                    "enables updates");
+        }
+
+        if (r->method != NGX_HTTP_POST) {
+            return ngx_http_abtest_api_not_allowed(r, "POST");
+        }
+
+        return ngx_http_abtest_api_update_start(r);
+    }
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return ngx_http_abtest_api_not_allowed(r, "GET, HEAD");
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_abtest_module);
+    exp = amcf->experiments.elts;
+
+    nodes = ngx_palloc(r->pool, (amcf->experiments.nelts + 1)
+                                * sizeof(ngx_http_abtest_node_t));
+    g = ngx_http_abtest_json_gen(r->pool);
+
+    if (nodes == NULL || g == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_abtest_shm_snapshot(amcf, nodes);
+
+    yajl_gen_map_open(g);
+
+    for (i = 0; i < amcf->experiments.nelts; i++) {
+        ngx_http_abtest_json_str(g, exp[i].name.data, exp[i].name.len);
+        ngx_http_abtest_json_experiment(g, &exp[i], &nodes[i]);
+    }
+
+    yajl_gen_map_close(g);
+
+    return ngx_http_abtest_json_send(r, NGX_HTTP_OK, g);
+}
+
+
+/*
+ * GET ...?device_id=X: every experiment's state and the device's groups;
+ * without device_id the caller's own device cookie (none is issued);
+ * with neither, "group": "" as the seed answers.
+ */
+
+static ngx_int_t
+ngx_http_abtest_api_expgroups(ngx_http_request_t *r)
+{
+    yajl_gen                       g;
+    ngx_int_t                      rc;
+    ngx_str_t                      device, own;
+    ngx_uint_t                     i, group, assigned;
+    ngx_http_abtest_ctx_t         *ctx;
+    ngx_http_abtest_group_t       *groups;
+    ngx_http_abtest_loc_conf_t    *alcf;
+    ngx_http_abtest_main_conf_t   *amcf;
+    ngx_http_abtest_experiment_t  *exp;
+    ngx_http_abtest_exp_state_t   *state;
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return ngx_http_abtest_api_not_allowed(r, "GET, HEAD");
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_abtest_module);
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_abtest_module);
+
+    ngx_str_null(&own);
+
+    if (ngx_http_abtest_read_cookie(r, &alcf->cookie_name, &own) != NGX_OK
+        || ngx_http_abtest_valid_device_id(&own) != NGX_OK)
+    {
+        ngx_str_null(&own);
+    }
+
+    if (ngx_http_arg(r, (u_char *) "device_id", sizeof("device_id") - 1,
+                     &device)
+        == NGX_OK)
+    {
+        if (ngx_http_abtest_valid_device_id(&device) != NGX_OK) {
+            return ngx_http_abtest_json_error(r, NGX_HTTP_BAD_REQUEST,
+                                    "device_id: use 1 to %d characters of "
+                                    "[A-Za-z0-9_-]",
+                                    NGX_HTTP_ABTEST_DEVICE_ID_MAX);
+        }
+
+    } else {
+        device = own;
+    }
+
+    /* the caller's own device: its group and forcing cookies count too */
+    ctx = NULL;
+
+    if (device.len && device.len == own.len
+        && ngx_strncmp(device.data, own.data, own.len) == 0
+        && alcf->enable)
+    {
+        ctx = ngx_http_abtest_get_ctx(r);
+        if (ctx == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    g = ngx_http_abtest_json_gen(r->pool);
+    if (g == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    exp = amcf->experiments.elts;
+
+    yajl_gen_map_open(g);
+
+    for (i = 0; i < amcf->experiments.nelts; i++) {
+        groups = exp[i].groups.elts;
+        state = ngx_http_abtest_shm_state(amcf, &exp[i]);
+
+        ngx_http_abtest_json_str(g, exp[i].name.data, exp[i].name.len);
+        yajl_gen_map_open(g);
+
+        ngx_http_abtest_json_literal(g, "state");
+        ngx_http_abtest_json_state_name(g, state->state);
+
+        ngx_http_abtest_json_literal(g, "active");
+        yajl_gen_bool(g, state->state == NGX_HTTP_ABTEST_STATE_ACTIVE);
+
+        ngx_http_abtest_json_literal(g, "fallback");
+        ngx_http_abtest_json_str(g, groups[exp[i].fallback].name.data,
+                                 groups[exp[i].fallback].name.len);
+
+        if (device.len == 0) {
+            ngx_http_abtest_json_literal(g, "assigned");
+            ngx_http_abtest_json_literal(g, "");
+            ngx_http_abtest_json_literal(g, "group");
+            ngx_http_abtest_json_literal(g, "");
+            yajl_gen_map_close(g);
+            continue;
+        }
+
+        if (ctx) {
+            group = ngx_http_abtest_get_group(r, ctx, &exp[i]);
+            assigned = ctx->assigned[i];
+
+        } else {
+            group = ngx_http_abtest_device_group(r, &exp[i], &device, NULL,
+                                                 &assigned);
+        }
+
+        ngx_http_abtest_json_literal(g, "assigned");
+
+        if (assigned < exp[i].groups.nelts) {
+            ngx_http_abtest_json_str(g, groups[assigned].name.data,
+                                     groups[assigned].name.len);
+        } else {
+            yajl_gen_null(g);
+        }
+
+        ngx_http_abtest_json_literal(g, "group");
+
+        if (group < exp[i].groups.nelts) {
+            ngx_http_abtest_json_str(g, groups[group].name.data,
+                                     groups[group].name.len);
+        } else {
+            yajl_gen_null(g);
+        }
+
+        yajl_gen_map_close(g);
+    }
+
+    yajl_gen_map_close(g);
+
+    return ngx_http_abtest_json_send(r, NGX_HTTP_OK, g);
+}
+
+
+static ngx_int_t
+ngx_http_abtest_api_update_start(ngx_http_request_t *r)
+{
+    ngx_int_t                  rc;
+    ngx_str_t                 *type;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    type = r->headers_in.content_type ? &r->headers_in.content_type->value
+                                      : NULL;
+
+    if (type == NULL
+        || type->len < sizeof("application/json") - 1
+        || ngx_strncasecmp(type->data, (u_char *) "application/json",
+                           sizeof("application/json") - 1) != 0
+        || (type->len > sizeof("application/json") - 1
+            && type->data[sizeof("application/json") - 1] != ';'
+            && type->data[sizeof("application/json") - 1] != ' '))
+    {
+        if (ngx_http_discard_request_body(r) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        /* form posts from other sites are refused here as well */
+        return ngx_http_abtest_json_error(r,
+                                    NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                                    "Content-Type: must be application/json");
+    }
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    /* bodies that fit the body buffer are taken, larger ones refused */
+    if (r->headers_in.content_length_n > (off_t) clcf->client_body_buffer_size)
+    {
+        if (ngx_http_discard_request_body(r) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_abtest_json_error(r,
+                                    NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                    "body: larger than %uz bytes "
+                                    "(client_body_buffer_size)",
+                                    clcf->client_body_buffer_size);
+    }
+
+    r->request_body_in_single_buf = 1;
+
+    rc = ngx_http_read_client_request_body(r,
+                                           ngx_http_abtest_api_update_body);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_abtest_api_update_body(ngx_http_request_t *r)
+{
+    ngx_http_finalize_request(r, ngx_http_abtest_api_update(r));
+}
+
+
+static ngx_int_t
+ngx_http_abtest_api_read_body(ngx_http_request_t *r, ngx_str_t *body)
+{
+    u_char       *p;
+    size_t        len;
+    ngx_chain_t  *cl;
+
+    if (r->request_body == NULL || r->request_body->bufs == NULL) {
+        return NGX_DECLINED;
+    }
+
+    if (r->request_body->temp_file) {
+        return NGX_ABORT;
+    }
+
+    len = 0;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        len += cl->buf->last - cl->buf->pos;
+    }
+
+    body->data = ngx_pnalloc(r->pool, len + 1);
+    if (body->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = body->data;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
+    }
+
+    *p = '\0';
+    body->len = len;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_abtest_api_update(ngx_http_request_t *r)
+{
+    u_char                        *p, err[256];
+    yajl_gen                       g;
+    yajl_val                       tree;
+    ngx_int_t                      rc;
+    ngx_str_t                      body;
+    ngx_uint_t                     status;
+    const char                    *msg;
+    ngx_http_abtest_node_t         node;
+    ngx_http_abtest_update_t       up;
+    ngx_http_abtest_main_conf_t   *amcf;
+    ngx_http_abtest_experiment_t  *exp;
+
+    rc = ngx_http_abtest_api_read_body(r, &body);
+
+    if (rc == NGX_DECLINED || (rc == NGX_OK && body.len == 0)) {
+        return ngx_http_abtest_json_error(r, NGX_HTTP_BAD_REQUEST,
+                                          "body: empty, expected a JSON "
+                                          "object");
+    }
+
+    if (rc == NGX_ABORT) {
+        return ngx_http_abtest_json_error(r,
+                                    NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                    "body: larger than "
+                                    "client_body_buffer_size");
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_strlen(body.data) != body.len) {
+        return ngx_http_abtest_json_error(r, NGX_HTTP_BAD_REQUEST,
+                                          "body: holds a NUL byte");
+    }
+
+    err[0] = '\0';
+    tree = ngx_http_abtest_json_parse(r->pool, body.data, err, sizeof(err));
+
+    if (tree == NULL) {
+        /* yajl's message spans lines and quotes the input: first line */
+        p = (u_char *) ngx_strchr(err, '\n');
+        if (p) {
+            *p = '\0';
+        }
+
+        return ngx_http_abtest_json_error(r, NGX_HTTP_BAD_REQUEST,
+                                          "body: invalid JSON: %s", err);
+    }
+
+    if (!YAJL_IS_OBJECT(tree)) {
+        return ngx_http_abtest_json_error(r, NGX_HTTP_BAD_REQUEST,
+                                          "body: must be a JSON object");
+    }
+
+    status = ngx_http_abtest_api_parse_update(r, tree, &exp, &up, err,
+                                              sizeof(err));
+    if (status != NGX_HTTP_OK) {
+        return ngx_http_abtest_json_error(r, status, "%s", err);
+    }
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_abtest_module);
+
+    rc = ngx_http_abtest_shm_update(amcf, exp, &up, &node, &msg);
+    if (rc != NGX_OK) {
+        return ngx_http_abtest_json_error(r, rc, "%s", msg);
+    }
+
+    ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                  "abtest: experiment \"%V\" updated through the API",
+                  &exp->name);
+
+    if (ngx_http_abtest_state_save(amcf, r->connection->log) == NGX_ERROR) {
+        return ngx_http_abtest_json_error(r,
+                                    NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                    "the change is live, but the state "
+                                    "file could not be written: see the "
+                                    "error log");
+    }
+
+    g = ngx_http_abtest_json_gen(r->pool);
+    if (g == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    yajl_gen_map_open(g);
+    ngx_http_abtest_json_str(g, exp->name.data, exp->name.len);
+    ngx_http_abtest_json_experiment(g, exp, &node);
+    yajl_gen_map_close(g);
+
+    return ngx_http_abtest_json_send(r, NGX_HTTP_OK, g);
+}
+
+
+/*
+ * {"name": "...", "groups": {...}, "state": "...", "rollout_group": ...,
+ *  "reset_stats": true}: every field but "name" optional, nothing else
+ */
+
+static ngx_uint_t
+ngx_http_abtest_api_parse_update(ngx_http_request_t *r, yajl_val obj,
+    ngx_http_abtest_experiment_t **expp, ngx_http_abtest_update_t *up,
+    u_char *err, size_t err_len)
+{
+    size_t                        i, len;
+    yajl_val                      v;
+    const char                   *key, *name, *path[2];
+    ngx_http_abtest_main_conf_t  *amcf;
+    ngx_http_abtest_experiment_t *exp;
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_abtest_module);
+
+    path[0] = "name";
+    path[1] = NULL;
+
+    v = yajl_tree_get(obj, path, yajl_t_any);
+    name = YAJL_GET_STRING(v);
+
+    if (name == NULL) {
+        ngx_snprintf(err, err_len, "name: a string is required%Z");
+        return NGX_HTTP_BAD_REQUEST;
+    }
+
+    len = ngx_strlen(name);
+
+    exp = ngx_http_abtest_find_experiment(amcf, (u_char *) name, len, 0);
+    if (exp == NULL) {
+        ngx_snprintf(err, err_len, "name: no experiment \"%*s\"%Z",
+                     ngx_min(len, NGX_HTTP_ABTEST_NAME_MAX), name);
+        return NGX_HTTP_NOT_FOUND;
+    }
+
+    ngx_memzero(up, sizeof(ngx_http_abtest_update_t));
+
+    for (i = 0; i < obj->u.object.len; i++) {
+        key = obj->u.object.keys[i];
+        v = obj->u.object.values[i];
+
+        if (ngx_strcmp(key, "name") == 0) {
+            continue;
+        }
+
+        if (ngx_strcmp(key, "groups") == 0) {
+            if (ngx_http_abtest_json_weights(v, exp, up->weights, &up->total,
+                                             err, err_len)
+                != NGX_OK)
+            {
+                return NGX_HTTP_BAD_REQUEST;
+            }
+
+            up->has_weights = 1;
+            continue;
+        }
+
+        if (ngx_strcmp(key, "state") == 0) {
+            if (ngx_http_abtest_json_state(v, &up->state) != NGX_OK) {
+                ngx_snprintf(err, err_len, "state: must be \"active\", "
+                             "\"inactive\" or \"rollout\"%Z");
+                return NGX_HTTP_BAD_REQUEST;
+            }
+
+            up->has_state = 1;
+            continue;
+        }
+
+        if (ngx_strcmp(key, "rollout_group") == 0) {
+            if (ngx_http_abtest_json_group(v, exp, &up->rollout) != NGX_OK) {
+                ngx_snprintf(err, err_len, "rollout_group: must be a group "
+                             "of \"%V\" or null%Z", &exp->name);
+                return NGX_HTTP_BAD_REQUEST;
+            }
+
+            up->has_rollout = 1;
+            continue;
+        }
+
+        if (ngx_strcmp(key, "reset_stats") == 0) {
+            if (!YAJL_IS_TRUE(v) && !YAJL_IS_FALSE(v)) {
+                ngx_snprintf(err, err_len,
+                             "reset_stats: must be true or false%Z");
+                return NGX_HTTP_BAD_REQUEST;
+            }
+
+            up->reset_stats = YAJL_IS_TRUE(v);
+            continue;
+        }
+
+        ngx_snprintf(err, err_len, "unknown field \"%*s\"%Z",
+                     ngx_min(ngx_strlen(key), NGX_HTTP_ABTEST_NAME_MAX), key);
+        return NGX_HTTP_BAD_REQUEST;
+    }
+
+    *expp = exp;
+
+    return NGX_HTTP_OK;
+}

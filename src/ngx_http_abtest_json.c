@@ -1,0 +1,430 @@
+
+/*
+ * Copyright (C) ngx_http_abtest_module authors
+ */
+
+
+#include "ngx_http_abtest_json.h"
+#include "ngx_http_abtest_directive.h"
+
+
+static void ngx_http_abtest_json_gen_cleanup(void *data);
+static void ngx_http_abtest_json_tree_cleanup(void *data);
+
+
+static ngx_str_t  ngx_http_abtest_state_json[] = {
+    ngx_string("active"),
+    ngx_string("inactive"),
+    ngx_string("rollout"),
+};
+
+
+/* yajl allocates with malloc(): a pool cleanup frees it on every path */
+
+yajl_gen
+ngx_http_abtest_json_gen(ngx_pool_t *pool)
+{
+    yajl_gen             g;
+    ngx_pool_cleanup_t  *cln;
+
+    cln = ngx_pool_cleanup_add(pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    g = yajl_gen_alloc(NULL);
+    if (g == NULL) {
+        return NULL;
+    }
+
+    /* a string that is not UTF-8 fails instead of producing bad JSON */
+    yajl_gen_config(g, yajl_gen_validate_utf8, 1);
+
+    cln->handler = ngx_http_abtest_json_gen_cleanup;
+    cln->data = g;
+
+    return g;
+}
+
+
+static void
+ngx_http_abtest_json_gen_cleanup(void *data)
+{
+    yajl_gen_free(data);
+}
+
+
+/* "text" is NUL-terminated; the tree is freed with the pool */
+
+yajl_val
+ngx_http_abtest_json_parse(ngx_pool_t *pool, u_char *text, u_char *err,
+    size_t err_len)
+{
+    yajl_val             tree;
+    ngx_pool_cleanup_t  *cln;
+
+    cln = ngx_pool_cleanup_add(pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    tree = yajl_tree_parse((const char *) text, (char *) err, err_len);
+    if (tree == NULL) {
+        return NULL;
+    }
+
+    cln->handler = ngx_http_abtest_json_tree_cleanup;
+    cln->data = tree;
+
+    return tree;
+}
+
+
+static void
+ngx_http_abtest_json_tree_cleanup(void *data)
+{
+    yajl_tree_free(data);
+}
+
+
+/* ISO 8601 in UTC with milliseconds, or null */
+
+void
+ngx_http_abtest_json_time(yajl_gen g, int64_t ms)
+{
+    u_char     buf[sizeof("1970-01-01T00:00:00.000Z")], *p;
+    ngx_tm_t   tm;
+
+    if (ms < 0) {
+        yajl_gen_null(g);
+        return;
+    }
+
+    ngx_gmtime((time_t) (ms / 1000), &tm);
+
+    p = ngx_sprintf(buf, "%4d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+                    tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
+                    tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec,
+                    (int) (ms % 1000));
+
+    ngx_http_abtest_json_str(g, buf, p - buf);
+}
+
+
+ngx_int_t
+ngx_http_abtest_json_buf(yajl_gen g, ngx_pool_t *pool, ngx_str_t *out)
+{
+    size_t                len;
+    const unsigned char  *buf;
+
+    if (yajl_gen_get_buf(g, &buf, &len) != yajl_gen_status_ok) {
+        return NGX_ERROR;
+    }
+
+    out->data = ngx_pnalloc(pool, len + 1);
+    if (out->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(out->data, buf, len);
+    out->data[len] = '\n';
+    out->len = len + 1;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_abtest_json_send(ngx_http_request_t *r, ngx_uint_t status,
+    yajl_gen g)
+{
+    ngx_int_t         rc;
+    ngx_str_t         body;
+    ngx_buf_t        *b;
+    ngx_chain_t       out;
+    ngx_table_elt_t  *cc;
+
+    if (ngx_http_abtest_json_buf(g, r->pool, &body) != NGX_OK) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "abtest: could not produce JSON");
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = body.len;
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = sizeof("application/json") - 1;
+    r->headers_out.content_type_lowcase = NULL;
+
+    /* run-time state: never from a cache */
+    cc = ngx_list_push(&r->headers_out.headers);
+    if (cc == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cc->hash = 1;
+#if (nginx_version >= 1023000)
+    cc->next = NULL;
+#endif
+    ngx_str_set(&cc->key, "Cache-Control");
+    ngx_str_set(&cc->value, "no-store");
+
+    if (r->method == NGX_HTTP_HEAD) {
+        r->header_only = 1;
+    }
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->pos = body.data;
+    b->last = body.data + body.len;
+    b->memory = 1;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+/*
+ * {"error": "..."} with the status; client mistakes are logged at info,
+ * as nginx logs its own client errors
+ */
+
+ngx_int_t
+ngx_http_abtest_json_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *fmt, ...)
+{
+    u_char      *p, msg[NGX_MAX_ERROR_STR];
+    va_list      args;
+    yajl_gen     g;
+    ngx_uint_t   level;
+
+    va_start(args, fmt);
+    p = ngx_vslprintf(msg, msg + sizeof(msg), fmt, args);
+    va_end(args);
+
+    level = (status >= NGX_HTTP_INTERNAL_SERVER_ERROR) ? NGX_LOG_ERR
+                                                       : NGX_LOG_INFO;
+
+    ngx_log_error(level, r->connection->log, 0,
+                  "abtest api: %d %*s", (int) status, p - msg, msg);
+
+    g = ngx_http_abtest_json_gen(r->pool);
+    if (g == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* messages may quote client bytes: keep the JSON valid regardless */
+    yajl_gen_config(g, yajl_gen_validate_utf8, 0);
+
+    yajl_gen_map_open(g);
+    ngx_http_abtest_json_literal(g, "error");
+    ngx_http_abtest_json_str(g, msg, p - msg);
+    yajl_gen_map_close(g);
+
+    return ngx_http_abtest_json_send(r, status, g);
+}
+
+
+/*
+ * One experiment as GET /api/experiments shows it: a superset of both
+ * seed versions ("active" of the first, "state" of the later ones).
+ */
+
+void
+ngx_http_abtest_json_experiment(yajl_gen g, ngx_http_abtest_experiment_t *exp,
+    ngx_http_abtest_node_t *node)
+{
+    ngx_uint_t                i;
+    ngx_http_abtest_group_t  *group;
+
+    group = exp->groups.elts;
+
+    yajl_gen_map_open(g);
+
+    ngx_http_abtest_json_literal(g, "title");
+    ngx_http_abtest_json_str(g, exp->title.data, exp->title.len);
+
+    ngx_http_abtest_json_literal(g, "groups");
+    yajl_gen_map_open(g);
+
+    for (i = 0; i < exp->groups.nelts; i++) {
+        ngx_http_abtest_json_str(g, group[i].name.data, group[i].name.len);
+        yajl_gen_integer(g, node->state.weights[i]);
+    }
+
+    yajl_gen_map_close(g);
+
+    ngx_http_abtest_json_literal(g, "fallback");
+    ngx_http_abtest_json_str(g, group[exp->fallback].name.data,
+                             group[exp->fallback].name.len);
+
+    ngx_http_abtest_json_literal(g, "state");
+    ngx_http_abtest_json_state_name(g, node->state.state);
+
+    ngx_http_abtest_json_literal(g, "active");
+    yajl_gen_bool(g, node->state.state == NGX_HTTP_ABTEST_STATE_ACTIVE);
+
+    ngx_http_abtest_json_literal(g, "rollout_group");
+
+    if (node->state.rollout == NGX_HTTP_ABTEST_NO_GROUP) {
+        yajl_gen_null(g);
+
+    } else {
+        ngx_http_abtest_json_str(g, group[node->state.rollout].name.data,
+                                 group[node->state.rollout].name.len);
+    }
+
+    ngx_http_abtest_json_literal(g, "start");
+    ngx_http_abtest_json_time(g, node->start);
+
+    ngx_http_abtest_json_literal(g, "end");
+    ngx_http_abtest_json_time(g, node->end);
+
+    yajl_gen_map_close(g);
+}
+
+
+/*
+ * {"A": 30, "B": 70}: exactly the experiment's groups, positive integer
+ * weights summing to at most 2^31.  Weights come out in group order.
+ */
+
+ngx_int_t
+ngx_http_abtest_json_weights(yajl_val obj, ngx_http_abtest_experiment_t *exp,
+    uint32_t *weights, uint64_t *total, u_char *err, size_t err_len)
+{
+    size_t      i, len;
+    uint64_t    sum;
+    ngx_uint_t  group;
+    long long   w;
+
+    if (!YAJL_IS_OBJECT(obj)) {
+        ngx_snprintf(err, err_len, "groups: must be an object%Z");
+        return NGX_ERROR;
+    }
+
+    if (obj->u.object.len != exp->groups.nelts) {
+        ngx_snprintf(err, err_len, "groups: must name the %ui groups of "
+                     "\"%V\", no more, no less%Z", exp->groups.nelts,
+                     &exp->name);
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(weights, exp->groups.nelts * sizeof(uint32_t));
+    sum = 0;
+
+    for (i = 0; i < obj->u.object.len; i++) {
+        len = ngx_strlen(obj->u.object.keys[i]);
+        group = ngx_http_abtest_find_group(exp,
+                                        (u_char *) obj->u.object.keys[i],
+                                        len);
+
+        if (group == NGX_HTTP_ABTEST_NO_GROUP || weights[group] != 0) {
+            ngx_snprintf(err, err_len, "groups: \"%*s\" is not a group of "
+                         "\"%V\", or named twice%Z",
+                         ngx_min(len, NGX_HTTP_ABTEST_NAME_MAX),
+                         obj->u.object.keys[i], &exp->name);
+            return NGX_ERROR;
+        }
+
+        if (!YAJL_IS_INTEGER(obj->u.object.values[i])) {
+            ngx_snprintf(err, err_len, "groups.%*s: the weight must be a "
+                         "positive integer%Z", len, obj->u.object.keys[i]);
+            return NGX_ERROR;
+        }
+
+        w = YAJL_GET_INTEGER(obj->u.object.values[i]);
+
+        if (w <= 0 || (uint64_t) w > NGX_HTTP_ABTEST_WEIGHT_TOTAL_MAX) {
+            ngx_snprintf(err, err_len, "groups.%*s: the weight must be a "
+                         "positive integer%Z", len, obj->u.object.keys[i]);
+            return NGX_ERROR;
+        }
+
+        weights[group] = (uint32_t) w;
+        sum += w;
+    }
+
+    if (sum > NGX_HTTP_ABTEST_WEIGHT_TOTAL_MAX) {
+        ngx_snprintf(err, err_len, "groups: the weights sum to %uL, more "
+                     "than 2^31%Z", sum);
+        return NGX_ERROR;
+    }
+
+    *total = sum;
+
+    return NGX_OK;
+}
+
+
+/* "active" | "inactive" | "rollout" */
+
+ngx_int_t
+ngx_http_abtest_json_state(yajl_val v, ngx_uint_t *state)
+{
+    ngx_uint_t   i;
+    const char  *s;
+
+    s = YAJL_GET_STRING(v);
+
+    if (s == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < sizeof(ngx_http_abtest_state_json) / sizeof(ngx_str_t);
+         i++)
+    {
+        if (ngx_strcmp(s, ngx_http_abtest_state_json[i].data) == 0) {
+            *state = i;
+            return NGX_OK;
+        }
+    }
+
+    return NGX_ERROR;
+}
+
+
+/* a group name or null (NO_GROUP) */
+
+ngx_int_t
+ngx_http_abtest_json_group(yajl_val v, ngx_http_abtest_experiment_t *exp,
+    ngx_uint_t *group)
+{
+    const char  *s;
+
+    if (YAJL_IS_NULL(v)) {
+        *group = NGX_HTTP_ABTEST_NO_GROUP;
+        return NGX_OK;
+    }
+
+    s = YAJL_GET_STRING(v);
+
+    if (s == NULL) {
+        return NGX_ERROR;
+    }
+
+    *group = ngx_http_abtest_find_group(exp, (u_char *) s, ngx_strlen(s));
+
+    return (*group == NGX_HTTP_ABTEST_NO_GROUP) ? NGX_ERROR : NGX_OK;
+}
+
+
+void
+ngx_http_abtest_json_state_name(yajl_gen g, ngx_uint_t state)
+{
+    ngx_http_abtest_json_str(g, ngx_http_abtest_state_json[state].data,
+                             ngx_http_abtest_state_json[state].len);
+}

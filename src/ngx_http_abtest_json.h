@@ -1,0 +1,45 @@
+
+/*
+ * Copyright (C) ngx_http_abtest_module authors
+ */
+
+
+#ifndef _NGX_HTTP_ABTEST_JSON_H_INCLUDED_
+#define _NGX_HTTP_ABTEST_JSON_H_INCLUDED_
+
+
+#include "ngx_http_abtest_module.h"
+
+#include <yajl/yajl_gen.h>
+#include <yajl/yajl_tree.h>
+
+
+#define ngx_http_abtest_json_literal(g, s)                                   \
+    yajl_gen_string(g, (const unsigned char *) s, sizeof(s) - 1)
+
+#define ngx_http_abtest_json_str(g, p, n)                                    \
+    yajl_gen_string(g, (const unsigned char *) (p), n)
+
+
+yajl_gen ngx_http_abtest_json_gen(ngx_pool_t *pool);
+yajl_val ngx_http_abtest_json_parse(ngx_pool_t *pool, u_char *text,
+    u_char *err, size_t err_len);
+void ngx_http_abtest_json_time(yajl_gen g, int64_t ms);
+ngx_int_t ngx_http_abtest_json_buf(yajl_gen g, ngx_pool_t *pool,
+    ngx_str_t *out);
+ngx_int_t ngx_http_abtest_json_send(ngx_http_request_t *r,
+    ngx_uint_t status, yajl_gen g);
+ngx_int_t ngx_http_abtest_json_error(ngx_http_request_t *r,
+    ngx_uint_t status, const char *fmt, ...);
+ngx_int_t ngx_http_abtest_json_weights(yajl_val obj,
+    ngx_http_abtest_experiment_t *exp, uint32_t *weights, uint64_t *total,
+    u_char *err, size_t err_len);
+ngx_int_t ngx_http_abtest_json_state(yajl_val v, ngx_uint_t *state);
+ngx_int_t ngx_http_abtest_json_group(yajl_val v,
+    ngx_http_abtest_experiment_t *exp, ngx_uint_t *group);
+void ngx_http_abtest_json_state_name(yajl_gen g, ngx_uint_t state);
+void ngx_http_abtest_json_experiment(yajl_gen g,
+    ngx_http_abtest_experiment_t *exp, ngx_http_abtest_node_t *node);
+
+
+#endif /* _NGX_HTTP_ABTEST_JSON_H_INCLUDED_ */
