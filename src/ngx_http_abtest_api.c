@@ -128,24 +128,11 @@ ngx_http_abtest_api_handler(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_abtest_api_not_allowed(ngx_http_request_t *r, char *allow)
 {
-    ngx_table_elt_t  *h;
-
-    if (ngx_http_discard_request_body(r) != NGX_OK) {
+    if (ngx_http_discard_request_body(r) != NGX_OK
+        || ngx_http_abtest_add_header(r, "Allow", allow) != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    h->hash = 1;
-#if (nginx_version >= 1023000)
-    h->next = NULL;
-#endif
-    ngx_str_set(&h->key, "Allow");
-    h->value.data = (u_char *) allow;
-    h->value.len = ngx_strlen(allow);
 
     return ngx_http_abtest_json_error(r, NGX_HTTP_NOT_ALLOWED,
                                       "method %V is not allowed here, "

@@ -67,29 +67,12 @@ ngx_http_abtest_read_cookie(ngx_http_request_t *r, ngx_str_t *name,
 }
 
 
+/* 1 to 64 bytes of [A-Za-z0-9_-], the characters of a name without "." */
+
 ngx_int_t
 ngx_http_abtest_valid_device_id(ngx_str_t *id)
 {
-    u_char      c;
-    ngx_uint_t  i;
-
-    if (id->len == 0 || id->len > NGX_HTTP_ABTEST_DEVICE_ID_MAX) {
-        return NGX_ERROR;
-    }
-
-    for (i = 0; i < id->len; i++) {
-        c = id->data[i];
-
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-            || (c >= '0' && c <= '9') || c == '_' || c == '-')
-        {
-            continue;
-        }
-
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
+    return ngx_http_abtest_valid_name(id, 0);
 }
 
 

@@ -135,14 +135,36 @@ ngx_http_abtest_json_buf(yajl_gen g, ngx_pool_t *pool, ngx_str_t *out)
 
 
 ngx_int_t
+ngx_http_abtest_add_header(ngx_http_request_t *r, char *key, char *value)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+    h->key.data = (u_char *) key;
+    h->key.len = ngx_strlen(key);
+    h->value.data = (u_char *) value;
+    h->value.len = ngx_strlen(value);
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
 ngx_http_abtest_json_send(ngx_http_request_t *r, ngx_uint_t status,
     yajl_gen g)
 {
-    ngx_int_t         rc;
-    ngx_str_t         body;
-    ngx_buf_t        *b;
-    ngx_chain_t       out;
-    ngx_table_elt_t  *cc;
+    ngx_int_t     rc;
+    ngx_str_t     body;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
 
     if (ngx_http_abtest_json_buf(g, r->pool, &body) != NGX_OK) {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
@@ -157,17 +179,9 @@ ngx_http_abtest_json_send(ngx_http_request_t *r, ngx_uint_t status,
     r->headers_out.content_type_lowcase = NULL;
 
     /* run-time state: never from a cache */
-    cc = ngx_list_push(&r->headers_out.headers);
-    if (cc == NULL) {
+    if (ngx_http_abtest_add_header(r, "Cache-Control", "no-store") != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    cc->hash = 1;
-#if (nginx_version >= 1023000)
-    cc->next = NULL;
-#endif
-    ngx_str_set(&cc->key, "Cache-Control");
-    ngx_str_set(&cc->value, "no-store");
 
     if (r->method == NGX_HTTP_HEAD) {
         r->header_only = 1;

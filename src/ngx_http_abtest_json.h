@@ -27,6 +27,8 @@ yajl_val ngx_http_abtest_json_parse(ngx_pool_t *pool, u_char *text,
 void ngx_http_abtest_json_time(yajl_gen g, int64_t ms);
 ngx_int_t ngx_http_abtest_json_buf(yajl_gen g, ngx_pool_t *pool,
     ngx_str_t *out);
+ngx_int_t ngx_http_abtest_add_header(ngx_http_request_t *r, char *key,
+    char *value);
 ngx_int_t ngx_http_abtest_json_send(ngx_http_request_t *r,
     ngx_uint_t status, yajl_gen g);
 ngx_int_t ngx_http_abtest_json_error(ngx_http_request_t *r,
