@@ -445,7 +445,7 @@ ngx_http_abtest_device_group(ngx_http_request_t *r,
     current = NGX_HTTP_ABTEST_NO_GROUP;
 
     if (exp->assign == NGX_HTTP_ABTEST_ASSIGN_HASH) {
-        if (ngx_http_abtest_hash_digest(amcf, device_id, &exp->name, md)
+        if (ngx_http_abtest_hash_digest(amcf, device_id, exp, md)
             == NGX_OK)
         {
             current = ngx_http_abtest_hash_pick(state->weights,

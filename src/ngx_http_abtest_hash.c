@@ -8,6 +8,8 @@
 
 
 static void ngx_http_abtest_hash_cleanup(void *data);
+static ngx_int_t ngx_http_abtest_hash_cache_init(ngx_conf_t *cf,
+    ngx_http_abtest_main_conf_t *amcf);
 
 
 ngx_int_t
@@ -44,6 +46,46 @@ ngx_http_abtest_hash_init(ngx_conf_t *cf, ngx_http_abtest_main_conf_t *amcf)
         return NGX_ERROR;
     }
 
+    return ngx_http_abtest_hash_cache_init(cf, amcf);
+}
+
+
+/*
+ * SHA-256 of a 36-byte UUID and a name takes two compression rounds per
+ * experiment.  A device's requests (page, assets, API calls) come in
+ * runs, so each worker keeps the digests of recent devices in a small
+ * direct-mapped table.
+ */
+
+static ngx_int_t
+ngx_http_abtest_hash_cache_init(ngx_conf_t *cf,
+    ngx_http_abtest_main_conf_t *amcf)
+{
+    u_char      *digests;
+    size_t       per_entry;
+    ngx_uint_t   i, n;
+
+    n = ngx_min(amcf->experiments.nelts, NGX_HTTP_ABTEST_DIGEST_CACHED);
+
+    if (n == 0) {
+        return NGX_OK;
+    }
+
+    per_entry = n * NGX_HTTP_ABTEST_DIGEST_LEN;
+
+    amcf->digest_cache = ngx_pcalloc(cf->pool,
+                                     NGX_HTTP_ABTEST_DIGEST_CACHE
+                                     * sizeof(ngx_http_abtest_digest_entry_t));
+    digests = ngx_palloc(cf->pool, NGX_HTTP_ABTEST_DIGEST_CACHE * per_entry);
+
+    if (amcf->digest_cache == NULL || digests == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < NGX_HTTP_ABTEST_DIGEST_CACHE; i++) {
+        amcf->digest_cache[i].digests = digests + i * per_entry;
+    }
+
     return NGX_OK;
 }
 
@@ -70,26 +112,55 @@ ngx_http_abtest_hash_cleanup(void *data)
 /*
  * The seed's rule: int(sha256("<device_id>:<experiment>"), big-endian)
  * modulo the sum of the weights.  The digest is kept apart from the
- * modulo, so that one digest serves the current and earlier weights.
+ * modulo, so that one digest serves the current and earlier weights; it
+ * does not depend on the weights, so the cache needs no invalidation.
  */
 
 ngx_int_t
 ngx_http_abtest_hash_digest(ngx_http_abtest_main_conf_t *amcf,
-    ngx_str_t *device_id, ngx_str_t *experiment, u_char *md)
+    ngx_str_t *device_id, ngx_http_abtest_experiment_t *exp, u_char *md)
 {
-    u_char        *p, key[NGX_HTTP_ABTEST_DEVICE_ID_MAX + 1
-                          + NGX_HTTP_ABTEST_NAME_MAX];
-    unsigned int   len;
+    u_char                          *p, key[NGX_HTTP_ABTEST_DEVICE_ID_MAX + 1
+                                            + NGX_HTTP_ABTEST_NAME_MAX];
+    uint64_t                         bit;
+    unsigned int                     len;
+    ngx_http_abtest_digest_entry_t  *e;
 
     if (device_id->len > NGX_HTTP_ABTEST_DEVICE_ID_MAX
-        || experiment->len > NGX_HTTP_ABTEST_NAME_MAX)
+        || exp->name.len > NGX_HTTP_ABTEST_NAME_MAX)
     {
         return NGX_ERROR;
     }
 
+    e = NULL;
+    bit = 0;
+
+    if (amcf->digest_cache && exp->index < NGX_HTTP_ABTEST_DIGEST_CACHED) {
+        e = &amcf->digest_cache[ngx_murmur_hash2(device_id->data,
+                                                 device_id->len)
+                                % NGX_HTTP_ABTEST_DIGEST_CACHE];
+        bit = (uint64_t) 1 << exp->index;
+
+        if (e->len == device_id->len
+            && ngx_memcmp(e->id, device_id->data, device_id->len) == 0)
+        {
+            if (e->have & bit) {
+                ngx_memcpy(md, e->digests
+                               + exp->index * NGX_HTTP_ABTEST_DIGEST_LEN,
+                           NGX_HTTP_ABTEST_DIGEST_LEN);
+                return NGX_OK;
+            }
+
+        } else {
+            ngx_memcpy(e->id, device_id->data, device_id->len);
+            e->len = device_id->len;
+            e->have = 0;
+        }
+    }
+
     p = ngx_cpymem(key, device_id->data, device_id->len);
     *p++ = ':';
-    p = ngx_cpymem(p, experiment->data, experiment->len);
+    p = ngx_cpymem(p, exp->name.data, exp->name.len);
 
     if (EVP_DigestInit_ex(amcf->md_ctx, amcf->sha256, NULL) != 1
         || EVP_DigestUpdate(amcf->md_ctx, key, p - key) != 1
@@ -97,6 +168,12 @@ ngx_http_abtest_hash_digest(ngx_http_abtest_main_conf_t *amcf,
         || len != NGX_HTTP_ABTEST_DIGEST_LEN)
     {
         return NGX_ERROR;
+    }
+
+    if (e) {
+        ngx_memcpy(e->digests + exp->index * NGX_HTTP_ABTEST_DIGEST_LEN, md,
+                   NGX_HTTP_ABTEST_DIGEST_LEN);
+        e->have |= bit;
     }
 
     return NGX_OK;

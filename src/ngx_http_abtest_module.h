@@ -24,6 +24,10 @@
 /* previous weight settings a group cookie is checked against */
 #define NGX_HTTP_ABTEST_HISTORY          8
 
+/* per-worker cache of recent devices' digests (returning devices) */
+#define NGX_HTTP_ABTEST_DIGEST_CACHE     1024
+#define NGX_HTTP_ABTEST_DIGEST_CACHED    64       /* first experiments */
+
 /* device ids are drawn from a per-worker buffer of random bytes */
 #define NGX_HTTP_ABTEST_RAND_BUF         1024
 
@@ -127,11 +131,20 @@ typedef struct {
 
 
 typedef struct {
+    u_char                     id[NGX_HTTP_ABTEST_DEVICE_ID_MAX];
+    size_t                     len;
+    uint64_t                   have;         /* a bit per experiment */
+    u_char                    *digests;      /* 32 bytes per experiment */
+} ngx_http_abtest_digest_entry_t;
+
+
+typedef struct {
     ngx_array_t                experiments;  /* ngx_http_abtest_experiment_t */
 
     /* per-process SHA-256 handles: fetched once, not on every request */
     const EVP_MD              *sha256;
     EVP_MD_CTX                *md_ctx;
+    ngx_http_abtest_digest_entry_t  *digest_cache;
 
     /* per-worker random bytes for device ids, refilled in bulk */
     u_char                     rand_buf[NGX_HTTP_ABTEST_RAND_BUF];

@@ -1,0 +1,210 @@
+#!/bin/bash
+# Benchmarks the module against a bare nginx in the same run:
+#
+#   bare               return 200
+#   abtest-new         abtest on, 2 experiments, no cookie (id issued)
+#   abtest-returning   the same with a device cookie
+#   userid-new         nginx's userid + split_clients doing the same job
+#   userid-returning   the same with a userid cookie
+#
+# wrk on 127.0.0.1 in alternating rounds (ROUNDS, DURATION seconds each),
+# then user-space instructions per request under callgrind.
+# Results: bench/results/latest.md.  Everything listens on 127.0.0.1.
+
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+so=$top/build/ngx_http_abtest_module.so
+out=$top/bench/results
+ROUNDS=${ROUNDS:-5}
+DURATION=${DURATION:-5}
+CG_REQUESTS=${CG_REQUESTS:-20000}
+
+[ -f "$so" ] || { echo "bench: build the module first (make)" >&2; exit 1; }
+
+mkdir -p "$out"
+work=$(mktemp -d /tmp/abtest-bench-XXXXXX)
+pids=()
+
+cleanup() {
+    for d in "$work"/*/; do
+        [ -f "$d/nginx.pid" ] && kill -QUIT "$(cat "$d/nginx.pid")" 2>/dev/null
+    done
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    sleep 0.5
+    rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
+
+device_cookie='Cookie: device_id=9b810e76-6ec9-4286-a3ca-828dd5f4b3b2'
+userid_cookie='Cookie: device_id=fwAAAWsC90M3znIcAwMDAg=='
+
+# conf NAME PORT MODE [extra main directives]
+conf() {
+    local name=$1 port=$2 mode=$3 extra=${4:-}
+    local d=$work/$name
+    mkdir -p "$d/logs"
+    {
+        [ "$mode" = bare ] || [ "$mode" = userid ] || echo "load_module $so;"
+        cat <<EOF
+worker_processes 1;
+worker_cpu_affinity 10;
+pid $d/nginx.pid;
+error_log $d/logs/error.log error;
+$extra
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $d/tmp;
+EOF
+        case $mode in
+        bare)
+            cat <<'EOF'
+    server {
+        listen 127.0.0.1:PORT;
+        location / { return 200 "ok\n"; }
+    }
+EOF
+            ;;
+        abtest)
+            cat <<'EOF'
+    abtest_experiment homepage_button_test {
+        group A 50; group B 50; fallback A;
+    }
+    abtest_experiment headline_test {
+        group Future 50; group Journey 50; fallback Future;
+    }
+    server {
+        listen 127.0.0.1:PORT;
+        abtest on;
+        location / {
+            add_header X-AB-Group $ab_group;
+            return 200 "ok $ab_group $ab_group_headline_test\n";
+        }
+    }
+EOF
+            ;;
+        userid)
+            cat <<'EOF'
+    userid         on;
+    userid_name    device_id;
+    userid_expires 365d;
+    userid_path    /;
+    split_clients "${uid_got}${uid_set}homepage_button_test" $ab_group {
+        50% A; * B;
+    }
+    split_clients "${uid_got}${uid_set}headline_test" $ab_headline {
+        50% Future; * Journey;
+    }
+    server {
+        listen 127.0.0.1:PORT;
+        location / {
+            add_header X-AB-Group $ab_group;
+            return 200 "ok $ab_group $ab_headline\n";
+        }
+    }
+EOF
+            ;;
+        esac
+        echo "}"
+    } | sed "s/PORT/$port/" > "$d/nginx.conf"
+}
+
+conf bare 18090 bare
+conf abtest 18091 abtest
+conf userid 18092 userid
+
+for s in bare abtest userid; do
+    /usr/sbin/nginx -p "$work/$s/" -c "$work/$s/nginx.conf" -e stderr
+done
+sleep 0.5
+
+declare -A url=( [bare]=http://127.0.0.1:18090/ [abtest]=http://127.0.0.1:18091/
+                 [userid]=http://127.0.0.1:18092/ )
+
+run_wrk() {   # kind server [header]
+    local kind=$1 server=$2 header=${3:-}
+    local args=(-t1 -c32 -d"${DURATION}s" --latency)
+    [ -n "$header" ] && args+=(-H "$header")
+    taskset -c 0 wrk "${args[@]}" "${url[$server]}" > "$out/wrk-$kind-$round.txt"
+}
+
+kinds=(bare abtest-new abtest-returning userid-new userid-returning)
+
+echo "warm-up"
+for s in bare abtest userid; do
+    taskset -c 0 wrk -t1 -c32 -d1s "${url[$s]}" > /dev/null
+done
+
+for round in $(seq 1 "$ROUNDS"); do
+    echo "round $round/$ROUNDS"
+    run_wrk bare bare
+    run_wrk abtest-new abtest
+    run_wrk abtest-returning abtest "$device_cookie"
+    run_wrk userid-new userid
+    run_wrk userid-returning userid "$userid_cookie"
+done
+
+# callgrind: instructions per request, as the difference between two runs
+# of different length, which cancels start-up and shut-down
+cg() {   # kind server [header]
+    local kind=$1 server=$2 header=${3:-}
+    local d=$work/cg-$kind n total1 total2
+    mkdir -p "$d/logs"
+    sed -e "s|pid .*;|pid $d/nginx.pid;|" -e "s|worker_cpu_affinity 10;||" \
+        -e "s|error_log .*;|error_log $d/logs/error.log error;\nmaster_process off;\ndaemon off;|" \
+        -e "s|18090|18190|; s|18091|18191|; s|18092|18192|" \
+        "$work/$server/nginx.conf" > "$d/nginx.conf"
+    local port
+    port=$(grep -o 'listen 127.0.0.1:[0-9]*' "$d/nginx.conf" | cut -d: -f2)
+
+    for n in 1 2; do
+        local reqs=$((CG_REQUESTS * n))
+        valgrind --tool=callgrind --callgrind-out-file="$d/cg.$n" \
+            /usr/sbin/nginx -p "$d/" -c "$d/nginx.conf" -e stderr \
+            2> "$d/valgrind.$n.log" &
+        local vg=$!
+        pids+=("$vg")
+        # nginx under valgrind takes a few seconds to start
+        for _ in $(seq 300); do
+            curl -s -o /dev/null "http://127.0.0.1:$port/" && break
+            sleep 0.2
+        done
+        local hdr=()
+        [ -n "$header" ] && hdr=(-H "$header")
+        # a fixed number of requests on one keep-alive connection: curl's
+        # URL globbing (/1, /2, ...; every path is served by "location /")
+        curl -s -o /dev/null "${hdr[@]}" \
+            "http://127.0.0.1:$port/[1-$reqs]" > /dev/null
+        kill -QUIT "$vg"
+        wait "$vg" || true
+    done
+
+    if [ ! -s "$d/cg.1" ] || [ ! -s "$d/cg.2" ]; then
+        echo "bench: callgrind run for $kind failed, see $d" >&2
+        cat "$d"/valgrind.*.log >&2
+        exit 1
+    fi
+
+    total1=$(grep -m1 '^summary:' "$d/cg.1" | awk '{print $2}')
+    total2=$(grep -m1 '^summary:' "$d/cg.2" | awk '{print $2}')
+    echo $(( (total2 - total1) / CG_REQUESTS ))
+
+    if [ "$kind" = abtest-new ] || [ "$kind" = abtest-returning ]; then
+        callgrind_annotate --inclusive=yes "$d/cg.2" 2>/dev/null \
+            | grep -E 'ngx_http_abtest|EVP_|SHA256|RAND_|ngx_http_parse' \
+            | head -12 > "$out/callgrind-$kind.txt"
+    fi
+}
+
+echo "callgrind"
+declare -A ir
+ir[bare]=$(cg bare bare)
+ir[abtest-new]=$(cg abtest-new abtest)
+ir[abtest-returning]=$(cg abtest-returning abtest "$device_cookie")
+ir[userid-new]=$(cg userid-new userid)
+ir[userid-returning]=$(cg userid-returning userid "$userid_cookie")
+
+perl "$top/bench/summarize.pl" "$out" "$ROUNDS" \
+    "${ir[bare]}" "${ir[abtest-new]}" "${ir[abtest-returning]}" \
+    "${ir[userid-new]}" "${ir[userid-returning]}" | tee "$out/latest.md"
