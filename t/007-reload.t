@@ -18,6 +18,11 @@ our $Config = <<'_EOC_';
     location /api/experiments {
         abtest_api experiments write=on;
     }
+
+    location = /t {
+        abtest on;
+        return 200 "$ab_group_headline_test pid=$pid\n";
+    }
 _EOC_
 
 our $Two = <<'_EOC_';
@@ -38,7 +43,24 @@ run_tests();
 
 __DATA__
 
-=== TEST 1: change the weights at run time
+=== TEST 1: both workers see a change on their next request, without a reload
+--- http_config eval: $::Two
+--- config eval: $::Config
+--- request eval
+["POST /api/experiments/update\n"
+ . '{"name": "headline_test", "state": "inactive"}',
+ map { "GET /t" } 1 .. 40]
+--- more_headers
+Content-Type: application/json
+--- response_body_like eval
+[qr/"headline_test":\{.*"state":"inactive"/,
+ map { qr/^Future pid=\d+$/ } 1 .. 40]
+--- no_error_log
+[error]
+
+
+
+=== TEST 2: change the weights at run time
 --- http_config eval: $::Two
 --- config eval: $::Config
 --- request
@@ -53,7 +75,7 @@ Content-Type: application/json
 
 
 
-=== TEST 2: after a reload with the same configuration, the change is there
+=== TEST 3: after a reload with the same configuration, the change is there
 --- http_config eval: $::Two
 --- config eval: $::Config
 --- request
@@ -65,7 +87,7 @@ GET /api/experiments
 
 
 
-=== TEST 3: a reload that changes the groups resets that experiment only
+=== TEST 4: a reload that changes the groups resets that experiment only
 --- http_config
     abtest_zone zone=abtest:1m;
 
@@ -91,7 +113,7 @@ abtest: experiment "homepage_button_test" has new groups, its run-time state sta
 
 
 
-=== TEST 4: a removed experiment disappears, a new one starts from its configuration
+=== TEST 5: a removed experiment disappears, a new one starts from its configuration
 --- http_config
     abtest_zone zone=abtest:1m;
 
@@ -117,7 +139,7 @@ abtest: experiment "headline_test" is no longer configured
 
 
 
-=== TEST 5: editing the weights in the configuration wins over run-time changes
+=== TEST 6: editing the weights in the configuration wins over run-time changes
 --- http_config
     abtest_zone zone=abtest:1m;
 
