@@ -415,6 +415,7 @@ ngx_http_abtest_state_apply(ngx_http_abtest_main_conf_t *amcf,
     ngx_http_abtest_experiment_t *exp, yajl_val saved, ngx_log_t *log)
 {
     u_char                       err[256];
+    uint64_t                     total;
     yajl_val                     v, conf;
     ngx_uint_t                   k;
     const char                  *path[2];
@@ -483,8 +484,7 @@ ngx_http_abtest_state_apply(ngx_http_abtest_main_conf_t *amcf,
     for (k = 0; v && k < v->u.array.len && k < NGX_HTTP_ABTEST_HISTORY; k++) {
         if (ngx_http_abtest_json_weights(v->u.array.values[k], exp,
                                          node->state.history[k],
-                                         &configured.total, err,
-                                         sizeof(err))
+                                         &total, err, sizeof(err))
             != NGX_OK)
         {
             break;
