@@ -15,6 +15,7 @@
 #include "ngx_http_abtest_variables.h"
 #include "ngx_http_abtest_shm.h"
 #include "ngx_http_abtest_api.h"
+#include "ngx_http_abtest_event_log.h"
 
 
 static ngx_int_t ngx_http_abtest_preconfiguration(ngx_conf_t *cf);
@@ -64,6 +65,13 @@ static ngx_command_t  ngx_http_abtest_commands[] = {
       NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
       ngx_http_abtest_api,
       NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("abtest_events_log"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_abtest_events_log,
+      NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
 
@@ -203,8 +211,10 @@ ngx_http_abtest_create_main_conf(ngx_conf_t *cf)
      *     amcf->shm_zone = NULL;
      *     amcf->sh = NULL;
      *     amcf->state_file = { 0, NULL };
-     *     amcf->write_file = NULL;
+     *     amcf->zone_user_file = NULL;
      */
+
+    amcf->event_log = NGX_CONF_UNSET_PTR;
 
     if (ngx_array_init(&amcf->experiments, cf->pool, 4,
                        sizeof(ngx_http_abtest_experiment_t))
@@ -223,6 +233,10 @@ static char *
 ngx_http_abtest_init_main_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_http_abtest_main_conf_t *amcf = conf;
+
+    if (amcf->event_log == NGX_CONF_UNSET_PTR) {
+        amcf->event_log = NULL;
+    }
 
     if (ngx_http_abtest_hash_init(cf, amcf) != NGX_OK
         || ngx_http_abtest_shm_prepare(cf, amcf) != NGX_OK)
@@ -336,6 +350,8 @@ ngx_http_abtest_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     if (ngx_http_abtest_cookie_attrs(cf, conf) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
+
+    ngx_http_abtest_api_merge(cf, conf);
 
     return NGX_CONF_OK;
 }

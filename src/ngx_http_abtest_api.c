@@ -10,27 +10,30 @@
 #include "ngx_http_abtest_api.h"
 #include "ngx_http_abtest_assign.h"
 #include "ngx_http_abtest_directive.h"
+#include "ngx_http_abtest_events.h"
 #include "ngx_http_abtest_json.h"
 #include "ngx_http_abtest_shm.h"
 #include "ngx_http_abtest_state.h"
+#include "ngx_http_abtest_stats.h"
+
+
+/* an events location without client_max_body_size (0) takes this much */
+#define NGX_HTTP_ABTEST_EVENTS_BODY_MAX  (16 * 1024 * 1024)
 
 
 static ngx_int_t ngx_http_abtest_api_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_abtest_api_experiments(ngx_http_request_t *r);
 static ngx_int_t ngx_http_abtest_api_expgroups(ngx_http_request_t *r);
-static ngx_int_t ngx_http_abtest_api_not_allowed(ngx_http_request_t *r,
-    char *allow);
-static ngx_int_t ngx_http_abtest_api_update_start(ngx_http_request_t *r);
+static void ngx_http_abtest_api_backend_event(ngx_http_request_t *r,
+    ngx_str_t *device, ngx_http_abtest_ctx_t *ctx, yajl_gen g);
 static void ngx_http_abtest_api_update_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_abtest_api_update(ngx_http_request_t *r);
-static ngx_int_t ngx_http_abtest_api_read_body(ngx_http_request_t *r,
-    ngx_str_t *body);
 static ngx_uint_t ngx_http_abtest_api_parse_update(ngx_http_request_t *r,
     yajl_val obj, ngx_http_abtest_experiment_t **expp,
     ngx_http_abtest_update_t *up, u_char *err, size_t err_len);
 
 
-/* abtest_api experiments [write=on|off] | expgroups */
+/* abtest_api experiments [write=on|off] | expgroups | events | stats */
 
 char *
 ngx_http_abtest_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
@@ -54,10 +57,16 @@ ngx_http_abtest_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     } else if (ngx_strcmp(value[1].data, "expgroups") == 0) {
         alcf->api = NGX_HTTP_ABTEST_API_EXPGROUPS;
 
+    } else if (ngx_strcmp(value[1].data, "events") == 0) {
+        alcf->api = NGX_HTTP_ABTEST_API_EVENTS;
+
+    } else if (ngx_strcmp(value[1].data, "stats") == 0) {
+        alcf->api = NGX_HTTP_ABTEST_API_STATS;
+
     } else {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "unknown API \"%V\": use experiments or "
-                           "expgroups", &value[1]);
+                           "unknown API \"%V\": use experiments, expgroups, "
+                           "events or stats", &value[1]);
         return NGX_CONF_ERROR;
     }
 
@@ -68,12 +77,6 @@ ngx_http_abtest_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             && ngx_strcmp(value[i].data, "write=on") == 0)
         {
             alcf->api_write = 1;
-
-            /* checked once the whole http block is known */
-            amcf = ngx_http_conf_get_module_main_conf(cf,
-                                                      ngx_http_abtest_module);
-            amcf->write_file = cf->conf_file->file.name.data;
-            amcf->write_line = cf->conf_file->line;
             continue;
         }
 
@@ -88,6 +91,18 @@ ngx_http_abtest_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    /* what needs the zone is checked once the whole http block is known */
+    if (alcf->api_write || alcf->api == NGX_HTTP_ABTEST_API_EVENTS
+        || alcf->api == NGX_HTTP_ABTEST_API_STATS)
+    {
+        amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_abtest_module);
+
+        amcf->zone_user = value[1];
+        amcf->zone_user_write = alcf->api_write;
+        amcf->zone_user_file = cf->conf_file->file.name.data;
+        amcf->zone_user_line = cf->conf_file->line;
+    }
+
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     clcf->handler = ngx_http_abtest_api_handler;
 
@@ -98,15 +113,43 @@ ngx_http_abtest_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 ngx_int_t
 ngx_http_abtest_api_check(ngx_conf_t *cf, ngx_http_abtest_main_conf_t *amcf)
 {
-    if (amcf->write_file && amcf->shm_zone == NULL) {
+    if (amcf->zone_user_file && amcf->shm_zone == NULL) {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                      "\"abtest_api experiments write=on\" in %s:%ui needs "
-                      "a shared zone: add \"abtest_zone zone=name:size\"",
-                      amcf->write_file, amcf->write_line);
+                      "\"abtest_api %V%s\" in %s:%ui needs a shared zone: "
+                      "add \"abtest_zone zone=name:size\"",
+                      &amcf->zone_user,
+                      amcf->zone_user_write ? " write=on" : "",
+                      amcf->zone_user_file, amcf->zone_user_line);
         return NGX_ERROR;
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * An events location checks client_max_body_size itself, so that a body
+ * too large gets a JSON answer like every other refusal: nginx's own
+ * check, made before any handler runs, is turned off there.
+ */
+
+void
+ngx_http_abtest_api_merge(ngx_conf_t *cf, ngx_http_abtest_loc_conf_t *alcf)
+{
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->handler != ngx_http_abtest_api_handler
+        || alcf->api != NGX_HTTP_ABTEST_API_EVENTS)
+    {
+        return;
+    }
+
+    alcf->events_body_max = clcf->client_max_body_size
+                            ? clcf->client_max_body_size
+                            : NGX_HTTP_ABTEST_EVENTS_BODY_MAX;
+    clcf->client_max_body_size = 0;
 }
 
 
@@ -117,15 +160,23 @@ ngx_http_abtest_api_handler(ngx_http_request_t *r)
 
     alcf = ngx_http_get_module_loc_conf(r, ngx_http_abtest_module);
 
-    if (alcf->api == NGX_HTTP_ABTEST_API_EXPGROUPS) {
+    switch (alcf->api) {
+
+    case NGX_HTTP_ABTEST_API_EXPGROUPS:
         return ngx_http_abtest_api_expgroups(r);
+
+    case NGX_HTTP_ABTEST_API_EVENTS:
+        return ngx_http_abtest_events_handler(r);
+
+    case NGX_HTTP_ABTEST_API_STATS:
+        return ngx_http_abtest_stats_handler(r);
     }
 
     return ngx_http_abtest_api_experiments(r);
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_abtest_api_not_allowed(ngx_http_request_t *r, char *allow)
 {
     if (ngx_http_discard_request_body(r) != NGX_OK
@@ -147,6 +198,7 @@ ngx_http_abtest_api_experiments(ngx_http_request_t *r)
     ngx_int_t                      rc;
     ngx_uint_t                     i;
     ngx_http_abtest_node_t        *nodes;
+    ngx_http_core_loc_conf_t      *clcf;
     ngx_http_abtest_loc_conf_t    *alcf;
     ngx_http_abtest_main_conf_t   *amcf;
     ngx_http_abtest_experiment_t  *exp;
@@ -173,7 +225,13 @@ ngx_http_abtest_api_experiments(ngx_http_request_t *r)
             return ngx_http_abtest_api_not_allowed(r, "POST");
         }
 
-        return ngx_http_abtest_api_update_start(r);
+        clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+        /* bodies that fit the body buffer are taken, larger ones refused */
+        return ngx_http_abtest_api_read_json(r,
+                                       (off_t) clcf->client_body_buffer_size,
+                                       "client_body_buffer_size", 0,
+                                       ngx_http_abtest_api_update_body);
     }
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
@@ -196,7 +254,7 @@ ngx_http_abtest_api_experiments(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_http_abtest_shm_snapshot(amcf, nodes);
+    ngx_http_abtest_shm_snapshot(amcf, nodes, NULL);
 
     yajl_gen_map_open(g);
 
@@ -214,7 +272,8 @@ ngx_http_abtest_api_experiments(ngx_http_request_t *r)
 /*
  * GET ...?device_id=X: every experiment's state and the device's groups;
  * without device_id the caller's own device cookie (none is issued);
- * with neither, "group": "" as the seed answers.
+ * with neither, "group": "" as the seed answers.  With a device, the
+ * answer is also stored as the seed's backend "exp_groups" event.
  */
 
 static ngx_int_t
@@ -226,7 +285,6 @@ ngx_http_abtest_api_expgroups(ngx_http_request_t *r)
     ngx_uint_t                     i, group, assigned;
     ngx_http_abtest_ctx_t         *ctx;
     ngx_http_abtest_group_t       *groups;
-    ngx_http_abtest_loc_conf_t    *alcf;
     ngx_http_abtest_main_conf_t   *amcf;
     ngx_http_abtest_experiment_t  *exp;
     ngx_http_abtest_exp_state_t   *state;
@@ -241,15 +299,8 @@ ngx_http_abtest_api_expgroups(ngx_http_request_t *r)
     }
 
     amcf = ngx_http_get_module_main_conf(r, ngx_http_abtest_module);
-    alcf = ngx_http_get_module_loc_conf(r, ngx_http_abtest_module);
 
-    ngx_str_null(&own);
-
-    if (ngx_http_abtest_read_cookie(r, &alcf->cookie_name, &own) != NGX_OK
-        || ngx_http_abtest_valid_device_id(&own) != NGX_OK)
-    {
-        ngx_str_null(&own);
-    }
+    ngx_http_abtest_own_device(r, &own);
 
     if (ngx_http_arg(r, (u_char *) "device_id", sizeof("device_id") - 1,
                      &device)
@@ -266,17 +317,8 @@ ngx_http_abtest_api_expgroups(ngx_http_request_t *r)
         device = own;
     }
 
-    /* the caller's own device: its group and forcing cookies count too */
-    ctx = NULL;
-
-    if (device.len && device.len == own.len
-        && ngx_strncmp(device.data, own.data, own.len) == 0
-        && alcf->enable)
-    {
-        ctx = ngx_http_abtest_get_ctx(r);
-        if (ctx == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
+    if (ngx_http_abtest_own_ctx(r, &device, &own, &ctx) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     g = ngx_http_abtest_json_gen(r->pool);
@@ -314,14 +356,8 @@ ngx_http_abtest_api_expgroups(ngx_http_request_t *r)
             continue;
         }
 
-        if (ctx) {
-            group = ngx_http_abtest_get_group(r, ctx, &exp[i]);
-            assigned = ctx->assigned[i];
-
-        } else {
-            group = ngx_http_abtest_device_group(r, &exp[i], &device, NULL,
-                                                 &assigned);
-        }
+        group = ngx_http_abtest_group_of(r, ctx, &exp[i], &device,
+                                         &assigned);
 
         ngx_http_abtest_json_literal(g, "assigned");
 
@@ -346,16 +382,80 @@ ngx_http_abtest_api_expgroups(ngx_http_request_t *r)
 
     yajl_gen_map_close(g);
 
+    if (device.len && amcf->sh) {
+        ngx_http_abtest_api_backend_event(r, &device, ctx, g);
+    }
+
     return ngx_http_abtest_json_send(r, NGX_HTTP_OK, g);
 }
 
 
-static ngx_int_t
-ngx_http_abtest_api_update_start(ngx_http_request_t *r)
+/*
+ * The seed posts each expgroups answer as an event of its own; failing to
+ * store it does not fail the answer, it is logged.
+ */
+
+static void
+ngx_http_abtest_api_backend_event(ngx_http_request_t *r, ngx_str_t *device,
+    ngx_http_abtest_ctx_t *ctx, yajl_gen g)
 {
-    ngx_int_t                  rc;
-    ngx_str_t                 *type;
-    ngx_http_core_loc_conf_t  *clcf;
+    u_char                          *p;
+    ngx_int_t                        rc;
+    ngx_str_t                        answer;
+    const char                      *msg;
+    ngx_http_abtest_event_t          ev;
+    ngx_http_abtest_event_fields_t   f;
+
+    if (ngx_http_abtest_json_buf(g, r->pool, &answer) != NGX_OK) {
+        return;
+    }
+
+    p = ngx_pnalloc(r->pool, NGX_HTTP_ABTEST_ISO_LEN + 2);
+    if (p == NULL) {
+        return;
+    }
+
+    ngx_memzero(&f, sizeof(ngx_http_abtest_event_fields_t));
+
+    f.ts.data = p;
+    *p++ = '"';
+    p = ngx_http_abtest_iso_time(p, ngx_http_abtest_now_ms());
+    *p++ = '"';
+    f.ts.len = p - f.ts.data;
+
+    ngx_str_set(&f.name, "exp_groups");
+    ngx_str_set(&f.source, "\"backend\"");
+    f.device_id = *device;
+    f.params.data = answer.data;
+    f.params.len = answer.len - 1;    /* without the newline */
+
+    if (ngx_http_abtest_event_make(r, &f, ctx, &ev) != NGX_OK) {
+        return;
+    }
+
+    rc = ngx_http_abtest_events_store(r, &ev, 1, &msg);
+
+    if (rc != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "abtest: the exp_groups event was not stored: %s", msg);
+    }
+}
+
+
+/*
+ * Starts reading a JSON body of at most "max" bytes (the "max_name"
+ * setting): another media type (form posts included) is a 415, a larger
+ * body a 413, and with "need_length" a body of unknown length (chunked,
+ * HTTP/2 without a Content-Length) a 411, all as JSON.
+ */
+
+ngx_int_t
+ngx_http_abtest_api_read_json(ngx_http_request_t *r, off_t max,
+    char *max_name, ngx_uint_t need_length,
+    ngx_http_client_body_handler_pt handler)
+{
+    ngx_int_t   rc;
+    ngx_str_t  *type;
 
     type = r->headers_in.content_type ? &r->headers_in.content_type->value
                                       : NULL;
@@ -378,26 +478,31 @@ ngx_http_abtest_api_update_start(ngx_http_request_t *r)
                                     "Content-Type: must be application/json");
     }
 
-    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
-
-    /* bodies that fit the body buffer are taken, larger ones refused */
-    if (r->headers_in.content_length_n > (off_t) clcf->client_body_buffer_size)
+    if (need_length && r->headers_in.content_length_n < 0
+        && (r->headers_in.chunked || r->http_version >= NGX_HTTP_VERSION_20))
     {
+        if (ngx_http_discard_request_body(r) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_abtest_json_error(r, NGX_HTTP_LENGTH_REQUIRED,
+                                          "Content-Length: required");
+    }
+
+    if (r->headers_in.content_length_n > max) {
         if (ngx_http_discard_request_body(r) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
         return ngx_http_abtest_json_error(r,
                                     NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                    "body: larger than %uz bytes "
-                                    "(client_body_buffer_size)",
-                                    clcf->client_body_buffer_size);
+                                    "body: larger than %O bytes (%s)", max,
+                                    max_name);
     }
 
     r->request_body_in_single_buf = 1;
 
-    rc = ngx_http_read_client_request_body(r,
-                                           ngx_http_abtest_api_update_body);
+    rc = ngx_http_read_client_request_body(r, handler);
 
     if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
         return rc;
@@ -414,28 +519,28 @@ ngx_http_abtest_api_update_body(ngx_http_request_t *r)
 }
 
 
-static ngx_int_t
+/* the whole body in memory, NUL-terminated; NGX_DECLINED: no body */
+
+ngx_int_t
 ngx_http_abtest_api_read_body(ngx_http_request_t *r, ngx_str_t *body)
 {
     u_char       *p;
-    size_t        len;
+    off_t         len;
+    ssize_t       n;
+    ngx_buf_t    *b;
     ngx_chain_t  *cl;
 
     if (r->request_body == NULL || r->request_body->bufs == NULL) {
         return NGX_DECLINED;
     }
 
-    if (r->request_body->temp_file) {
-        return NGX_ABORT;
-    }
-
     len = 0;
 
     for (cl = r->request_body->bufs; cl; cl = cl->next) {
-        len += cl->buf->last - cl->buf->pos;
+        len += ngx_buf_size(cl->buf);
     }
 
-    body->data = ngx_pnalloc(r->pool, len + 1);
+    body->data = ngx_pnalloc(r->pool, (size_t) len + 1);
     if (body->data == NULL) {
         return NGX_ERROR;
     }
@@ -443,11 +548,26 @@ ngx_http_abtest_api_read_body(ngx_http_request_t *r, ngx_str_t *body)
     p = body->data;
 
     for (cl = r->request_body->bufs; cl; cl = cl->next) {
-        p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
+        b = cl->buf;
+
+        if (!b->in_file) {
+            p = ngx_cpymem(p, b->pos, b->last - b->pos);
+            continue;
+        }
+
+        /* a body larger than client_body_buffer_size, in a temp file */
+        n = ngx_read_file(b->file, p, (size_t) (b->file_last - b->file_pos),
+                          b->file_pos);
+
+        if (n != b->file_last - b->file_pos) {
+            return NGX_ERROR;
+        }
+
+        p += n;
     }
 
     *p = '\0';
-    body->len = len;
+    body->len = p - body->data;
 
     return NGX_OK;
 }
@@ -476,20 +596,16 @@ ngx_http_abtest_api_update(ngx_http_request_t *r)
                                           "object");
     }
 
-    if (rc == NGX_ABORT) {
-        return ngx_http_abtest_json_error(r,
-                                    NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                    "body: larger than "
-                                    "client_body_buffer_size");
-    }
-
     if (rc != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ngx_strlen(body.data) != body.len) {
-        return ngx_http_abtest_json_error(r, NGX_HTTP_BAD_REQUEST,
-                                          "body: holds a NUL byte");
+    if (ngx_http_abtest_json_check(body.data, body.len,
+                                   NGX_HTTP_ABTEST_UPDATE_DEPTH, err,
+                                   sizeof(err))
+        != NGX_OK)
+    {
+        return ngx_http_abtest_json_error(r, NGX_HTTP_BAD_REQUEST, "%s", err);
     }
 
     err[0] = '\0';

@@ -27,6 +27,7 @@ static ngx_uint_t ngx_http_abtest_sticky_group(ngx_http_request_t *r,
     u_char *md, ngx_uint_t current);
 static ngx_uint_t ngx_http_abtest_forced_group(
     ngx_http_abtest_experiment_t *exp, ngx_str_t *force);
+static ngx_uint_t ngx_http_abtest_same_device(ngx_str_t *a, ngx_str_t *b);
 
 
 void
@@ -524,4 +525,85 @@ ngx_http_abtest_get_group(ngx_http_request_t *r, ngx_http_abtest_ctx_t *ctx,
     ctx->group[exp->index] = group;
 
     return group;
+}
+
+
+/* the device the request's cookie names, if it is a valid id, or empty */
+
+void
+ngx_http_abtest_own_device(ngx_http_request_t *r, ngx_str_t *own)
+{
+    ngx_http_abtest_loc_conf_t  *alcf;
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_abtest_module);
+
+    if (ngx_http_abtest_read_cookie(r, &alcf->cookie_name, own) != NGX_OK
+        || ngx_http_abtest_valid_device_id(own) != NGX_OK)
+    {
+        ngx_str_null(own);
+    }
+}
+
+
+static ngx_uint_t
+ngx_http_abtest_same_device(ngx_str_t *a, ngx_str_t *b)
+{
+    return a->len && a->len == b->len
+           && ngx_strncmp(a->data, b->data, a->len) == 0;
+}
+
+
+/*
+ * Where "device" is the request's own device ("own", from its cookie) and
+ * abtest is on, "*ctxp" is the request's context, so that its group and
+ * forcing cookies count; otherwise NULL: only the rule can tell.
+ */
+
+ngx_int_t
+ngx_http_abtest_own_ctx(ngx_http_request_t *r, ngx_str_t *device,
+    ngx_str_t *own, ngx_http_abtest_ctx_t **ctxp)
+{
+    ngx_http_abtest_loc_conf_t  *alcf;
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_abtest_module);
+
+    *ctxp = NULL;
+
+    if (!alcf->enable || !ngx_http_abtest_same_device(device, own)) {
+        return NGX_OK;
+    }
+
+    *ctxp = ngx_http_abtest_get_ctx(r);
+
+    return (*ctxp == NULL) ? NGX_ERROR : NGX_OK;
+}
+
+
+/* a device's group now, and the rule's ("assigned"), as the API tells */
+
+ngx_uint_t
+ngx_http_abtest_group_of(ngx_http_request_t *r, ngx_http_abtest_ctx_t *ctx,
+    ngx_http_abtest_experiment_t *exp, ngx_str_t *device,
+    ngx_uint_t *assigned)
+{
+    ngx_uint_t  group;
+
+    if (ctx == NULL) {
+        return ngx_http_abtest_device_group(r, exp, device, NULL, assigned);
+    }
+
+    group = ngx_http_abtest_get_group(r, ctx, exp);
+    *assigned = ctx->assigned[exp->index];
+
+    return group;
+}
+
+
+ngx_uint_t
+ngx_http_abtest_is_forced(ngx_http_abtest_ctx_t *ctx,
+    ngx_http_abtest_experiment_t *exp)
+{
+    return ctx->force.len
+           && ngx_http_abtest_forced_group(exp, &ctx->force)
+              != NGX_HTTP_ABTEST_NO_GROUP;
 }

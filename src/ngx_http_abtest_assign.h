@@ -27,6 +27,14 @@ ngx_int_t ngx_http_abtest_read_cookie(ngx_http_request_t *r,
     ngx_str_t *name, ngx_str_t *value);
 ngx_int_t ngx_http_abtest_valid_device_id(ngx_str_t *id);
 void ngx_http_abtest_init_random(ngx_http_abtest_main_conf_t *amcf);
+void ngx_http_abtest_own_device(ngx_http_request_t *r, ngx_str_t *own);
+ngx_int_t ngx_http_abtest_own_ctx(ngx_http_request_t *r, ngx_str_t *device,
+    ngx_str_t *own, ngx_http_abtest_ctx_t **ctxp);
+ngx_uint_t ngx_http_abtest_group_of(ngx_http_request_t *r,
+    ngx_http_abtest_ctx_t *ctx, ngx_http_abtest_experiment_t *exp,
+    ngx_str_t *device, ngx_uint_t *assigned);
+ngx_uint_t ngx_http_abtest_is_forced(ngx_http_abtest_ctx_t *ctx,
+    ngx_http_abtest_experiment_t *exp);
 
 
 #endif /* _NGX_HTTP_ABTEST_ASSIGN_H_INCLUDED_ */

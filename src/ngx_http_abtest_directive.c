@@ -20,8 +20,9 @@ static ngx_int_t ngx_libc_cdecl ngx_http_abtest_cmp_groups(const void *one,
     const void *two);
 
 
-#define NGX_HTTP_ABTEST_CHECK_NONE  0
-#define NGX_HTTP_ABTEST_CHECK_NAME  1
+#define NGX_HTTP_ABTEST_CHECK_NONE   0
+#define NGX_HTTP_ABTEST_CHECK_NAME   1
+#define NGX_HTTP_ABTEST_CHECK_EVENT  2
 
 
 static ngx_str_t  ngx_http_abtest_state_names[] = {
@@ -58,6 +59,27 @@ ngx_http_abtest_valid_name(ngx_str_t *name, ngx_uint_t dot)
         }
 
         return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* an event name: 1 to 64 bytes, no control characters */
+
+ngx_int_t
+ngx_http_abtest_valid_event_name(ngx_str_t *name)
+{
+    ngx_uint_t  i;
+
+    if (name->len == 0 || name->len > NGX_HTTP_ABTEST_NAME_MAX) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < name->len; i++) {
+        if (name->data[i] < 0x20 || name->data[i] == 0x7f) {
+            return NGX_ERROR;
+        }
     }
 
     return NGX_OK;
@@ -237,6 +259,16 @@ ngx_http_abtest_experiment_command(ngx_conf_t *cf, ngx_command_t *dummy,
                                         NGX_HTTP_ABTEST_CHECK_NAME);
     }
 
+    if (ngx_strcmp(value[0].data, "exposure") == 0) {
+        return ngx_http_abtest_set_once(cf, &exp->exposure, value,
+                                        NGX_HTTP_ABTEST_CHECK_EVENT);
+    }
+
+    if (ngx_strcmp(value[0].data, "goal") == 0) {
+        return ngx_http_abtest_set_once(cf, &exp->goal, value,
+                                        NGX_HTTP_ABTEST_CHECK_EVENT);
+    }
+
     if (ngx_strcmp(value[0].data, "state") == 0) {
         if (exp->conf_state.state != NGX_CONF_UNSET_UINT) {
             return ngx_http_abtest_duplicate(cf, value);
@@ -364,6 +396,16 @@ ngx_http_abtest_set_once(ngx_conf_t *cf, ngx_str_t *field, ngx_str_t *value,
         return NGX_CONF_ERROR;
     }
 
+    if (check == NGX_HTTP_ABTEST_CHECK_EVENT
+        && ngx_http_abtest_valid_event_name(&value[1]) != NGX_OK)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid %V event name \"%V\": use 1 to %d "
+                           "bytes without control characters",
+                           &value[0], &value[1], NGX_HTTP_ABTEST_NAME_MAX);
+        return NGX_CONF_ERROR;
+    }
+
     *field = value[1];
 
     return NGX_CONF_OK;
@@ -467,6 +509,25 @@ ngx_http_abtest_experiment_finish(ngx_conf_t *cf,
 
     if (exp->title.data == NULL) {
         exp->title = exp->name;
+    }
+
+    /* the seed demo's events */
+    if (exp->exposure.data == NULL) {
+        ngx_str_set(&exp->exposure, "pageview");
+    }
+
+    if (exp->goal.data == NULL) {
+        ngx_str_set(&exp->goal, "button_click");
+    }
+
+    if (exp->exposure.len == exp->goal.len
+        && ngx_strncmp(exp->exposure.data, exp->goal.data, exp->goal.len)
+           == 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "experiment \"%V\" has the same event \"%V\" "
+                           "as exposure and goal", &exp->name, &exp->goal);
+        return NGX_CONF_ERROR;
     }
 
     return NGX_CONF_OK;

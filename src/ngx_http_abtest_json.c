@@ -87,25 +87,35 @@ ngx_http_abtest_json_tree_cleanup(void *data)
 }
 
 
-/* ISO 8601 in UTC with milliseconds, or null */
+/* ISO 8601 in UTC with milliseconds: NGX_HTTP_ABTEST_ISO_LEN bytes */
+
+u_char *
+ngx_http_abtest_iso_time(u_char *buf, int64_t ms)
+{
+    ngx_tm_t  tm;
+
+    ngx_gmtime((time_t) (ms / 1000), &tm);
+
+    return ngx_sprintf(buf, "%4d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+                       tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
+                       tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec,
+                       (int) (ms % 1000));
+}
+
+
+/* an ISO 8601 time, or null for a negative "ms" */
 
 void
 ngx_http_abtest_json_time(yajl_gen g, int64_t ms)
 {
-    u_char     buf[sizeof("1970-01-01T00:00:00.000Z")], *p;
-    ngx_tm_t   tm;
+    u_char  buf[NGX_HTTP_ABTEST_ISO_LEN], *p;
 
     if (ms < 0) {
         yajl_gen_null(g);
         return;
     }
 
-    ngx_gmtime((time_t) (ms / 1000), &tm);
-
-    p = ngx_sprintf(buf, "%4d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-                    tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
-                    tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec,
-                    (int) (ms % 1000));
+    p = ngx_http_abtest_iso_time(buf, ms);
 
     ngx_http_abtest_json_str(g, buf, p - buf);
 }
@@ -161,10 +171,7 @@ ngx_int_t
 ngx_http_abtest_json_send(ngx_http_request_t *r, ngx_uint_t status,
     yajl_gen g)
 {
-    ngx_int_t     rc;
-    ngx_str_t     body;
-    ngx_buf_t    *b;
-    ngx_chain_t   out;
+    ngx_str_t  body;
 
     if (ngx_http_abtest_json_buf(g, r->pool, &body) != NGX_OK) {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
@@ -172,8 +179,22 @@ ngx_http_abtest_json_send(ngx_http_request_t *r, ngx_uint_t status,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    return ngx_http_abtest_json_send_text(r, status, &body);
+}
+
+
+/* "body" is JSON text, sent as it is */
+
+ngx_int_t
+ngx_http_abtest_json_send_text(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *body)
+{
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+
     r->headers_out.status = status;
-    r->headers_out.content_length_n = body.len;
+    r->headers_out.content_length_n = body->len;
     ngx_str_set(&r->headers_out.content_type, "application/json");
     r->headers_out.content_type_len = sizeof("application/json") - 1;
     r->headers_out.content_type_lowcase = NULL;
@@ -198,8 +219,8 @@ ngx_http_abtest_json_send(ngx_http_request_t *r, ngx_uint_t status,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    b->pos = body.data;
-    b->last = body.data + body.len;
+    b->pos = body->data;
+    b->last = body->data + body->len;
     b->memory = 1;
     b->last_buf = (r == r->main) ? 1 : 0;
     b->last_in_chain = 1;
@@ -441,4 +462,172 @@ ngx_http_abtest_json_state_name(yajl_gen g, ngx_uint_t state)
 {
     ngx_http_abtest_json_str(g, ngx_http_abtest_state_json[state].data,
                              ngx_http_abtest_state_json[state].len);
+}
+
+
+/*
+ * Checks client JSON before yajl's tree parser sees it: the tree is freed
+ * recursively, so its depth is bounded first, and yajl's strings end at a
+ * NUL, so neither a NUL byte nor an escaped one (\u0000) is accepted,
+ * rather than being silently cut.  Syntax is left to yajl.
+ */
+
+ngx_int_t
+ngx_http_abtest_json_check(u_char *p, size_t len, ngx_uint_t max_depth,
+    u_char *err, size_t err_len)
+{
+    u_char      *last;
+    ngx_uint_t   depth, in_string;
+
+    last = p + len;
+    depth = 0;
+    in_string = 0;
+
+    for ( /* void */ ; p < last; p++) {
+
+        if (*p == '\0') {
+            ngx_snprintf(err, err_len, "body: holds a NUL byte%Z");
+            return NGX_ERROR;
+        }
+
+        if (in_string) {
+            if (*p == '"') {
+                in_string = 0;
+
+            } else if (*p == '\\' && p + 1 < last) {
+                p++;
+
+                if (*p == 'u' && last - p > 4
+                    && ngx_strncmp(p + 1, "0000", 4) == 0)
+                {
+                    ngx_snprintf(err, err_len, "body: \\u0000 in a string "
+                                 "is not supported%Z");
+                    return NGX_ERROR;
+                }
+            }
+
+            continue;
+        }
+
+        switch (*p) {
+
+        case '"':
+            in_string = 1;
+            break;
+
+        case '{':
+        case '[':
+            if (++depth > max_depth) {
+                ngx_snprintf(err, err_len, "body: nested deeper than %ui "
+                             "levels%Z", max_depth);
+                return NGX_ERROR;
+            }
+
+            break;
+
+        case '}':
+        case ']':
+            if (depth) {
+                depth--;
+            }
+
+            break;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* generates a parsed value again; its depth was bounded by json_check */
+
+yajl_gen_status
+ngx_http_abtest_json_copy(yajl_gen g, yajl_val v)
+{
+    size_t           i;
+    const char      *s;
+    yajl_gen_status  rc;
+
+    switch (v->type) {
+
+    case yajl_t_string:
+        s = YAJL_GET_STRING(v);
+        return yajl_gen_string(g, (const unsigned char *) s, ngx_strlen(s));
+
+    case yajl_t_number:
+        /* the number as it was written, not as a double rounded it */
+        return yajl_gen_number(g, v->u.number.r, ngx_strlen(v->u.number.r));
+
+    case yajl_t_object:
+        rc = yajl_gen_map_open(g);
+
+        for (i = 0; rc == yajl_gen_status_ok && i < v->u.object.len; i++) {
+            s = v->u.object.keys[i];
+            rc = yajl_gen_string(g, (const unsigned char *) s,
+                                 ngx_strlen(s));
+
+            if (rc == yajl_gen_status_ok) {
+                rc = ngx_http_abtest_json_copy(g, v->u.object.values[i]);
+            }
+        }
+
+        return (rc == yajl_gen_status_ok) ? yajl_gen_map_close(g) : rc;
+
+    case yajl_t_array:
+        rc = yajl_gen_array_open(g);
+
+        for (i = 0; rc == yajl_gen_status_ok && i < v->u.array.len; i++) {
+            rc = ngx_http_abtest_json_copy(g, v->u.array.values[i]);
+        }
+
+        return (rc == yajl_gen_status_ok) ? yajl_gen_array_close(g) : rc;
+
+    case yajl_t_true:
+        return yajl_gen_bool(g, 1);
+
+    case yajl_t_false:
+        return yajl_gen_bool(g, 0);
+
+    default:
+        return yajl_gen_null(g);
+    }
+}
+
+
+/* the length of a string as a quoted JSON string */
+
+size_t
+ngx_http_abtest_json_quoted_len(u_char *s, size_t len)
+{
+    return len + 2 + ngx_escape_json(NULL, s, len);
+}
+
+
+u_char *
+ngx_http_abtest_json_quote(u_char *dst, u_char *s, size_t len)
+{
+    *dst++ = '"';
+    dst = (u_char *) ngx_escape_json(dst, s, len);
+    *dst++ = '"';
+
+    return dst;
+}
+
+
+/* a number with 15 significant digits, or null where it is not finite */
+
+void
+ngx_http_abtest_json_double(yajl_gen g, double v)
+{
+    int   n;
+    char  buf[32];
+
+    if (!isfinite(v)) {
+        yajl_gen_null(g);
+        return;
+    }
+
+    n = snprintf(buf, sizeof(buf), "%.15g", v);
+
+    yajl_gen_number(g, buf, n);
 }

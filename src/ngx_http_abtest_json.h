@@ -10,6 +10,7 @@
 
 #include "ngx_http_abtest_module.h"
 
+#include <math.h>
 #include <yajl/yajl_gen.h>
 #include <yajl/yajl_tree.h>
 
@@ -20,10 +21,13 @@
 #define ngx_http_abtest_json_str(g, p, n)                                    \
     yajl_gen_string(g, (const unsigned char *) (p), n)
 
+#define NGX_HTTP_ABTEST_ISO_LEN  (sizeof("1970-01-01T00:00:00.000Z") - 1)
+
 
 yajl_gen ngx_http_abtest_json_gen(ngx_pool_t *pool);
 yajl_val ngx_http_abtest_json_parse(ngx_pool_t *pool, u_char *text,
     u_char *err, size_t err_len);
+u_char *ngx_http_abtest_iso_time(u_char *buf, int64_t ms);
 void ngx_http_abtest_json_time(yajl_gen g, int64_t ms);
 ngx_int_t ngx_http_abtest_json_buf(yajl_gen g, ngx_pool_t *pool,
     ngx_str_t *out);
@@ -31,6 +35,8 @@ ngx_int_t ngx_http_abtest_add_header(ngx_http_request_t *r, char *key,
     char *value);
 ngx_int_t ngx_http_abtest_json_send(ngx_http_request_t *r,
     ngx_uint_t status, yajl_gen g);
+ngx_int_t ngx_http_abtest_json_send_text(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_str_t *body);
 ngx_int_t ngx_http_abtest_json_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *fmt, ...);
 ngx_int_t ngx_http_abtest_json_weights(yajl_val obj,
@@ -42,6 +48,12 @@ ngx_int_t ngx_http_abtest_json_group(yajl_val v,
 void ngx_http_abtest_json_state_name(yajl_gen g, ngx_uint_t state);
 void ngx_http_abtest_json_experiment(yajl_gen g,
     ngx_http_abtest_experiment_t *exp, ngx_http_abtest_node_t *node);
+ngx_int_t ngx_http_abtest_json_check(u_char *p, size_t len,
+    ngx_uint_t max_depth, u_char *err, size_t err_len);
+yajl_gen_status ngx_http_abtest_json_copy(yajl_gen g, yajl_val v);
+size_t ngx_http_abtest_json_quoted_len(u_char *s, size_t len);
+u_char *ngx_http_abtest_json_quote(u_char *dst, u_char *s, size_t len);
+void ngx_http_abtest_json_double(yajl_gen g, double v);
 
 
 #endif /* _NGX_HTTP_ABTEST_JSON_H_INCLUDED_ */

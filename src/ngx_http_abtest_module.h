@@ -31,6 +31,11 @@
 /* device ids are drawn from a per-worker buffer of random bytes */
 #define NGX_HTTP_ABTEST_RAND_BUF         1024
 
+/* event names counted per experiment, exposure and goal included */
+#define NGX_HTTP_ABTEST_EVENT_NAMES      32
+#define NGX_HTTP_ABTEST_EXPOSURE         0        /* name index */
+#define NGX_HTTP_ABTEST_GOAL             1
+
 #define NGX_HTTP_ABTEST_STATE_ACTIVE     0
 #define NGX_HTTP_ABTEST_STATE_INACTIVE   1
 #define NGX_HTTP_ABTEST_STATE_ROLLOUT    2
@@ -74,6 +79,9 @@ typedef struct {
 } ngx_http_abtest_exp_state_t;
 
 
+typedef struct ngx_http_abtest_event_log_s  ngx_http_abtest_event_log_t;
+
+
 /* an experiment's run-time record in the shared zone */
 typedef struct {
     ngx_queue_t                queue;
@@ -91,7 +99,30 @@ typedef struct {
     int64_t                    start;        /* ms since the epoch, or -1 */
     int64_t                    end;
     ngx_uint_t                 epoch;        /* bumped on re-activation */
+
+    /*
+     * Statistics since stats_start: per group, a counter per event name
+     * (names[0] is the exposure, names[1] the goal, the others as they
+     * come) and one for the names that found no place.
+     */
+    int64_t                    stats_start;
+    ngx_uint_t                 nnames;
+    u_char                     names[NGX_HTTP_ABTEST_EVENT_NAMES]
+                                    [NGX_HTTP_ABTEST_NAME_MAX];
+    u_char                     name_lens[NGX_HTTP_ABTEST_EVENT_NAMES];
+    uint64_t                  *counts;       /* in the zone, or NULL */
 } ngx_http_abtest_node_t;
+
+
+#define ngx_http_abtest_count(node, group, name)                             \
+    (node)->counts[(group) * (NGX_HTTP_ABTEST_EVENT_NAMES + 1) + (name)]
+
+
+/* an event in the ring: its JSON text, "{"id":N,...}" */
+typedef struct {
+    u_char                    *data;
+    size_t                     len;
+} ngx_http_abtest_slot_t;
 
 
 typedef struct {
@@ -101,6 +132,16 @@ typedef struct {
     /* state file: one saver at a time, "dirty" asks it for another pass */
     ngx_uint_t                 saving;
     ngx_uint_t                 dirty;
+
+    /*
+     * The events ring: the events with ids first_id .. next_id - 1, the
+     * event with id N in slot N % nslots.
+     */
+    ngx_http_abtest_slot_t    *slots;
+    ngx_uint_t                 nslots;
+    uint64_t                   first_id;
+    uint64_t                   next_id;
+    uint64_t                   evicted;      /* early, for lack of memory */
 } ngx_http_abtest_shctx_t;
 
 
@@ -119,6 +160,10 @@ typedef struct {
 
     ngx_str_t                  cookie;       /* group cookie, or empty */
     ngx_uint_t                 index;        /* in declaration order */
+
+    /* the event names statistics count as exposure and as conversion */
+    ngx_str_t                  exposure;
+    ngx_str_t                  goal;
 
     /* where it was declared, for messages about it at postconfiguration */
     u_char                    *file;
@@ -156,14 +201,20 @@ typedef struct {
     ngx_slab_pool_t           *shpool;
     ngx_str_t                  state_file;
     ngx_http_abtest_node_t   **nodes;        /* per experiment */
+    ngx_uint_t                 events;       /* events=N, the ring's size */
+
+    /* abtest_events_log: the durable JSON-lines log of accepted events */
+    ngx_http_abtest_event_log_t  *event_log;
 
     /* this process's copy of the states, taken when "version" moves */
     ngx_http_abtest_exp_state_t  *cache;
     ngx_atomic_uint_t          cache_version;
 
-    /* where "abtest_api experiments write=on" is, to check for a zone */
-    u_char                    *write_file;
-    ngx_uint_t                 write_line;
+    /* an abtest_api that needs a zone, to check there is one */
+    ngx_str_t                  zone_user;
+    ngx_uint_t                 zone_user_write;
+    u_char                    *zone_user_file;
+    ngx_uint_t                 zone_user_line;
 } ngx_http_abtest_main_conf_t;
 
 
@@ -173,6 +224,9 @@ typedef struct {
 
     ngx_uint_t                 api;          /* abtest_api, a content handler */
     ngx_flag_t                 api_write;
+
+    /* an events location enforces client_max_body_size itself */
+    off_t                      events_body_max;
 
     ngx_int_t                  use;          /* experiment index */
     ngx_str_t                  use_name;

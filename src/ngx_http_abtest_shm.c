@@ -5,7 +5,12 @@
 
 
 #include "ngx_http_abtest_shm.h"
+#include "ngx_http_abtest_ring.h"
 #include "ngx_http_abtest_state.h"
+#include "ngx_http_abtest_stats.h"
+
+
+#define NGX_HTTP_ABTEST_EVENTS_DEFAULT  1000
 
 
 static ngx_int_t ngx_http_abtest_init_zone(ngx_shm_zone_t *shm_zone,
@@ -17,14 +22,12 @@ static ngx_http_abtest_node_t *ngx_http_abtest_find_node(
 static uint32_t ngx_http_abtest_groups_crc(ngx_http_abtest_experiment_t *exp);
 static void ngx_http_abtest_node_reconfigure(ngx_http_abtest_node_t *node,
     ngx_http_abtest_experiment_t *exp);
-static ngx_uint_t ngx_http_abtest_node_valid(ngx_http_abtest_node_t *node,
-    ngx_http_abtest_experiment_t *exp);
 static ngx_uint_t ngx_http_abtest_same_config(
     ngx_http_abtest_exp_state_t *a, ngx_http_abtest_exp_state_t *b,
     ngx_uint_t ngroups);
 
 
-/* abtest_zone zone=name:size [state=path] */
+/* abtest_zone zone=name:size [state=path] [events=N] */
 
 char *
 ngx_http_abtest_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
@@ -33,6 +36,7 @@ ngx_http_abtest_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     u_char      *p;
     ssize_t      size;
+    ngx_int_t    events;
     ngx_str_t   *value, name, s;
     ngx_uint_t   i;
 
@@ -43,6 +47,8 @@ ngx_http_abtest_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     value = cf->args->elts;
     size = 0;
     ngx_str_null(&name);
+
+    amcf->events = NGX_HTTP_ABTEST_EVENTS_DEFAULT;
 
     for (i = 1; i < cf->args->nelts; i++) {
 
@@ -95,6 +101,22 @@ ngx_http_abtest_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             }
 
             amcf->state_file = s;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "events=", 7) == 0) {
+
+            events = ngx_atoi(value[i].data + 7, value[i].len - 7);
+
+            if (events == NGX_ERROR) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid \"events=\" value \"%V\": use "
+                                   "the number of events to keep, 0 for "
+                                   "none", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            amcf->events = events;
             continue;
         }
 
@@ -183,7 +205,10 @@ ngx_http_abtest_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     if (shm_zone->shm.exists) {
         amcf->sh = amcf->shpool->data;
-        return ngx_http_abtest_reconcile(amcf, shm_zone->shm.log);
+        rc = ngx_http_abtest_reconcile(amcf, shm_zone->shm.log);
+        return (rc == NGX_OK) ? ngx_http_abtest_ring_init(amcf,
+                                                          shm_zone->shm.log)
+                              : rc;
     }
 
     amcf->sh = ngx_slab_alloc(amcf->shpool, sizeof(ngx_http_abtest_shctx_t));
@@ -206,6 +231,9 @@ ngx_http_abtest_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     ngx_sprintf(amcf->shpool->log_ctx, " in abtest zone \"%V\"%Z",
                 &shm_zone->shm.name);
 
+    /* a full zone drops old events, and says so once, itself */
+    amcf->shpool->log_nomem = 0;
+
     rc = ngx_http_abtest_reconcile(amcf, shm_zone->shm.log);
 
     if (rc == NGX_OK && amcf->state_file.len) {
@@ -214,6 +242,10 @@ ngx_http_abtest_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     }
 
 save:
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_abtest_ring_init(amcf, shm_zone->shm.log);
+    }
 
     if (rc == NGX_OK && amcf->state_file.len && !ngx_test_config) {
         (void) ngx_http_abtest_state_save(amcf, shm_zone->shm.log);
@@ -247,11 +279,7 @@ ngx_http_abtest_reconcile(ngx_http_abtest_main_conf_t *amcf, ngx_log_t *log)
             node = ngx_slab_alloc_locked(amcf->shpool,
                                          sizeof(ngx_http_abtest_node_t));
             if (node == NULL) {
-                ngx_shmtx_unlock(&amcf->shpool->mutex);
-                ngx_log_error(NGX_LOG_EMERG, log, 0,
-                              "abtest: zone is too small for %ui "
-                              "experiments", n);
-                return NGX_ERROR;
+                goto too_small;
             }
 
             ngx_memzero(node, sizeof(ngx_http_abtest_node_t));
@@ -262,6 +290,12 @@ ngx_http_abtest_reconcile(ngx_http_abtest_main_conf_t *amcf, ngx_log_t *log)
 
             ngx_queue_insert_tail(&sh->experiments, &node->queue);
 
+            if (ngx_http_abtest_stats_alloc_locked(amcf->shpool, node)
+                != NGX_OK)
+            {
+                goto too_small;
+            }
+
         } else if (node->ngroups != exp[i].groups.nelts
                    || node->groups_crc != crc)
         {
@@ -270,9 +304,21 @@ ngx_http_abtest_reconcile(ngx_http_abtest_main_conf_t *amcf, ngx_log_t *log)
                           "run-time state starts again from the "
                           "configuration", &exp[i].name);
 
+            /* the counters are sized by the number of groups */
+            if (node->counts) {
+                ngx_slab_free_locked(amcf->shpool, node->counts);
+                node->counts = NULL;
+            }
+
             ngx_http_abtest_node_from_conf(node, &exp[i]);
             node->state.nhistory = 0;
             node->groups_crc = crc;
+
+            if (ngx_http_abtest_stats_alloc_locked(amcf->shpool, node)
+                != NGX_OK)
+            {
+                goto too_small;
+            }
 
         } else if (!ngx_http_abtest_same_config(&node->configured,
                                                 &exp[i].conf_state,
@@ -288,6 +334,13 @@ ngx_http_abtest_reconcile(ngx_http_abtest_main_conf_t *amcf, ngx_log_t *log)
                           &exp[i].name);
 
             ngx_http_abtest_node_reconfigure(node, &exp[i]);
+
+        } else if (!ngx_http_abtest_stats_same_names(node, &exp[i])) {
+            ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                          "abtest: experiment \"%V\" has a new exposure or "
+                          "goal, its statistics start again", &exp[i].name);
+
+            ngx_http_abtest_stats_restart(node, &exp[i]);
         }
 
         amcf->nodes[i] = node;
@@ -314,6 +367,11 @@ ngx_http_abtest_reconcile(ngx_http_abtest_main_conf_t *amcf, ngx_log_t *log)
                           "configured", node->name_len, node->name);
 
             ngx_queue_remove(q);
+
+            if (node->counts) {
+                ngx_slab_free_locked(amcf->shpool, node->counts);
+            }
+
             ngx_slab_free_locked(amcf->shpool, node);
         }
     }
@@ -323,6 +381,15 @@ ngx_http_abtest_reconcile(ngx_http_abtest_main_conf_t *amcf, ngx_log_t *log)
     ngx_shmtx_unlock(&amcf->shpool->mutex);
 
     return NGX_OK;
+
+too_small:
+
+    ngx_shmtx_unlock(&amcf->shpool->mutex);
+
+    ngx_log_error(NGX_LOG_EMERG, log, 0,
+                  "abtest: zone is too small for %ui experiments", n);
+
+    return NGX_ERROR;
 }
 
 
@@ -417,7 +484,8 @@ ngx_http_abtest_node_from_conf(ngx_http_abtest_node_t *node,
     node->start = (exp->conf_state.state == NGX_HTTP_ABTEST_STATE_INACTIVE)
                   ? -1 : ngx_http_abtest_now_ms();
     node->end = -1;
-    node->epoch++;
+
+    ngx_http_abtest_stats_restart(node, exp);
 }
 
 
@@ -490,7 +558,7 @@ ngx_http_abtest_shm_state(ngx_http_abtest_main_conf_t *amcf,
 }
 
 
-static ngx_uint_t
+ngx_uint_t
 ngx_http_abtest_node_valid(ngx_http_abtest_node_t *node,
     ngx_http_abtest_experiment_t *exp)
 {
@@ -501,13 +569,18 @@ ngx_http_abtest_node_valid(ngx_http_abtest_node_t *node,
 }
 
 
-/* copies of every experiment's node, in declaration order, for the API */
+/*
+ * Copies of every experiment's node, in declaration order, for the API;
+ * with "counts", the statistics too, into counts[i] (zeroed by the
+ * caller), which the copies then point to.
+ */
 
 void
 ngx_http_abtest_shm_snapshot(ngx_http_abtest_main_conf_t *amcf,
-    ngx_http_abtest_node_t *nodes)
+    ngx_http_abtest_node_t *nodes, uint64_t **counts)
 {
     ngx_uint_t                     i;
+    ngx_http_abtest_node_t        *node;
     ngx_http_abtest_experiment_t  *exp;
 
     exp = amcf->experiments.elts;
@@ -517,6 +590,7 @@ ngx_http_abtest_shm_snapshot(ngx_http_abtest_main_conf_t *amcf,
             ngx_memzero(&nodes[i], sizeof(ngx_http_abtest_node_t));
             ngx_http_abtest_node_from_conf(&nodes[i], &exp[i]);
             nodes[i].start = -1;
+            nodes[i].counts = counts ? counts[i] : NULL;
         }
 
         return;
@@ -525,13 +599,23 @@ ngx_http_abtest_shm_snapshot(ngx_http_abtest_main_conf_t *amcf,
     ngx_shmtx_lock(&amcf->shpool->mutex);
 
     for (i = 0; i < amcf->experiments.nelts; i++) {
-        if (ngx_http_abtest_node_valid(amcf->nodes[i], &exp[i])) {
-            nodes[i] = *amcf->nodes[i];
+        node = amcf->nodes[i];
+
+        if (ngx_http_abtest_node_valid(node, &exp[i])) {
+            nodes[i] = *node;
+
+            if (counts && node->counts) {
+                ngx_memcpy(counts[i], node->counts,
+                           node->ngroups * (NGX_HTTP_ABTEST_EVENT_NAMES + 1)
+                           * sizeof(uint64_t));
+            }
 
         } else {
             ngx_memzero(&nodes[i], sizeof(ngx_http_abtest_node_t));
             ngx_http_abtest_node_from_conf(&nodes[i], &exp[i]);
         }
+
+        nodes[i].counts = counts ? counts[i] : NULL;
     }
 
     ngx_shmtx_unlock(&amcf->shpool->mutex);
@@ -618,7 +702,7 @@ ngx_http_abtest_shm_update(ngx_http_abtest_main_conf_t *amcf,
             /* (re-)activation starts the experiment, and its results, anew */
             node->start = ngx_http_abtest_now_ms();
             node->end = -1;
-            node->epoch++;
+            ngx_http_abtest_stats_restart(node, exp);
             rollout = NGX_HTTP_ABTEST_NO_GROUP;
             break;
 
@@ -632,7 +716,7 @@ ngx_http_abtest_shm_update(ngx_http_abtest_main_conf_t *amcf,
                           ? rollout : NGX_HTTP_ABTEST_NO_GROUP;
 
     if (up->reset_stats) {
-        node->epoch++;
+        ngx_http_abtest_stats_restart(node, exp);
     }
 
     amcf->sh->version++;

@@ -33,7 +33,9 @@ ngx_int_t ngx_http_abtest_shm_prepare(ngx_conf_t *cf,
 ngx_http_abtest_exp_state_t *ngx_http_abtest_shm_state(
     ngx_http_abtest_main_conf_t *amcf, ngx_http_abtest_experiment_t *exp);
 void ngx_http_abtest_shm_snapshot(ngx_http_abtest_main_conf_t *amcf,
-    ngx_http_abtest_node_t *nodes);
+    ngx_http_abtest_node_t *nodes, uint64_t **counts);
+ngx_uint_t ngx_http_abtest_node_valid(ngx_http_abtest_node_t *node,
+    ngx_http_abtest_experiment_t *exp);
 void ngx_http_abtest_node_from_conf(ngx_http_abtest_node_t *node,
     ngx_http_abtest_experiment_t *exp);
 void ngx_http_abtest_push_history(ngx_http_abtest_exp_state_t *state,

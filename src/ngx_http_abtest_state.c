@@ -119,7 +119,7 @@ ngx_http_abtest_state_write(ngx_http_abtest_main_conf_t *amcf,
         return NGX_ERROR;
     }
 
-    ngx_http_abtest_shm_snapshot(amcf, nodes);
+    ngx_http_abtest_shm_snapshot(amcf, nodes, NULL);
 
     /* the JSON is made after the lock is released */
 

@@ -1,0 +1,24 @@
+
+/*
+ * Copyright (C) ngx_http_abtest_module authors
+ */
+
+
+#ifndef _NGX_HTTP_ABTEST_EVENT_LOG_H_INCLUDED_
+#define _NGX_HTTP_ABTEST_EVENT_LOG_H_INCLUDED_
+
+
+#include "ngx_http_abtest_module.h"
+#include "ngx_http_abtest_events.h"
+
+
+char *ngx_http_abtest_events_log(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_abtest_event_log_reserve(ngx_http_abtest_event_log_t *elog,
+    size_t len, ngx_log_t *log);
+ngx_int_t ngx_http_abtest_event_log_write(ngx_http_abtest_event_log_t *elog,
+    ngx_http_abtest_event_t *events, ngx_uint_t n, ngx_pool_t *pool,
+    ngx_log_t *log);
+
+
+#endif /* _NGX_HTTP_ABTEST_EVENT_LOG_H_INCLUDED_ */

@@ -1,0 +1,309 @@
+
+/*
+ * Copyright (C) ngx_http_abtest_module authors
+ *
+ * The events ring in the shared zone (abtest_zone ... events=N): the last
+ * N accepted events as JSON text, for GET on an events location.  Ids
+ * increase by one per event; a fresh zone starts them at the current
+ * time in microseconds, so that they keep increasing across restarts.
+ * Every function takes the zone's lock itself.
+ */
+
+
+#include "ngx_http_abtest_ring.h"
+#include "ngx_http_abtest_shm.h"
+#include "ngx_http_abtest_stats.h"
+
+
+static void ngx_http_abtest_ring_drop_oldest(ngx_http_abtest_main_conf_t *amcf);
+static void ngx_http_abtest_ring_empty(ngx_http_abtest_main_conf_t *amcf);
+static void ngx_http_abtest_ring_count(ngx_http_abtest_main_conf_t *amcf,
+    ngx_http_abtest_event_t *ev);
+
+
+/*
+ * Runs in the master when the zone is set up, fresh or inherited from the
+ * previous configuration.  A new events=N starts an empty ring (the
+ * events are in the log); the ids go on.
+ */
+
+ngx_int_t
+ngx_http_abtest_ring_init(ngx_http_abtest_main_conf_t *amcf, ngx_log_t *log)
+{
+    uint64_t                  kept;
+    ngx_http_abtest_shctx_t  *sh;
+
+    sh = amcf->sh;
+
+    ngx_shmtx_lock(&amcf->shpool->mutex);
+
+    if (sh->next_id == 0) {
+        sh->next_id = (uint64_t) ngx_http_abtest_now_ms() * 1000;
+        sh->first_id = sh->next_id;
+    }
+
+    if (sh->slots && sh->nslots == amcf->events) {
+        ngx_shmtx_unlock(&amcf->shpool->mutex);
+        return NGX_OK;
+    }
+
+    kept = sh->next_id - sh->first_id;
+
+    ngx_http_abtest_ring_empty(amcf);
+
+    if (sh->slots) {
+        ngx_slab_free_locked(amcf->shpool, sh->slots);
+        sh->slots = NULL;
+    }
+
+    sh->nslots = 0;
+
+    if (amcf->events) {
+        sh->slots = ngx_slab_calloc_locked(amcf->shpool,
+                                          amcf->events
+                                          * sizeof(ngx_http_abtest_slot_t));
+        if (sh->slots == NULL) {
+            ngx_shmtx_unlock(&amcf->shpool->mutex);
+            ngx_log_error(NGX_LOG_EMERG, log, 0,
+                          "abtest: zone is too small for events=%ui",
+                          amcf->events);
+            return NGX_ERROR;
+        }
+
+        sh->nslots = amcf->events;
+    }
+
+    ngx_shmtx_unlock(&amcf->shpool->mutex);
+
+    if (kept) {
+        ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                      "abtest: events=%ui is new, the events ring starts "
+                      "empty (its %uL events are in the events log)",
+                      amcf->events, kept);
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_abtest_ring_drop_oldest(ngx_http_abtest_main_conf_t *amcf)
+{
+    ngx_http_abtest_slot_t   *slot;
+    ngx_http_abtest_shctx_t  *sh;
+
+    sh = amcf->sh;
+    slot = &sh->slots[sh->first_id % sh->nslots];
+
+    ngx_slab_free_locked(amcf->shpool, slot->data);
+    slot->data = NULL;
+    slot->len = 0;
+
+    sh->first_id++;
+}
+
+
+static void
+ngx_http_abtest_ring_empty(ngx_http_abtest_main_conf_t *amcf)
+{
+    ngx_http_abtest_shctx_t  *sh;
+
+    sh = amcf->sh;
+
+    while (sh->nslots && sh->first_id < sh->next_id) {
+        ngx_http_abtest_ring_drop_oldest(amcf);
+    }
+
+    sh->first_id = sh->next_id;
+}
+
+
+/*
+ * Stores a batch whole or not at all: the memory of every event is taken
+ * first, dropping the oldest events when the zone is full, then ids are
+ * given and the statistics counted.  Sets each event's "line".  Returns
+ * NGX_DECLINED when even an empty ring leaves no room.
+ */
+
+ngx_int_t
+ngx_http_abtest_ring_append(ngx_http_abtest_main_conf_t *amcf,
+    ngx_http_abtest_event_t *events, ngx_uint_t n, ngx_pool_t *pool,
+    ngx_log_t *log)
+{
+    u_char                   *p, **mem;
+    size_t                    len;
+    uint64_t                  id;
+    ngx_uint_t                i, k, logged;
+    ngx_http_abtest_slot_t   *slot;
+    ngx_http_abtest_shctx_t  *sh;
+    ngx_http_abtest_event_t  *ev;
+    u_char                    prefix[NGX_HTTP_ABTEST_ID_PREFIX_LEN];
+
+    sh = amcf->sh;
+    mem = NULL;
+
+    if (sh->nslots) {
+        mem = ngx_palloc(pool, n * sizeof(u_char *));
+        if (mem == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    logged = 0;
+
+    ngx_shmtx_lock(&amcf->shpool->mutex);
+
+    for (i = 0; sh->nslots && i < n; i++) {
+        id = sh->next_id + i;
+        ev = &events[i];
+
+        len = ngx_sprintf(prefix, "{\"id\":%uL,", id) - prefix + ev->text.len;
+
+        for ( ;; ) {
+            mem[i] = ngx_slab_alloc_locked(amcf->shpool, len);
+
+            if (mem[i] || sh->first_id == sh->next_id) {
+                break;
+            }
+
+            ngx_http_abtest_ring_drop_oldest(amcf);
+
+            if (sh->evicted++ == 0) {
+                logged = 1;
+            }
+        }
+
+        if (mem[i] == NULL) {
+            for (k = 0; k < i; k++) {
+                ngx_slab_free_locked(amcf->shpool, mem[k]);
+            }
+
+            ngx_shmtx_unlock(&amcf->shpool->mutex);
+
+            return NGX_DECLINED;
+        }
+    }
+
+    for (i = 0; i < n; i++) {
+        ev = &events[i];
+        id = sh->next_id++;
+
+        /* "{"id":N," goes in the room left before the text */
+        len = ngx_sprintf(prefix, "{\"id\":%uL,", id) - prefix;
+        p = ev->text.data - len;
+        ngx_memcpy(p, prefix, len);
+
+        ev->line.data = p;
+        ev->line.len = len + ev->text.len + 1;
+        p[ev->line.len - 1] = LF;
+
+        if (sh->nslots == 0) {
+            sh->first_id = sh->next_id;
+
+        } else {
+            if (sh->next_id - sh->first_id > sh->nslots) {
+                ngx_http_abtest_ring_drop_oldest(amcf);
+            }
+
+            slot = &sh->slots[id % sh->nslots];
+            slot->data = mem[i];
+            slot->len = ev->line.len - 1;
+            ngx_memcpy(slot->data, ev->line.data, slot->len);
+        }
+
+        ngx_http_abtest_ring_count(amcf, ev);
+    }
+
+    ngx_shmtx_unlock(&amcf->shpool->mutex);
+
+    if (logged) {
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "abtest: the zone is full, the events ring keeps "
+                      "fewer than events=%ui events (the others are in "
+                      "the events log): a larger zone keeps more",
+                      sh->nslots);
+    }
+
+    return NGX_OK;
+}
+
+
+/* the statistics of experiments that are active now */
+
+static void
+ngx_http_abtest_ring_count(ngx_http_abtest_main_conf_t *amcf,
+    ngx_http_abtest_event_t *ev)
+{
+    ngx_uint_t                     i;
+    ngx_http_abtest_node_t        *node;
+    ngx_http_abtest_experiment_t  *exp;
+
+    exp = amcf->experiments.elts;
+
+    for (i = 0; i < amcf->experiments.nelts; i++) {
+        node = amcf->nodes[i];
+
+        if (ev->counted[i] == NGX_HTTP_ABTEST_NO_GROUP
+            || !ngx_http_abtest_node_valid(node, &exp[i])
+            || node->state.state != NGX_HTTP_ABTEST_STATE_ACTIVE)
+        {
+            continue;
+        }
+
+        ngx_http_abtest_stats_count_locked(node, &ev->name, ev->counted[i]);
+    }
+}
+
+
+/* a JSON array of at most "limit" events with ids above "since" */
+
+ngx_int_t
+ngx_http_abtest_ring_read(ngx_http_abtest_main_conf_t *amcf, uint64_t since,
+    ngx_uint_t limit, ngx_pool_t *pool, ngx_str_t *out)
+{
+    u_char                   *p;
+    size_t                    len;
+    uint64_t                  from, to, id;
+    ngx_http_abtest_slot_t   *slot;
+    ngx_http_abtest_shctx_t  *sh;
+
+    sh = amcf->sh;
+
+    ngx_shmtx_lock(&amcf->shpool->mutex);
+
+    from = ngx_max(since + 1, sh->first_id);
+    to = (from < sh->next_id) ? ngx_min(from + limit, sh->next_id) : from;
+
+    len = sizeof("[]\n") - 1;
+
+    for (id = from; id < to; id++) {
+        len += sh->slots[id % sh->nslots].len + 1;
+    }
+
+    out->data = ngx_pnalloc(pool, len);
+    if (out->data == NULL) {
+        ngx_shmtx_unlock(&amcf->shpool->mutex);
+        return NGX_ERROR;
+    }
+
+    p = out->data;
+    *p++ = '[';
+
+    for (id = from; id < to; id++) {
+        if (id != from) {
+            *p++ = ',';
+        }
+
+        slot = &sh->slots[id % sh->nslots];
+        p = ngx_cpymem(p, slot->data, slot->len);
+    }
+
+    ngx_shmtx_unlock(&amcf->shpool->mutex);
+
+    *p++ = ']';
+    *p++ = LF;
+
+    out->len = p - out->data;
+
+    return NGX_OK;
+}

@@ -1,0 +1,459 @@
+
+/*
+ * Copyright (C) ngx_http_abtest_module authors
+ *
+ * Live statistics: counters per experiment, group and event name in the
+ * shared zone, counted as events are accepted, and the stats location
+ * that turns them into results (formulas in README.md, Statistics).
+ */
+
+
+#include "ngx_http_abtest_stats.h"
+#include "ngx_http_abtest_api.h"
+#include "ngx_http_abtest_json.h"
+#include "ngx_http_abtest_shm.h"
+
+#include <math.h>
+
+
+/* the 0.975 quantile of the normal distribution: a 95% interval */
+#define NGX_HTTP_ABTEST_Z95        1.959963984540054
+
+/* a sample ratio mismatch is flagged below this p-value */
+#define NGX_HTTP_ABTEST_SRM_ALPHA  0.001
+
+
+#define ngx_http_abtest_counts_size(ngroups)                                 \
+    ((ngroups) * (NGX_HTTP_ABTEST_EVENT_NAMES + 1) * sizeof(uint64_t))
+
+
+static void ngx_http_abtest_stats_experiment(yajl_gen g,
+    ngx_http_abtest_experiment_t *exp, ngx_http_abtest_node_t *node);
+static void ngx_http_abtest_stats_group(yajl_gen g,
+    ngx_http_abtest_experiment_t *exp, ngx_http_abtest_node_t *node,
+    ngx_uint_t group);
+static void ngx_http_abtest_stats_srm(yajl_gen g,
+    ngx_http_abtest_experiment_t *exp, ngx_http_abtest_node_t *node);
+static double ngx_http_abtest_gamma_q(double a, double x);
+
+
+ngx_int_t
+ngx_http_abtest_stats_alloc_locked(ngx_slab_pool_t *shpool,
+    ngx_http_abtest_node_t *node)
+{
+    if (node->counts) {
+        ngx_slab_free_locked(shpool, node->counts);
+    }
+
+    node->counts = ngx_slab_calloc_locked(shpool,
+                                   ngx_http_abtest_counts_size(node->ngroups));
+
+    return node->counts ? NGX_OK : NGX_ERROR;
+}
+
+
+/* the results start afresh: a re-activation, a request, a new setup */
+
+void
+ngx_http_abtest_stats_restart(ngx_http_abtest_node_t *node,
+    ngx_http_abtest_experiment_t *exp)
+{
+    node->epoch++;
+    node->stats_start = ngx_http_abtest_now_ms();
+
+    ngx_memcpy(node->names[NGX_HTTP_ABTEST_EXPOSURE], exp->exposure.data,
+               exp->exposure.len);
+    node->name_lens[NGX_HTTP_ABTEST_EXPOSURE] = (u_char) exp->exposure.len;
+
+    ngx_memcpy(node->names[NGX_HTTP_ABTEST_GOAL], exp->goal.data,
+               exp->goal.len);
+    node->name_lens[NGX_HTTP_ABTEST_GOAL] = (u_char) exp->goal.len;
+
+    node->nnames = 2;
+
+    if (node->counts) {
+        ngx_memzero(node->counts, ngx_http_abtest_counts_size(node->ngroups));
+    }
+}
+
+
+/* whether the node counts the experiment's exposure and goal names */
+
+ngx_uint_t
+ngx_http_abtest_stats_same_names(ngx_http_abtest_node_t *node,
+    ngx_http_abtest_experiment_t *exp)
+{
+    return node->name_lens[NGX_HTTP_ABTEST_EXPOSURE] == exp->exposure.len
+           && ngx_memcmp(node->names[NGX_HTTP_ABTEST_EXPOSURE],
+                         exp->exposure.data, exp->exposure.len) == 0
+           && node->name_lens[NGX_HTTP_ABTEST_GOAL] == exp->goal.len
+           && ngx_memcmp(node->names[NGX_HTTP_ABTEST_GOAL], exp->goal.data,
+                         exp->goal.len) == 0;
+}
+
+
+/*
+ * Names get a counter in the order they come; past EVENT_NAMES of them,
+ * the rest share one.  Names are at most NAME_MAX bytes (checked when
+ * the event was accepted).
+ */
+
+void
+ngx_http_abtest_stats_count_locked(ngx_http_abtest_node_t *node,
+    ngx_str_t *name, ngx_uint_t group)
+{
+    ngx_uint_t  i;
+
+    if (node->counts == NULL || group >= node->ngroups) {
+        return;
+    }
+
+    for (i = 0; i < node->nnames; i++) {
+        if (node->name_lens[i] == name->len
+            && ngx_memcmp(node->names[i], name->data, name->len) == 0)
+        {
+            break;
+        }
+    }
+
+    if (i == node->nnames && i < NGX_HTTP_ABTEST_EVENT_NAMES) {
+        ngx_memcpy(node->names[i], name->data, name->len);
+        node->name_lens[i] = (u_char) name->len;
+        node->nnames++;
+    }
+
+    ngx_http_abtest_count(node, group, i)++;
+}
+
+
+ngx_int_t
+ngx_http_abtest_stats_handler(ngx_http_request_t *r)
+{
+    yajl_gen                       g;
+    uint64_t                     **counts;
+    ngx_int_t                      rc;
+    ngx_uint_t                     i, n;
+    ngx_http_abtest_node_t        *nodes;
+    ngx_http_abtest_main_conf_t   *amcf;
+    ngx_http_abtest_experiment_t  *exp;
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return ngx_http_abtest_api_not_allowed(r, "GET, HEAD");
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_abtest_module);
+    exp = amcf->experiments.elts;
+    n = amcf->experiments.nelts;
+
+    nodes = ngx_palloc(r->pool, (n + 1) * sizeof(ngx_http_abtest_node_t));
+    counts = ngx_palloc(r->pool, (n + 1) * sizeof(uint64_t *));
+    g = ngx_http_abtest_json_gen(r->pool);
+
+    if (nodes == NULL || counts == NULL || g == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    for (i = 0; i < n; i++) {
+        counts[i] = ngx_pcalloc(r->pool,
+                        ngx_http_abtest_counts_size(exp[i].groups.nelts));
+        if (counts[i] == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    ngx_http_abtest_shm_snapshot(amcf, nodes, counts);
+
+    yajl_gen_map_open(g);
+
+    for (i = 0; i < n; i++) {
+        ngx_http_abtest_json_str(g, exp[i].name.data, exp[i].name.len);
+        ngx_http_abtest_stats_experiment(g, &exp[i], &nodes[i]);
+    }
+
+    yajl_gen_map_close(g);
+
+    return ngx_http_abtest_json_send(r, NGX_HTTP_OK, g);
+}
+
+
+static void
+ngx_http_abtest_stats_experiment(yajl_gen g,
+    ngx_http_abtest_experiment_t *exp, ngx_http_abtest_node_t *node)
+{
+    ngx_uint_t                i;
+    ngx_http_abtest_group_t  *group;
+
+    group = exp->groups.elts;
+
+    yajl_gen_map_open(g);
+
+    ngx_http_abtest_json_literal(g, "title");
+    ngx_http_abtest_json_str(g, exp->title.data, exp->title.len);
+
+    ngx_http_abtest_json_literal(g, "state");
+    ngx_http_abtest_json_state_name(g, node->state.state);
+
+    ngx_http_abtest_json_literal(g, "since");
+    ngx_http_abtest_json_time(g, node->stats_start);
+
+    ngx_http_abtest_json_literal(g, "exposure");
+    ngx_http_abtest_json_str(g, exp->exposure.data, exp->exposure.len);
+
+    ngx_http_abtest_json_literal(g, "goal");
+    ngx_http_abtest_json_str(g, exp->goal.data, exp->goal.len);
+
+    ngx_http_abtest_json_literal(g, "control");
+    ngx_http_abtest_json_str(g, group[exp->fallback].name.data,
+                             group[exp->fallback].name.len);
+
+    ngx_http_abtest_json_literal(g, "groups");
+    yajl_gen_map_open(g);
+
+    for (i = 0; i < exp->groups.nelts; i++) {
+        ngx_http_abtest_json_str(g, group[i].name.data, group[i].name.len);
+        ngx_http_abtest_stats_group(g, exp, node, i);
+    }
+
+    yajl_gen_map_close(g);
+
+    ngx_http_abtest_json_literal(g, "srm");
+    ngx_http_abtest_stats_srm(g, exp, node);
+
+    yajl_gen_map_close(g);
+}
+
+
+/*
+ * One group against the control (the fallback group): a rate is x / n
+ * with n exposures and x goal events; a group with no exposures, or a
+ * "rate" above 1 (more goal events than exposures), is no proportion,
+ * and what needs one is null.
+ */
+
+static void
+ngx_http_abtest_stats_group(yajl_gen g, ngx_http_abtest_experiment_t *exp,
+    ngx_http_abtest_node_t *node, ngx_uint_t group)
+{
+    double      p, pc, se, pooled, z;
+    uint64_t    n, x, nc, xc, count;
+    ngx_uint_t  i, proportion, control_proportion, vs_control;
+
+    n = ngx_http_abtest_count(node, group, NGX_HTTP_ABTEST_EXPOSURE);
+    x = ngx_http_abtest_count(node, group, NGX_HTTP_ABTEST_GOAL);
+    nc = ngx_http_abtest_count(node, exp->fallback, NGX_HTTP_ABTEST_EXPOSURE);
+    xc = ngx_http_abtest_count(node, exp->fallback, NGX_HTTP_ABTEST_GOAL);
+
+    p = n ? (double) x / n : NAN;
+    pc = nc ? (double) xc / nc : NAN;
+
+    proportion = (n && x <= n);
+    control_proportion = (nc && xc <= nc);
+    vs_control = (group != exp->fallback);
+
+    yajl_gen_map_open(g);
+
+    ngx_http_abtest_json_literal(g, "weight");
+    yajl_gen_integer(g, node->state.weights[group]);
+
+    ngx_http_abtest_json_literal(g, "exposures");
+    yajl_gen_integer(g, (long long) n);
+
+    ngx_http_abtest_json_literal(g, "conversions");
+    yajl_gen_integer(g, (long long) x);
+
+    ngx_http_abtest_json_literal(g, "rate");
+    ngx_http_abtest_json_double(g, p);
+
+    se = proportion ? sqrt(p * (1 - p) / n) : NAN;
+
+    /* the seed's "Conv = p +- 2 standard errors" */
+    ngx_http_abtest_json_literal(g, "error");
+    ngx_http_abtest_json_double(g, 2 * se);
+
+    ngx_http_abtest_json_literal(g, "ci95");
+
+    if (proportion) {
+        /* Wald's interval, clipped to [0, 1] */
+        yajl_gen_array_open(g);
+        ngx_http_abtest_json_double(g,
+                                    ngx_max(0, p - NGX_HTTP_ABTEST_Z95 * se));
+        ngx_http_abtest_json_double(g,
+                                    ngx_min(1, p + NGX_HTTP_ABTEST_Z95 * se));
+        yajl_gen_array_close(g);
+
+    } else {
+        yajl_gen_null(g);
+    }
+
+    ngx_http_abtest_json_literal(g, "uplift");
+    ngx_http_abtest_json_double(g, (vs_control && n && xc) ? (p - pc) / pc
+                                                          : NAN);
+
+    /* the pooled two-proportion z-test, two-sided */
+    z = NAN;
+
+    if (vs_control && proportion && control_proportion) {
+        pooled = (double) (x + xc) / (n + nc);
+
+        if (pooled > 0 && pooled < 1) {
+            se = sqrt(pooled * (1 - pooled) * (1.0 / n + 1.0 / nc));
+            z = (p - pc) / se;
+        }
+    }
+
+    ngx_http_abtest_json_literal(g, "p_value");
+    ngx_http_abtest_json_double(g, erfc(fabs(z) / M_SQRT2));
+
+    ngx_http_abtest_json_literal(g, "events");
+    yajl_gen_map_open(g);
+
+    for (i = 0; i < node->nnames; i++) {
+        count = ngx_http_abtest_count(node, group, i);
+
+        if (count) {
+            ngx_http_abtest_json_str(g, node->names[i], node->name_lens[i]);
+            yajl_gen_integer(g, (long long) count);
+        }
+    }
+
+    yajl_gen_map_close(g);
+
+    ngx_http_abtest_json_literal(g, "other_events");
+    yajl_gen_integer(g, (long long) ngx_http_abtest_count(node, group,
+                                                NGX_HTTP_ABTEST_EVENT_NAMES));
+
+    yajl_gen_map_close(g);
+}
+
+
+/*
+ * Sample ratio mismatch: Pearson's chi-square of the exposures against
+ * the current weights, k - 1 degrees of freedom.
+ */
+
+static void
+ngx_http_abtest_stats_srm(yajl_gen g, ngx_http_abtest_experiment_t *exp,
+    ngx_http_abtest_node_t *node)
+{
+    double      chi2, expected, diff, p;
+    uint64_t    total, weights;
+    ngx_uint_t  i, k;
+
+    k = exp->groups.nelts;
+    total = 0;
+    weights = 0;
+
+    for (i = 0; i < k; i++) {
+        total += ngx_http_abtest_count(node, i, NGX_HTTP_ABTEST_EXPOSURE);
+        weights += node->state.weights[i];
+    }
+
+    chi2 = NAN;
+    p = NAN;
+
+    if (k > 1 && total && weights) {
+        chi2 = 0;
+
+        for (i = 0; i < k; i++) {
+            expected = (double) total * node->state.weights[i] / weights;
+            diff = (double) ngx_http_abtest_count(node, i,
+                                                  NGX_HTTP_ABTEST_EXPOSURE)
+                   - expected;
+            chi2 += diff * diff / expected;
+        }
+
+        p = ngx_http_abtest_gamma_q((k - 1) / 2.0, chi2 / 2);
+    }
+
+    yajl_gen_map_open(g);
+
+    ngx_http_abtest_json_literal(g, "chi2");
+    ngx_http_abtest_json_double(g, chi2);
+
+    ngx_http_abtest_json_literal(g, "p_value");
+    ngx_http_abtest_json_double(g, p);
+
+    ngx_http_abtest_json_literal(g, "mismatch");
+
+    if (isnan(p)) {
+        yajl_gen_null(g);
+
+    } else {
+        yajl_gen_bool(g, p < NGX_HTTP_ABTEST_SRM_ALPHA);
+    }
+
+    yajl_gen_map_close(g);
+}
+
+
+/*
+ * The regularized upper incomplete gamma function Q(a, x), so that the
+ * chi-square survival function is Q(df / 2, chi2 / 2): a series below
+ * a + 1, a continued fraction (modified Lentz) above, as in Numerical
+ * Recipes, 6.2.
+ */
+
+static double
+ngx_http_abtest_gamma_q(double a, double x)
+{
+    double      sum, term, ap, b, c, d, h, an, delta, tiny;
+    ngx_uint_t  i;
+
+    if (x <= 0) {
+        return 1;
+    }
+
+    if (x < a + 1) {
+        ap = a;
+        term = 1 / a;
+        sum = term;
+
+        for (i = 0; i < 1000; i++) {
+            ap += 1;
+            term *= x / ap;
+            sum += term;
+
+            if (fabs(term) < fabs(sum) * 1e-16) {
+                break;
+            }
+        }
+
+        return 1 - sum * exp(-x + a * log(x) - lgamma(a));
+    }
+
+    tiny = 1e-300;
+    b = x + 1 - a;
+    c = 1 / tiny;
+    d = 1 / b;
+    h = d;
+
+    for (i = 1; i < 1000; i++) {
+        an = -(double) i * (i - a);
+        b += 2;
+
+        d = an * d + b;
+        if (fabs(d) < tiny) {
+            d = tiny;
+        }
+
+        c = b + an / c;
+        if (fabs(c) < tiny) {
+            c = tiny;
+        }
+
+        d = 1 / d;
+        delta = d * c;
+        h *= delta;
+
+        if (fabs(delta - 1) < 1e-16) {
+            break;
+        }
+    }
+
+    return exp(-x + a * log(x) - lgamma(a)) * h;
+}
