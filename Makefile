@@ -20,6 +20,10 @@ deps:
 $(MODULE): $(SOURCES)
 	util/build.sh
 
+# the admin page is built into the module
+src/ngx_http_abtest_admin_page.h: admin/admin.html util/html2c.pl
+	util/html2c.pl admin/admin.html > $@
+
 test: deps
 	@util/install-deps.sh test
 	$(MAKE) $(MODULE)

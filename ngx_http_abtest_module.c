@@ -16,6 +16,7 @@
 #include "ngx_http_abtest_shm.h"
 #include "ngx_http_abtest_api.h"
 #include "ngx_http_abtest_event_log.h"
+#include "ngx_http_abtest_admin.h"
 
 
 static ngx_int_t ngx_http_abtest_preconfiguration(ngx_conf_t *cf);
@@ -72,6 +73,13 @@ static ngx_command_t  ngx_http_abtest_commands[] = {
       NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
       ngx_http_abtest_events_log,
       NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("abtest_admin"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_ANY,
+      ngx_http_abtest_admin,
+      NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
 

@@ -26,6 +26,9 @@ static ngx_int_t ngx_http_abtest_api_experiments(ngx_http_request_t *r);
 static ngx_int_t ngx_http_abtest_api_expgroups(ngx_http_request_t *r);
 static void ngx_http_abtest_api_backend_event(ngx_http_request_t *r,
     ngx_str_t *device, ngx_http_abtest_ctx_t *ctx, yajl_gen g);
+static ngx_int_t ngx_http_abtest_api_same_origin(ngx_http_request_t *r);
+static ngx_int_t ngx_http_abtest_api_header(ngx_http_request_t *r,
+    char *name, ngx_str_t *value);
 static void ngx_http_abtest_api_update_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_abtest_api_update(ngx_http_request_t *r);
 static ngx_uint_t ngx_http_abtest_api_parse_update(ngx_http_request_t *r,
@@ -223,6 +226,16 @@ ngx_http_abtest_api_experiments(ngx_http_request_t *r)
 
         if (r->method != NGX_HTTP_POST) {
             return ngx_http_abtest_api_not_allowed(r, "POST");
+        }
+
+        if (ngx_http_abtest_api_same_origin(r) != NGX_OK) {
+            if (ngx_http_discard_request_body(r) != NGX_OK) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            return ngx_http_abtest_json_error(r, NGX_HTTP_FORBIDDEN,
+                                    "Origin: writes from another site are "
+                                    "refused");
         }
 
         clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
@@ -509,6 +522,88 @@ ngx_http_abtest_api_read_json(ngx_http_request_t *r, off_t max,
     }
 
     return NGX_DONE;
+}
+
+
+/*
+ * A browser says where a request comes from (Origin, Sec-Fetch-Site):
+ * writes from another site's page are refused, so that no page can drive
+ * the API with the user's credentials or address.  Requests that say
+ * nothing (curl, scripts) are not a browser's.
+ */
+
+static ngx_int_t
+ngx_http_abtest_api_same_origin(ngx_http_request_t *r)
+{
+    u_char     *p, *last;
+    ngx_str_t   origin, site, *host;
+
+    if (ngx_http_abtest_api_header(r, "Sec-Fetch-Site", &site) == NGX_OK
+        && !(site.len == sizeof("same-origin") - 1
+             && ngx_strncasecmp(site.data, (u_char *) "same-origin",
+                                site.len) == 0)
+        && !(site.len == sizeof("none") - 1
+             && ngx_strncasecmp(site.data, (u_char *) "none", site.len) == 0))
+    {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_abtest_api_header(r, "Origin", &origin) != NGX_OK) {
+        return NGX_OK;
+    }
+
+    /* "scheme://host[:port]", whose authority must be the Host */
+
+    last = origin.data + origin.len;
+    p = ngx_strlcasestrn(origin.data, last, (u_char *) "://", 3 - 1);
+
+    if (p == NULL || r->headers_in.host == NULL) {
+        return NGX_DECLINED;
+    }
+
+    p += 3;
+    host = &r->headers_in.host->value;
+
+    return ((size_t) (last - p) == host->len
+            && ngx_strncasecmp(p, host->data, host->len) == 0)
+           ? NGX_OK : NGX_DECLINED;
+}
+
+
+/* the first request header of that name */
+
+static ngx_int_t
+ngx_http_abtest_api_header(ngx_http_request_t *r, char *name,
+    ngx_str_t *value)
+{
+    size_t            len;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    len = ngx_strlen(name);
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NGX_DECLINED;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
+        {
+            *value = h[i].value;
+            return NGX_OK;
+        }
+    }
 }
 
 

@@ -228,6 +228,10 @@ typedef struct {
     /* an events location enforces client_max_body_size itself */
     off_t                      events_body_max;
 
+    /* abtest_admin: where the page finds the API */
+    ngx_str_t                  admin_experiments;
+    ngx_str_t                  admin_stats;
+
     ngx_int_t                  use;          /* experiment index */
     ngx_str_t                  use_name;
     u_char                    *use_file;

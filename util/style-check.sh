@@ -1,6 +1,6 @@
 #!/bin/sh
 # nginx code style basics on the C sources: 80 columns, no tabs, no
-# trailing white space.
+# trailing white space; and the generated admin page is up to date.
 
 set -eu
 
@@ -22,6 +22,14 @@ if awk 'length($0) > 80 { print FILENAME ":" FNR ": " length($0) " columns"; bad
         END { exit bad }' $files
 then :; else
     echo "style: lines over 80 columns above" >&2; status=1
+fi
+
+# the admin page's header is generated: it must match admin/admin.html
+if ! util/html2c.pl admin/admin.html | cmp -s - src/ngx_http_abtest_admin_page.h
+then
+    echo "style: src/ngx_http_abtest_admin_page.h is not admin/admin.html's:" \
+         "make src/ngx_http_abtest_admin_page.h" >&2
+    status=1
 fi
 
 exit $status
