@@ -1,0 +1,488 @@
+# vim:set ft= ts=4 sw=4 et fdm=marker:
+
+# The events location: both seed event shapes, what the server adds, the
+# ring and its paging, the backend exp_groups event, and every bad input
+# refused whole with a JSON error naming the field.
+
+use Test::Nginx::Socket 'no_plan';
+use lib 't/lib';
+use ABTest::Oracle qw(seed_group);
+use ABTest::Json qw(match_json json_body_check decode http);
+
+our $HttpConfig = <<'_EOC_';
+    abtest_zone zone=abtest:1m events=5;
+    abtest_events_log logs/events.log;
+
+    abtest_experiment homepage_button_test {
+        group    A 50;
+        group    B 50;
+        cookie   exp_group;
+    }
+
+    abtest_experiment headline_test {
+        group    Future 50;
+        group    Journey 50;
+    }
+
+    abtest_experiment paused_test {
+        group    X 1;
+        group    Y 1;
+        fallback Y;
+        state    inactive;
+    }
+_EOC_
+
+our $Config = <<'_EOC_';
+    abtest on;
+
+    location = /events {
+        abtest_api events;
+    }
+
+    location = /small/events {
+        client_max_body_size 512k;
+        abtest_api events;
+    }
+
+    location = /api/expgroups {
+        abtest_api expgroups;
+    }
+_EOC_
+
+our $Dev = '1027c4d1-c386-4bc4-8d61-3e30d8f16adf';
+our $Ts = '2026-11-25T10:00:00.000Z';
+
+
+# the device's groups as the seed's rule gives them
+sub groups_of {
+    my ($d) = @_;
+    return {
+        homepage_button_test => seed_group($d, 'homepage_button_test',
+                                           [[A => 50], [B => 50]]),
+        headline_test => seed_group($d, 'headline_test',
+                                    [[Future => 50], [Journey => 50]]),
+        paused_test => 'Y',
+    };
+}
+
+
+# an event as GET /events must show it
+sub stored {
+    my (%f) = @_;
+    return {
+        id => qr/^\d+$/,
+        received => 'ISO',
+        ts => $f{ts},
+        source => $f{source},
+        event => $f{event},
+        deviceId => $f{device},
+        device_id => $f{device},
+        (exists $f{exp_group} ? (exp_group => $f{exp_group}) : ()),
+        params => $f{params} // {},
+        groups => $f{groups} // groups_of($f{device}),
+    };
+}
+
+
+# the events, and ids that follow one another
+sub events_in_order {
+    my (@want) = @_;
+    return sub {
+        my ($got) = @_;
+        my $e = match_json($got, \@want);
+        return $e if $e;
+        for my $i (1 .. $#$got) {
+            return "ids $got->[$i - 1]{id} and $got->[$i]{id} do not follow"
+                if $got->[$i]{id} != $got->[$i - 1]{id} + 1;
+        }
+        return '';
+    };
+}
+
+
+sub post {
+    my ($body, $uri) = @_;
+    return "POST " . ($uri // '/events') . "\n$body";
+}
+
+
+sub log_lines {
+    open my $fh, '<', Test::Nginx::Socket::server_root() . '/logs/events.log'
+        or return ();
+    my @lines = <$fh>;
+    close $fh;
+    return @lines;
+}
+
+
+json_body_check();
+
+add_block_preprocessor(sub {
+    my $block = shift;
+
+    $block->set_value('http_config', $HttpConfig)
+        if !defined $block->http_config;
+    $block->set_value('config', $Config) if !defined $block->config;
+    $block->set_value('no_error_log', "[error]\n[alert]\n")
+        if !defined $block->no_error_log && !defined $block->must_die;
+});
+
+no_shuffle();
+run_tests();
+
+__DATA__
+
+=== TEST 1: the seed's step-4 event (device_id, exp_group), then GET
+--- request eval
+[::post(qq{{"ts": "$::Ts", "device_id": "$::Dev", "source": "client",
+            "event": "pageview", "exp_group": "A", "params": {}}}),
+ "GET /events"]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[200, 200]
+--- response_headers
+Content-Type: application/json
+Cache-Control: no-store
+--- json eval
+[{ status => 'ok' },
+ [::stored(ts => $::Ts, device => $::Dev, source => 'client',
+           event => 'pageview', exp_group => 'A')]]
+
+
+
+=== TEST 2: the seed's step-5 events (deviceId) as an array: "accepted"
+--- request eval
+[::post(qq{[{"ts": "$::Ts", "deviceId": "$::Dev", "source": "browser",
+             "event": "pageview", "params": {}},
+            {"ts": "$::Ts", "deviceId": "$::Dev", "source": "browser",
+             "event": "button_click", "params": {"btn_type": "B"}}]}),
+ "GET /events"]
+--- more_headers
+Content-Type: application/json
+--- json eval
+[{ status => 'ok', accepted => 2 },
+ ::events_in_order(
+     ::stored(ts => $::Ts, device => $::Dev, source => 'browser',
+              event => 'pageview'),
+     ::stored(ts => $::Ts, device => $::Dev, source => 'browser',
+              event => 'button_click', params => { btn_type => 'B' }))]
+
+
+
+=== TEST 3: no device in the body: the cookie's; the groups are the server's
+--- request eval
+my $g = ::groups_of($::Dev)->{homepage_button_test};
+my $other = $g eq 'A' ? 'B' : 'A';
+[::post(qq{{"event": "button_click", "exp_group": "$other"}}),
+ "GET /events"]
+--- more_headers eval
+my $g = ::groups_of($::Dev)->{homepage_button_test};
+my $other = $g eq 'A' ? 'B' : 'A';
+"Content-Type: application/json
+Cookie: device_id=$::Dev; exp_group=$other"
+--- json eval
+my $g = ::groups_of($::Dev)->{homepage_button_test};
+my $other = $g eq 'A' ? 'B' : 'A';
+[{ status => 'ok' },
+ [::stored(ts => undef, source => undef, device => $::Dev,
+           event => 'button_click', exp_group => $other)]]
+
+
+
+=== TEST 4: params are kept as sent: nesting, numbers, escapes, UTF-8
+--- request eval
+[::post(q{{"deviceId": "d1", "event": "view",
+           "params": {"n": 1.50, "big": 123456789012345678901234567890,
+                      "list": [1, true, null, {"deep": [[]]}],
+                      "text": "caf\u00e9 <b>\"x\"</b>\n", "e": {}}}}),
+ "GET /events"]
+--- more_headers
+Content-Type: application/json
+--- response_body_like eval
+[qr/^\{"status":"ok"\}$/,
+ qr/"params":\{"n":1\.50,"big":123456789012345678901234567890,"list":/]
+--- json eval
+[{ status => 'ok' },
+ [::stored(ts => undef, source => undef, device => 'd1', event => 'view',
+           params => { n => '1.5', big => '123456789012345678901234567890',
+                       list => [1, \1, undef, { deep => [[]] }],
+                       text => "caf\x{e9} <b>\"x\"</b>\n", e => {} })]]
+
+
+
+=== TEST 5: the ring keeps the last events=5, oldest first; paging with since and limit
+--- request eval
+[::post('[' . CORE::join(',', map { qq{{"deviceId": "d$_", "event": "e",
+                                        "params": {"n": $_}}} } 1 .. 8) . ']'),
+ "GET /events"]
+--- more_headers
+Content-Type: application/json
+--- json eval
+[{ status => 'ok', accepted => 8 },
+ sub {
+     my ($got) = @_;
+     my $e = ::events_in_order(map {
+         ::stored(ts => undef, source => undef, device => "d$_",
+                  event => 'e', params => { n => $_ })
+     } 4 .. 8)->($got);
+     return $e if $e;
+
+     # every accepted event is in the log, the ring's as the ring has them
+     my @log = map { ABTest::Json::decode($_) } ::log_lines();
+     return scalar(@log) . " lines in the log, expected 8" if @log != 8;
+     $e = ::match_json([@log[3 .. 7]], $got, 'log');
+     return $e if $e;
+     return "the log's first ids are not the ring's predecessors"
+         if $log[2]{id} != $got->[0]{id} - 1;
+
+     # pages of 2 through the ring
+     my @ids = map { $_->{id} } @$got;
+     my @pages = (['?limit=2', [@$got[0, 1]]],
+                  ["?since=$ids[1]&limit=2", [@$got[2, 3]]],
+                  ["?since=$ids[3]&limit=2", [$got->[4]]],
+                  ["?since=$ids[4]", []],
+                  ['?since=0&limit=10000', $got],
+                  ["?since=" . ($ids[0] - 3), $got]);
+     for my $p (@pages) {
+         my ($status, $body) = ABTest::Json::http('GET', "/events$p->[0]");
+         return "GET /events$p->[0]: $status" if $status != 200;
+         $e = ::match_json(::decode($body), $p->[1], "/events$p->[0]");
+         return $e if $e;
+     }
+     return '';
+ }]
+
+
+
+=== TEST 6: the backend exp_groups event of expgroups, as the seed posts it
+--- request eval
+["GET /api/expgroups?device_id=$::Dev",
+ "GET /api/expgroups",
+ "GET /events"]
+--- json eval
+my $g = ::groups_of($::Dev);
+my $answer = {
+    homepage_button_test => { state => 'active', active => \1,
+        fallback => 'A', assigned => $g->{homepage_button_test},
+        group => $g->{homepage_button_test} },
+    headline_test => { state => 'active', active => \1,
+        fallback => 'Future', assigned => $g->{headline_test},
+        group => $g->{headline_test} },
+    paused_test => { state => 'inactive', active => \0,
+        fallback => 'Y',
+        assigned => ::seed_group($::Dev, 'paused_test',
+                                 [[X => 1], [Y => 1]]),
+        group => 'Y' },
+};
+[$answer, undef,
+ [::stored(ts => 'ISO', source => 'backend', device => $::Dev,
+           event => 'exp_groups', params => $answer)]]
+
+
+
+=== TEST 7: bad inputs: a JSON error naming the field, and nothing stored
+--- request eval
+my $ok = qq{"deviceId": "d1", "event": "x"};
+[::post(''),
+ ::post('{"deviceId": "d1", "event": '),
+ ::post('[]'),
+ ::post('"pageview"'),
+ ::post('[1]'),
+ ::post('[' . CORE::join(',', ("{$ok}") x 1001) . ']'),
+ ::post(qq{{"deviceId": "d1"}}),
+ ::post(qq{{"deviceId": "d1", "event": 5}}),
+ ::post(qq{{"deviceId": "d1", "event": ""}}),
+ ::post('{"deviceId": "d1", "event": "' . ('e' x 65) . '"}'),
+ ::post(qq{{"deviceId": "d1", "event": "a\\u0001b"}}),
+ ::post(qq{{$ok, "event": "y"}}),
+ ::post(qq{{$ok, "colour": "red"}}),
+ ::post(qq{{$ok, "params": []}}),
+ ::post(qq{{$ok, "params": "x"}}),
+ ::post("{$ok, " . '"params": {"a": "' . ('x' x 4100) . '"}}'),
+ ::post(qq{{$ok, "ts": {}}}),
+ ::post("{$ok, " . '"ts": "' . ('1' x 65) . '"}'),
+ ::post(qq{{$ok, "source": 1}}),
+ ::post(qq{{$ok, "exp_group": ["A"]}}),
+ ::post(qq{{"event": "x", "deviceId": "a b"}}),
+ ::post(qq{{"event": "x", "deviceId": "a", "device_id": "b"}}),
+ ::post(qq{{"event": "x"}}),
+ ::post(qq{{$ok, "params": {"a": "x\\u0000y"}}}),
+ ::post(qq{{$ok, "params": {"a": "\xff"}}}),
+ ::post("{$ok, " . '"params": ' . ('[' x 10) . (']' x 10) . '}'),
+ ::post('[' x 1048576),
+ ::post(qq{[{$ok}, {"deviceId": "d1", "event": 1}]}),
+ ::post(qq{[{$ok}, 7]}),
+ "GET /events?since=abc",
+ "GET /events?since=-1",
+ "GET /events?limit=0",
+ "GET /events?limit=10001",
+ "GET /events"]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[(400) x 33, 200]
+--- json eval
+my $name = 'event: a name of 1 to 64 bytes without control characters is required';
+[{ error => 'body: empty, expected an event object or an array of them' },
+ { error => 'body: invalid JSON: parse error: premature EOF' },
+ { error => 'body: an empty array, expected events' },
+ { error => 'body: must be an event object or an array of them' },
+ { error => '[0]: must be an event object' },
+ { error => 'body: more than 1000 events in one request' },
+ { error => $name },
+ { error => $name },
+ { error => $name },
+ { error => $name },
+ { error => $name },
+ { error => 'event: given twice' },
+ { error => 'colour: unknown field (extra data goes in params)' },
+ { error => 'params: must be an object or null' },
+ { error => 'params: must be an object or null' },
+ { error => 'params: larger than 4096 bytes' },
+ { error => 'ts: must be a string of at most 64 bytes, a number or null' },
+ { error => 'ts: must be a string of at most 64 bytes, a number or null' },
+ { error => 'source: must be a string of at most 64 bytes, or null' },
+ { error => 'exp_group: must be a string of at most 64 bytes, or null' },
+ { error => 'deviceId: must be 1 to 64 characters of [A-Za-z0-9_-], or null' },
+ { error => 'device_id: differs from deviceId' },
+ { error => 'deviceId: missing, and the request has no device cookie' },
+ { error => 'body: \u0000 in a string is not supported' },
+ { error => 'body: invalid JSON: lexical error: invalid bytes in UTF8 string.' },
+ { error => 'body: nested deeper than 10 levels' },
+ { error => 'body: nested deeper than 10 levels' },
+ { error => "[1].$name" },
+ { error => '[1]: must be an event object' },
+ { error => 'since: must be an event id, a non-negative integer' },
+ { error => 'since: must be an event id, a non-negative integer' },
+ { error => 'limit: must be an integer from 1 to 10000' },
+ { error => 'limit: must be an integer from 1 to 10000' },
+ []]
+--- error_log
+abtest api: 400 body: empty
+abtest api: 400 [1].event
+--- no_error_log
+[error]
+[alert]
+
+
+
+=== TEST 8: a body over client_max_body_size (1 MB at 512k), media types, methods
+--- request eval
+[::post('{' . (' ' x 1048576) . '}', '/small/events'),
+ "POST /events\n{}",
+ "PUT /events\n{}",
+ "DELETE /events",
+ "GET /events"]
+--- more_headers eval
+["Content-Type: application/json",
+ "Content-Type: application/x-www-form-urlencoded",
+ "Content-Type: application/json",
+ "",
+ ""]
+--- error_code eval
+[413, 415, 405, 405, 200]
+--- response_headers eval
+["", "", "Allow: GET, HEAD, POST", "Allow: GET, HEAD, POST", ""]
+--- json eval
+[{ error => 'body: larger than 524288 bytes (client_max_body_size)' },
+ { error => 'Content-Type: must be application/json' },
+ { error => 'method PUT is not allowed here, only GET, HEAD, POST' },
+ { error => 'method DELETE is not allowed here, only GET, HEAD, POST' },
+ []]
+
+
+
+=== TEST 9: events=0: events are counted and logged, not kept
+--- http_config
+    abtest_zone zone=abtest:1m events=0;
+    abtest_events_log logs/events.log;
+
+    abtest_experiment e {
+        group A 1;
+        group B 1;
+    }
+--- request eval
+[::post(qq{[{"deviceId": "d1", "event": "x"}, {"deviceId": "d2", "event": "x"}]}),
+ "GET /events"]
+--- more_headers
+Content-Type: application/json
+--- json eval
+[{ status => 'ok', accepted => 2 },
+ sub {
+     my ($got) = @_;
+     return 'the ring is not empty' if @$got;
+     my @log = ::log_lines();
+     return @log == 2 ? '' : scalar(@log) . ' lines in the log, expected 2';
+ }]
+
+
+
+=== TEST 10: abtest_api events needs a zone
+--- http_config
+    abtest_experiment e {
+        group A 1;
+    }
+--- config
+    location = /events {
+        abtest_api events;
+    }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*"abtest_api events" in \S+:\d+ needs a shared zone/
+
+
+
+=== TEST 11: abtest_api stats needs a zone
+--- http_config
+    abtest_experiment e {
+        group A 1;
+    }
+--- config
+    location = /stats {
+        abtest_api stats;
+    }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*"abtest_api stats" in \S+:\d+ needs a shared zone/
+
+
+
+=== TEST 12: events= must be a count
+--- http_config
+    abtest_zone zone=abtest:1m events=-1;
+--- config
+    location = /t {
+        return 200;
+    }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*invalid "events=" value "events=-1"/
+
+
+
+=== TEST 13: a ring the zone cannot hold
+--- http_config
+    abtest_zone zone=abtest:1m events=1000000;
+
+    abtest_experiment e {
+        group A 1;
+    }
+--- config
+    location = /t {
+        return 200;
+    }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*abtest: zone is too small for events=1000000/
+
+
+
+=== TEST 14: HEAD /events
+--- request
+HEAD /events
+--- error_code: 200
+--- response_headers
+Content-Type: application/json
+--- response_body eval
+""

@@ -1,0 +1,121 @@
+package ABTest::Stats;
+
+# The statistics the stats location must report, computed here from the
+# formulas (README, Statistics) with Perl's POSIX math, independently of
+# the module's C code.
+#
+#   group_stats(n => , x => , nc => , xc => , control => 0|1,
+#               weight => , events => {...})
+#       the expected JSON of one group (exposures n, conversions x, the
+#       control group's nc and xc)
+#   srm([n1, n2, ...], [w1, w2, ...])
+#       the expected "srm" object
+
+use strict;
+use warnings;
+
+use POSIX qw(erfc floor);
+use ABTest::Json qw(approx);
+use Exporter 'import';
+
+our @EXPORT_OK = qw(group_stats srm chi2_sf);
+
+my $Z95 = 1.959963984540054;
+
+
+sub num {
+    my ($x) = @_;
+    return defined $x ? approx($x) : undef;
+}
+
+
+sub group_stats {
+    my (%o) = @_;
+
+    my ($n, $x, $nc, $xc) = @o{qw(n x nc xc)};
+
+    my $p = $n ? $x / $n : undef;
+    my $pc = $nc ? $xc / $nc : undef;
+    my $proportion = $n && $x <= $n;
+
+    my ($se, $ci);
+
+    if ($proportion) {
+        $se = sqrt($p * (1 - $p) / $n);
+        my ($lo, $hi) = ($p - $Z95 * $se, $p + $Z95 * $se);
+        $ci = [num($lo < 0 ? 0 : $lo), num($hi > 1 ? 1 : $hi)];
+    }
+
+    my ($uplift, $pvalue);
+
+    if (!$o{control}) {
+        $uplift = ($n && $xc && $nc) ? ($p - $pc) / $pc : undef;
+
+        if ($proportion && $nc && $xc <= $nc) {
+            my $pooled = ($x + $xc) / ($n + $nc);
+            if ($pooled > 0 && $pooled < 1) {
+                my $s = sqrt($pooled * (1 - $pooled) * (1 / $n + 1 / $nc));
+                $pvalue = erfc(abs(($p - $pc) / $s) / sqrt(2));
+            }
+        }
+    }
+
+    return {
+        weight => $o{weight},
+        exposures => $n,
+        conversions => $x,
+        rate => num($p),
+        error => num(defined $se ? 2 * $se : undef),
+        ci95 => $ci,
+        uplift => num($uplift),
+        p_value => num($pvalue),
+        events => $o{events} // {},
+        other_events => $o{other} // 0,
+    };
+}
+
+
+# the chi-square survival function for 1 and 2 degrees of freedom in
+# closed form, others by summing the series of the regularized gamma
+sub chi2_sf {
+    my ($chi2, $df) = @_;
+
+    return erfc(sqrt($chi2 / 2)) if $df == 1;
+    return exp(-$chi2 / 2) if $df == 2;
+
+    # P(a, x) = x^a e^-x / Gamma(a + 1) * sum x^k / ((a+1)...(a+k))
+    my ($a, $x) = ($df / 2, $chi2 / 2);
+    my ($term, $sum) = (1, 1);
+    for my $k (1 .. 10000) {
+        $term *= $x / ($a + $k);
+        $sum += $term;
+        last if $term < 1e-17 * $sum;
+    }
+    return 1 - exp($a * log($x) - $x - POSIX::lgamma($a + 1)) * $sum;
+}
+
+
+sub srm {
+    my ($counts, $weights) = @_;
+
+    my ($total, $wsum) = (0, 0);
+    $total += $_ for @$counts;
+    $wsum += $_ for @$weights;
+
+    return { chi2 => undef, p_value => undef, mismatch => undef }
+        if !$total || @$counts < 2;
+
+    my $chi2 = 0;
+    for my $i (0 .. $#$counts) {
+        my $e = $total * $weights->[$i] / $wsum;
+        $chi2 += ($counts->[$i] - $e) ** 2 / $e;
+    }
+
+    my $p = chi2_sf($chi2, @$counts - 1);
+
+    return { chi2 => approx($chi2), p_value => approx($p),
+             mismatch => $p < 0.001 ? \1 : \0 };
+}
+
+
+1;
