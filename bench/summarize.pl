@@ -1,12 +1,24 @@
 #!/usr/bin/perl
 # bench/summarize.pl RESULTS_DIR ROUNDS IR_BARE IR_AB_NEW IR_AB_RET IR_UID_NEW IR_UID_RET
-# Medians of the wrk rounds, paired ratios against bare, callgrind table.
+# bench/summarize.pl RESULTS_DIR ROUNDS KIND... -- IR...
+# Medians of the wrk rounds, paired ratios against the first kind (the
+# bare server), callgrind table.
 
 use strict;
 use warnings;
 
-my ($dir, $rounds, @ir) = @ARGV;
+my ($dir, $rounds, @args) = @ARGV;
 my @kinds = qw(bare abtest-new abtest-returning userid-new userid-returning);
+my @ir = @args;
+
+if (grep { $_ eq '--' } @args) {
+    @kinds = ();
+    push @kinds, shift @args while $args[0] ne '--';
+    shift @args;
+    @ir = @args;
+}
+
+my $bare = $kinds[0];
 
 sub median {
     my @v = sort { $a <=> $b } @_;
@@ -35,19 +47,19 @@ for my $k (@kinds) {
     }
 }
 
-print "| kind | median req/s | min-max req/s | paired ratio vs bare | p50 µs | p99 µs |\n";
+print "| kind | median req/s | min-max req/s | paired ratio vs $bare | p50 µs | p99 µs |\n";
 print "|---|---|---|---|---|---|\n";
 
 for my $k (@kinds) {
     my @r = @{ $rps{$k} };
-    my @ratio = map { $rps{$k}[$_] / $rps{bare}[$_] } 0 .. $#r;
+    my @ratio = map { $rps{$k}[$_] / $rps{$bare}[$_] } 0 .. $#r;
     my @s = sort { $a <=> $b } @r;
     printf "| %s | %.0f | %.0f-%.0f | %.3f | %.0f | %.0f |\n",
         $k, median(@r), $s[0], $s[-1], median(@ratio),
         median(@{ $p50{$k} }), median(@{ $p99{$k} });
 }
 
-print "\n| kind | instructions per request | added vs bare |\n|---|---|---|\n";
+print "\n| kind | instructions per request | added vs $bare |\n|---|---|---|\n";
 
 for my $i (0 .. $#kinds) {
     printf "| %s | %d | %s |\n", $kinds[$i], $ir[$i],

@@ -369,7 +369,8 @@ abtest api: 400 [1].event
 
 === TEST 8: a body over client_max_body_size (1 MB at 512k), media types, methods
 --- request eval
-[::post('{' . (' ' x 1048576) . '}', '/small/events'),
+[::post('{"deviceId": "d1", "event": "x", "params": {"a": "'
+         . ('x' x 1048576) . '"}}', '/small/events'),
  "POST /events\n{}",
  "PUT /events\n{}",
  "DELETE /events",

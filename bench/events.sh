@@ -1,0 +1,219 @@
+#!/bin/bash
+# Benchmarks event collection against a bare nginx in the same run:
+#
+#   bare-post        return 200 for the same POST
+#   events           abtest_api events, a line per event in the events log
+#   events-buffered  the same with abtest_events_log ... buffer=256k flush=1s
+#
+# Each request is one 200-byte seed event (bench/post.lua), a new device
+# every time.  wrk in alternating rounds (ROUNDS, DURATION seconds), then
+# an exact count: COUNT events per server (bench/post-count.lua), whose
+# 200 answers must equal the events in the ring, the log and the
+# statistics;
+# then callgrind instructions per request.
+# Results: bench/results/events.md.  Everything listens on 127.0.0.1.
+
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+so=$top/build/ngx_http_abtest_module.so
+out=$top/bench/results
+ROUNDS=${ROUNDS:-5}
+DURATION=${DURATION:-5}
+COUNT=${COUNT:-50000}
+CG_REQUESTS=${CG_REQUESTS:-5000}
+
+[ -f "$so" ] || { echo "bench: build the module first (make)" >&2; exit 1; }
+
+mkdir -p "$out"
+work=$(mktemp -d /tmp/abtest-bench-events-XXXXXX)
+pids=()
+
+cleanup() {
+    for d in "$work"/*/; do
+        [ -f "$d/nginx.pid" ] && kill -QUIT "$(cat "$d/nginx.pid")" 2>/dev/null
+    done
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    sleep 0.5
+    rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
+
+# conf NAME PORT LOG-PARAMETERS ("-": a bare server)
+conf() {
+    local name=$1 port=$2 log=$3
+    local d=$work/$name
+    mkdir -p "$d/logs"
+    {
+        [ "$log" = - ] || echo "load_module $so;"
+        echo "worker_processes 1;"
+        echo "worker_cpu_affinity 10;"
+        echo "pid $d/nginx.pid;"
+        echo "error_log $d/logs/error.log error;"
+        echo "events { worker_connections 1024; }"
+        echo "http {"
+        echo "    access_log off;"
+        echo "    client_body_temp_path $d/tmp;"
+        if [ "$log" = - ]; then
+            echo "    server {"
+            echo "        listen 127.0.0.1:$port;"
+            echo "        location / { return 200 '{\"status\":\"ok\"}\n'; }"
+            echo "    }"
+        else
+            echo "    abtest_zone zone=abtest:64m events=100000;"
+            echo "    abtest_events_log $d/logs/events.log $log;"
+            echo "    abtest_experiment homepage_button_test {"
+            echo "        group A 50; group B 50; fallback A;"
+            echo "    }"
+            echo "    abtest_experiment headline_test {"
+            echo "        group Future 50; group Journey 50; fallback Future;"
+            echo "    }"
+            echo "    server {"
+            echo "        listen 127.0.0.1:$port;"
+            echo "        location = /events { abtest_api events; }"
+            echo "        location = /api/stats { abtest_api stats; }"
+            echo "        location = /noop { return 204; }"
+            echo "    }"
+        fi
+        echo "}"
+    } > "$d/nginx.conf"
+}
+
+start() {
+    /usr/sbin/nginx -p "$work/$1/" -c "$work/$1/nginx.conf" -e stderr
+}
+
+stop() {
+    local pid
+    pid=$(cat "$work/$1/nginx.pid")
+    kill -QUIT "$pid"
+    for _ in $(seq 100); do
+        kill -0 "$pid" 2>/dev/null || return 0
+        sleep 0.1
+    done
+}
+
+conf bare-post 18095 -
+conf events 18096 ''
+conf events-buffered 18097 'buffer=256k flush=1s'
+
+declare -A url=( [bare-post]=http://127.0.0.1:18095/events
+                 [events]=http://127.0.0.1:18096/events
+                 [events-buffered]=http://127.0.0.1:18097/events )
+kinds=(bare-post events events-buffered)
+
+for k in "${kinds[@]}"; do start "$k"; done
+sleep 0.5
+
+echo "warm-up"
+for k in "${kinds[@]}"; do
+    taskset -c 0 wrk -t1 -c32 -d1s -s "$top/bench/post.lua" "${url[$k]}" \
+        > /dev/null
+done
+
+for round in $(seq 1 "$ROUNDS"); do
+    echo "round $round/$ROUNDS"
+    for k in "${kinds[@]}"; do
+        taskset -c 0 wrk -t1 -c32 -d"${DURATION}s" --latency \
+            -s "$top/bench/post.lua" "${url[$k]}" \
+            > "$out/wrk-$k-$round.txt"
+    done
+done
+
+for k in "${kinds[@]}"; do stop "$k"; done
+
+# the exact count, on fresh servers: no event is in flight when wrk stops
+count() {   # kind
+    local k=$1 d=$work/$1 ok refused logged counted
+    rm -f "$d/logs/events.log"
+    start "$k"
+    sleep 0.3
+    taskset -c 0 wrk -t1 -c32 -d"$(( COUNT / 5000 + 5 ))s" \
+        -s "$top/bench/post-count.lua" "${url[$k]}" -- "$COUNT" \
+        > "$out/count-$k.txt"
+    ok=$(awk '/^events-2xx/ { print $2 }' "$out/count-$k.txt")
+    refused=$(awk '/^refused/ { print $2 }' "$out/count-$k.txt")
+    counted=$(curl -s "${url[$k]%/events}/api/stats" \
+              | perl -MJSON::PP -e 'my $s = decode_json(join "", <STDIN>);
+                  my $n = 0;
+                  $n += $_->{conversions}
+                      for values %{ $s->{homepage_button_test}{groups} };
+                  print $n')
+    # the ring holds them all (events=100000): its ids, page by page
+    stored=$(perl -MJSON::PP -e '
+        my ($url, $since, $n) = (shift, 0, 0);
+        while (1) {
+            my $page = decode_json(`curl -s "$url?since=$since&limit=10000"`);
+            last if !@$page;
+            $n += @$page;
+            $since = $page->[-1]{id};
+        }
+        print $n' "${url[$k]}")
+    stop "$k"    # a worker writes its buffer as it exits
+    logged=$(wc -l < "$d/logs/events.log")
+    echo "| $k | $ok | $refused | $stored | $logged | $counted |"
+}
+
+echo "exact count"
+counts=$(for k in events events-buffered; do count "$k"; done)
+
+# callgrind: instructions per request, the difference of two runs
+cg() {   # kind
+    local k=$1 d=$work/cg-$1 port total1 total2
+    mkdir -p "$d/logs"
+    sed -e "s|$work/$k/|$d/|g" -e "s|worker_cpu_affinity 10;||" \
+        -e "s|error_log .*;|error_log $d/logs/error.log error;\nmaster_process off;\ndaemon off;|" \
+        -e "s|1809\([5-7]\)|1819\1|" "$work/$k/nginx.conf" > "$d/nginx.conf"
+    port=$(grep -o 'listen 127.0.0.1:[0-9]*' "$d/nginx.conf" | cut -d: -f2)
+    # post.lua's event of device 1 (the same device every time here)
+    printf '%s' '{"ts":"2026-11-25T10:00:00.000Z","deviceId":"00000001-5d3c-4d8e-9a43-2b7e6c1d9f10","source":"browser","event":"button_click","params":{"btn_type":"B","page":"/pricing?plan=pro&ref=newsletter-nov-26"}}' \
+        > "$d/body.json"
+
+    for n in 1 2; do
+        local reqs=$((CG_REQUESTS * n)) vg
+        valgrind --tool=callgrind --callgrind-out-file="$d/cg.$n" \
+            /usr/sbin/nginx -p "$d/" -c "$d/nginx.conf" -e stderr \
+            2> "$d/valgrind.$n.log" &
+        vg=$!
+        pids+=("$vg")
+        for _ in $(seq 300); do
+            curl -s -o /dev/null "http://127.0.0.1:$port/noop" && break
+            sleep 0.2
+        done
+        # a fixed number of POSTs on one keep-alive connection
+        curl -s -o /dev/null -H 'Content-Type: application/json' \
+            --data-binary @"$d/body.json" \
+            "http://127.0.0.1:$port/events?[1-$reqs]" > /dev/null
+        kill -QUIT "$vg"
+        wait "$vg" || true
+    done
+
+    if [ ! -s "$d/cg.1" ] || [ ! -s "$d/cg.2" ]; then
+        echo "bench: callgrind run for $k failed, see $d" >&2
+        cat "$d"/valgrind.*.log >&2
+        exit 1
+    fi
+
+    total1=$(grep -m1 '^summary:' "$d/cg.1" | awk '{print $2}')
+    total2=$(grep -m1 '^summary:' "$d/cg.2" | awk '{print $2}')
+    echo $(( (total2 - total1) / CG_REQUESTS ))
+
+    if [ "$k" = events ]; then
+        callgrind_annotate --inclusive=yes "$d/cg.2" 2>/dev/null \
+            | grep -E 'ngx_http_abtest|yajl|EVP_|ngx_write_fd|ngx_shmtx' \
+            | awk 'NR <= 16' > "$out/callgrind-events.txt"
+    fi
+}
+
+echo "callgrind"
+declare -A ir
+for k in "${kinds[@]}"; do ir[$k]=$(cg "$k"); done
+
+{
+    perl "$top/bench/summarize.pl" "$out" "$ROUNDS" "${kinds[@]}" \
+        -- "${ir[bare-post]}" "${ir[events]}" "${ir[events-buffered]}"
+    echo
+    echo "| kind | 200 answers | refused | in the ring | log lines | counted in stats |"
+    echo "|---|---|---|---|---|---|"
+    echo "$counts"
+} | tee "$out/events.md"
