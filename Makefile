@@ -36,6 +36,7 @@ demo: all
 bench: all
 	@util/install-deps.sh bench
 	bench/run.sh
+	bench/events.sh
 
 style:
 	util/style-check.sh
