@@ -477,25 +477,32 @@ ngx_http_abtest_json_check(u_char *p, size_t len, ngx_uint_t max_depth,
     u_char *err, size_t err_len)
 {
     u_char      *last;
-    ngx_uint_t   depth, in_string;
+    ngx_uint_t   depth;
 
     last = p + len;
     depth = 0;
-    in_string = 0;
 
-    for ( /* void */ ; p < last; p++) {
+    while (p < last) {
 
-        if (*p == '\0') {
+        switch (*p++) {
+
+        case '\0':
             ngx_snprintf(err, err_len, "body: holds a NUL byte%Z");
             return NGX_ERROR;
-        }
 
-        if (in_string) {
-            if (*p == '"') {
-                in_string = 0;
+        case '"':
+            /* to the end of the string: its bytes need no other look */
 
-            } else if (*p == '\\' && p + 1 < last) {
-                p++;
+            while (p < last && *p != '"') {
+
+                if (*p == '\0') {
+                    ngx_snprintf(err, err_len, "body: holds a NUL byte%Z");
+                    return NGX_ERROR;
+                }
+
+                if (*p++ != '\\' || p == last) {
+                    continue;
+                }
 
                 if (*p == 'u' && last - p > 4
                     && ngx_strncmp(p + 1, "0000", 4) == 0)
@@ -504,15 +511,11 @@ ngx_http_abtest_json_check(u_char *p, size_t len, ngx_uint_t max_depth,
                                  "is not supported%Z");
                     return NGX_ERROR;
                 }
+
+                p++;
             }
 
-            continue;
-        }
-
-        switch (*p) {
-
-        case '"':
-            in_string = 1;
+            p++;
             break;
 
         case '{':
