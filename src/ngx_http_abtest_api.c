@@ -671,7 +671,7 @@ ngx_http_abtest_api_read_body(ngx_http_request_t *r, ngx_str_t *body)
 static ngx_int_t
 ngx_http_abtest_api_update(ngx_http_request_t *r)
 {
-    u_char                        *p, err[256];
+    u_char                         err[256];
     yajl_gen                       g;
     yajl_val                       tree;
     ngx_int_t                      rc;
@@ -695,26 +695,14 @@ ngx_http_abtest_api_update(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ngx_http_abtest_json_check(body.data, body.len,
-                                   NGX_HTTP_ABTEST_UPDATE_DEPTH, err,
-                                   sizeof(err))
-        != NGX_OK)
-    {
-        return ngx_http_abtest_json_error(r, NGX_HTTP_BAD_REQUEST, "%s", err);
-    }
-
     err[0] = '\0';
-    tree = ngx_http_abtest_json_parse(r->pool, body.data, err, sizeof(err));
-
+    tree = ngx_http_abtest_json_parse(r->pool, body.data, body.len,
+                                      NGX_HTTP_ABTEST_UPDATE_DEPTH, err,
+                                      sizeof(err));
     if (tree == NULL) {
-        /* yajl's message spans lines and quotes the input: first line */
-        p = (u_char *) ngx_strchr(err, '\n');
-        if (p) {
-            *p = '\0';
-        }
-
-        return ngx_http_abtest_json_error(r, NGX_HTTP_BAD_REQUEST,
-                                          "body: invalid JSON: %s", err);
+        return err[0] ? ngx_http_abtest_json_error(r, NGX_HTTP_BAD_REQUEST,
+                                                   "body: %s", err)
+                      : NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     if (!YAJL_IS_OBJECT(tree)) {

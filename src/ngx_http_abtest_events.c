@@ -163,7 +163,7 @@ ngx_http_abtest_events_body(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_abtest_events_accept(ngx_http_request_t *r)
 {
-    u_char                          err[256], prefix[16], *p;
+    u_char                          err[256], prefix[16];
     yajl_gen                        g;
     yajl_val                        tree, *items;
     ngx_int_t                       rc;
@@ -186,26 +186,14 @@ ngx_http_abtest_events_accept(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ngx_http_abtest_json_check(body.data, body.len,
-                                   NGX_HTTP_ABTEST_EVENTS_DEPTH, err,
-                                   sizeof(err))
-        != NGX_OK)
-    {
-        return ngx_http_abtest_json_error(r, NGX_HTTP_BAD_REQUEST, "%s", err);
-    }
-
     err[0] = '\0';
-    tree = ngx_http_abtest_json_parse(r->pool, body.data, err, sizeof(err));
-
+    tree = ngx_http_abtest_json_parse(r->pool, body.data, body.len,
+                                      NGX_HTTP_ABTEST_EVENTS_DEPTH, err,
+                                      sizeof(err));
     if (tree == NULL) {
-        /* yajl's message spans lines and quotes the input: first line */
-        p = (u_char *) ngx_strchr(err, '\n');
-        if (p) {
-            *p = '\0';
-        }
-
-        return ngx_http_abtest_json_error(r, NGX_HTTP_BAD_REQUEST,
-                                          "body: invalid JSON: %s", err);
+        return err[0] ? ngx_http_abtest_json_error(r, NGX_HTTP_BAD_REQUEST,
+                                                   "body: %s", err)
+                      : NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     if (YAJL_IS_OBJECT(tree)) {

@@ -181,8 +181,8 @@ ngx_http_abtest_hash_digest(ngx_http_abtest_main_conf_t *amcf,
 
 
 /*
- * The 256-bit big-endian number reduced byte by byte; with total <= 2^31
- * the intermediate value stays below 2^39.
+ * The 256-bit big-endian number reduced 32 bits at a time; with total
+ * <= 2^31 the intermediate value stays below 2^63.
  */
 
 uint64_t
@@ -193,8 +193,10 @@ ngx_http_abtest_hash_mod(u_char *md, uint64_t total)
 
     rem = 0;
 
-    for (i = 0; i < NGX_HTTP_ABTEST_DIGEST_LEN; i++) {
-        rem = ((rem << 8) | md[i]) % total;
+    for (i = 0; i < NGX_HTTP_ABTEST_DIGEST_LEN; i += 4) {
+        rem = ((rem << 32) | ((uint64_t) md[i] << 24 | md[i + 1] << 16
+                              | md[i + 2] << 8 | md[i + 3]))
+              % total;
     }
 
     return rem;

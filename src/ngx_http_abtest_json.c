@@ -7,9 +7,47 @@
 #include "ngx_http_abtest_json.h"
 #include "ngx_http_abtest_directive.h"
 
+#include <yajl/yajl_parse.h>
 
-static void ngx_http_abtest_json_gen_cleanup(void *data);
-static void ngx_http_abtest_json_tree_cleanup(void *data);
+
+/* an object or array being built */
+typedef struct {
+    yajl_val                       value;
+    ngx_array_t                    keys;       /* const char *, objects */
+    ngx_array_t                    values;     /* yajl_val */
+} ngx_http_abtest_json_frame_t;
+
+
+typedef struct {
+    ngx_pool_t                    *pool;
+    ngx_http_abtest_json_frame_t  *frames;
+    ngx_uint_t                     depth;
+    ngx_uint_t                     max_depth;
+    char                          *key;        /* for the next value */
+    yajl_val                       root;
+    u_char                         error[64];  /* a callback's refusal */
+} ngx_http_abtest_json_tree_t;
+
+
+static void *ngx_http_abtest_json_alloc(void *ctx, size_t size);
+static void *ngx_http_abtest_json_realloc(void *ctx, void *ptr, size_t size);
+static void ngx_http_abtest_json_free(void *ctx, void *ptr);
+static yajl_val ngx_http_abtest_json_add(ngx_http_abtest_json_tree_t *t,
+    yajl_type type);
+static char *ngx_http_abtest_json_cstr(ngx_http_abtest_json_tree_t *t,
+    const unsigned char *s, size_t len);
+static int ngx_http_abtest_json_null(void *ctx);
+static int ngx_http_abtest_json_boolean(void *ctx, int b);
+static int ngx_http_abtest_json_number(void *ctx, const char *s, size_t len);
+static int ngx_http_abtest_json_string(void *ctx, const unsigned char *s,
+    size_t len);
+static int ngx_http_abtest_json_key(void *ctx, const unsigned char *s,
+    size_t len);
+static int ngx_http_abtest_json_start_map(void *ctx);
+static int ngx_http_abtest_json_start_array(void *ctx);
+static int ngx_http_abtest_json_open(ngx_http_abtest_json_tree_t *t,
+    yajl_type type);
+static int ngx_http_abtest_json_close(void *ctx);
 
 
 static ngx_str_t  ngx_http_abtest_state_json[] = {
@@ -19,20 +57,87 @@ static ngx_str_t  ngx_http_abtest_state_json[] = {
 };
 
 
-/* yajl allocates with malloc(): a pool cleanup frees it on every path */
+static yajl_callbacks  ngx_http_abtest_json_callbacks = {
+    ngx_http_abtest_json_null,
+    ngx_http_abtest_json_boolean,
+    NULL,
+    NULL,
+    ngx_http_abtest_json_number,
+    ngx_http_abtest_json_string,
+    ngx_http_abtest_json_start_map,
+    ngx_http_abtest_json_key,
+    ngx_http_abtest_json_close,
+    ngx_http_abtest_json_start_array,
+    ngx_http_abtest_json_close
+};
+
+
+/*
+ * yajl allocates from the pool: nothing to free one by one, nothing left
+ * behind on any path.  A block keeps its size before it, for realloc.
+ */
+
+static void *
+ngx_http_abtest_json_alloc(void *ctx, size_t size)
+{
+    size_t  *p;
+
+    p = ngx_palloc(ctx, sizeof(size_t) + size);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    *p = size;
+
+    return p + 1;
+}
+
+
+static void *
+ngx_http_abtest_json_realloc(void *ctx, void *ptr, size_t size)
+{
+    void    *p;
+    size_t   old;
+
+    if (ptr == NULL) {
+        return ngx_http_abtest_json_alloc(ctx, size);
+    }
+
+    old = ((size_t *) ptr)[-1];
+
+    if (size <= old) {
+        return ptr;
+    }
+
+    p = ngx_http_abtest_json_alloc(ctx, size);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    return ngx_cpymem(p, ptr, old) - old;
+}
+
+
+static void
+ngx_http_abtest_json_free(void *ctx, void *ptr)
+{
+    /* the pool frees it */
+}
+
 
 yajl_gen
 ngx_http_abtest_json_gen(ngx_pool_t *pool)
 {
-    yajl_gen             g;
-    ngx_pool_cleanup_t  *cln;
+    yajl_gen          g;
+    yajl_alloc_funcs  funcs;
 
-    cln = ngx_pool_cleanup_add(pool, 0);
-    if (cln == NULL) {
-        return NULL;
-    }
+    funcs.malloc = ngx_http_abtest_json_alloc;
+    funcs.realloc = ngx_http_abtest_json_realloc;
+    funcs.free = ngx_http_abtest_json_free;
+    funcs.ctx = pool;
 
-    g = yajl_gen_alloc(NULL);
+    /* yajl copies "funcs" */
+    g = yajl_gen_alloc(&funcs);
     if (g == NULL) {
         return NULL;
     }
@@ -40,50 +145,292 @@ ngx_http_abtest_json_gen(ngx_pool_t *pool)
     /* a string that is not UTF-8 fails instead of producing bad JSON */
     yajl_gen_config(g, yajl_gen_validate_utf8, 1);
 
-    cln->handler = ngx_http_abtest_json_gen_cleanup;
-    cln->data = g;
-
     return g;
 }
 
 
-static void
-ngx_http_abtest_json_gen_cleanup(void *data)
-{
-    yajl_gen_free(data);
-}
-
-
-/* "text" is NUL-terminated; the tree is freed with the pool */
+/*
+ * Client JSON as a yajl tree built in the pool.  Unlike yajl's own tree
+ * (freed recursively, strings cut at a NUL), it bounds the nesting while
+ * parsing and refuses a NUL byte, raw or escaped, rather than cutting a
+ * string short.  On error, "err" says what is wrong.
+ */
 
 yajl_val
-ngx_http_abtest_json_parse(ngx_pool_t *pool, u_char *text, u_char *err,
-    size_t err_len)
+ngx_http_abtest_json_parse(ngx_pool_t *pool, u_char *text, size_t len,
+    ngx_uint_t max_depth, u_char *err, size_t err_len)
 {
-    yajl_val             tree;
-    ngx_pool_cleanup_t  *cln;
+    u_char                       *msg, *p;
+    yajl_handle                   h;
+    yajl_status                   rc;
+    yajl_alloc_funcs              funcs;
+    ngx_http_abtest_json_tree_t   t;
 
-    cln = ngx_pool_cleanup_add(pool, 0);
-    if (cln == NULL) {
+    if (memchr(text, '\0', len)) {
+        ngx_snprintf(err, err_len, "holds a NUL byte%Z");
         return NULL;
     }
 
-    tree = yajl_tree_parse((const char *) text, (char *) err, err_len);
-    if (tree == NULL) {
+    ngx_memzero(&t, sizeof(ngx_http_abtest_json_tree_t));
+    t.pool = pool;
+    t.max_depth = max_depth;
+
+    t.frames = ngx_palloc(pool,
+                          max_depth * sizeof(ngx_http_abtest_json_frame_t));
+    if (t.frames == NULL) {
         return NULL;
     }
 
-    cln->handler = ngx_http_abtest_json_tree_cleanup;
-    cln->data = tree;
+    funcs.malloc = ngx_http_abtest_json_alloc;
+    funcs.realloc = ngx_http_abtest_json_realloc;
+    funcs.free = ngx_http_abtest_json_free;
+    funcs.ctx = pool;
 
-    return tree;
+    h = yajl_alloc(&ngx_http_abtest_json_callbacks, &funcs, &t);
+    if (h == NULL) {
+        return NULL;
+    }
+
+    rc = yajl_parse(h, text, len);
+
+    if (rc == yajl_status_ok) {
+        rc = yajl_complete_parse(h);
+    }
+
+    if (rc == yajl_status_ok) {
+        return t.root;
+    }
+
+    if (t.error[0]) {
+        ngx_snprintf(err, err_len, "%s%Z", t.error);
+        return NULL;
+    }
+
+    /* yajl's message ends with a newline, or spans lines: the first */
+
+    msg = yajl_get_error(h, 0, text, len);
+    p = (u_char *) ngx_strchr(msg, '\n');
+    if (p) {
+        *p = '\0';
+    }
+
+    ngx_snprintf(err, err_len, "invalid JSON: %s%Z", msg);
+
+    return NULL;
 }
 
 
-static void
-ngx_http_abtest_json_tree_cleanup(void *data)
+static yajl_val
+ngx_http_abtest_json_add(ngx_http_abtest_json_tree_t *t, yajl_type type)
 {
-    yajl_tree_free(data);
+    yajl_val                       v, *value;
+    const char                   **key;
+    ngx_http_abtest_json_frame_t  *f;
+
+    v = ngx_pcalloc(t->pool, sizeof(struct yajl_val_s));
+    if (v == NULL) {
+        return NULL;
+    }
+
+    v->type = type;
+
+    if (t->depth == 0) {
+        t->root = v;
+        return v;
+    }
+
+    f = &t->frames[t->depth - 1];
+
+    if (f->value->type == yajl_t_object) {
+        key = ngx_array_push(&f->keys);
+        if (key == NULL) {
+            return NULL;
+        }
+
+        *key = t->key;
+    }
+
+    value = ngx_array_push(&f->values);
+    if (value == NULL) {
+        return NULL;
+    }
+
+    *value = v;
+
+    return v;
+}
+
+
+/* a NUL-terminated copy; JSON's "\u0000" would cut it, and is refused */
+
+static char *
+ngx_http_abtest_json_cstr(ngx_http_abtest_json_tree_t *t,
+    const unsigned char *s, size_t len)
+{
+    u_char  *p;
+
+    if (memchr(s, '\0', len)) {
+        ngx_cpystrn(t->error, (u_char *) "\\u0000 in a string is not "
+                    "supported", sizeof(t->error));
+        return NULL;
+    }
+
+    p = ngx_pnalloc(t->pool, len + 1);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(p, s, len);
+    p[len] = '\0';
+
+    return (char *) p;
+}
+
+
+static int
+ngx_http_abtest_json_null(void *ctx)
+{
+    return ngx_http_abtest_json_add(ctx, yajl_t_null) != NULL;
+}
+
+
+static int
+ngx_http_abtest_json_boolean(void *ctx, int b)
+{
+    return ngx_http_abtest_json_add(ctx, b ? yajl_t_true : yajl_t_false)
+           != NULL;
+}
+
+
+/* the number as written; "i" and "d" where it fits, as yajl's tree has */
+
+static int
+ngx_http_abtest_json_number(void *ctx, const char *s, size_t len)
+{
+    char      *end;
+    yajl_val   v;
+
+    v = ngx_http_abtest_json_add(ctx, yajl_t_number);
+    if (v == NULL) {
+        return 0;
+    }
+
+    v->u.number.r = ngx_http_abtest_json_cstr(ctx, (u_char *) s, len);
+    if (v->u.number.r == NULL) {
+        return 0;
+    }
+
+    errno = 0;
+    v->u.number.i = strtoll(v->u.number.r, &end, 10);
+
+    if (errno == 0 && *end == '\0') {
+        v->u.number.flags |= YAJL_NUMBER_INT_VALID;
+    }
+
+    errno = 0;
+    v->u.number.d = strtod(v->u.number.r, &end);
+
+    if (errno == 0 && *end == '\0') {
+        v->u.number.flags |= YAJL_NUMBER_DOUBLE_VALID;
+    }
+
+    return 1;
+}
+
+
+static int
+ngx_http_abtest_json_string(void *ctx, const unsigned char *s, size_t len)
+{
+    yajl_val  v;
+
+    v = ngx_http_abtest_json_add(ctx, yajl_t_string);
+    if (v == NULL) {
+        return 0;
+    }
+
+    v->u.string = ngx_http_abtest_json_cstr(ctx, s, len);
+
+    return v->u.string != NULL;
+}
+
+
+static int
+ngx_http_abtest_json_key(void *ctx, const unsigned char *s, size_t len)
+{
+    ngx_http_abtest_json_tree_t  *t = ctx;
+
+    t->key = ngx_http_abtest_json_cstr(t, s, len);
+
+    return t->key != NULL;
+}
+
+
+static int
+ngx_http_abtest_json_start_map(void *ctx)
+{
+    return ngx_http_abtest_json_open(ctx, yajl_t_object);
+}
+
+
+static int
+ngx_http_abtest_json_start_array(void *ctx)
+{
+    return ngx_http_abtest_json_open(ctx, yajl_t_array);
+}
+
+
+static int
+ngx_http_abtest_json_open(ngx_http_abtest_json_tree_t *t, yajl_type type)
+{
+    yajl_val                       v;
+    ngx_http_abtest_json_frame_t  *f;
+
+    if (t->depth == t->max_depth) {
+        ngx_snprintf(t->error, sizeof(t->error),
+                     "nested deeper than %ui levels%Z", t->max_depth);
+        return 0;
+    }
+
+    v = ngx_http_abtest_json_add(t, type);
+    if (v == NULL) {
+        return 0;
+    }
+
+    f = &t->frames[t->depth++];
+    f->value = v;
+
+    if (ngx_array_init(&f->values, t->pool, 4, sizeof(yajl_val)) != NGX_OK
+        || (type == yajl_t_object
+            && ngx_array_init(&f->keys, t->pool, 4, sizeof(char *))
+               != NGX_OK))
+    {
+        return 0;
+    }
+
+    return 1;
+}
+
+
+static int
+ngx_http_abtest_json_close(void *ctx)
+{
+    ngx_http_abtest_json_tree_t *t = ctx;
+
+    ngx_http_abtest_json_frame_t  *f;
+
+    f = &t->frames[--t->depth];
+
+    if (f->value->type == yajl_t_object) {
+        f->value->u.object.keys = f->keys.elts;
+        f->value->u.object.values = f->values.elts;
+        f->value->u.object.len = f->values.nelts;
+
+    } else {
+        f->value->u.array.values = f->values.elts;
+        f->value->u.array.len = f->values.nelts;
+    }
+
+    return 1;
 }
 
 
@@ -465,84 +812,7 @@ ngx_http_abtest_json_state_name(yajl_gen g, ngx_uint_t state)
 }
 
 
-/*
- * Checks client JSON before yajl's tree parser sees it: the tree is freed
- * recursively, so its depth is bounded first, and yajl's strings end at a
- * NUL, so neither a NUL byte nor an escaped one (\u0000) is accepted,
- * rather than being silently cut.  Syntax is left to yajl.
- */
-
-ngx_int_t
-ngx_http_abtest_json_check(u_char *p, size_t len, ngx_uint_t max_depth,
-    u_char *err, size_t err_len)
-{
-    u_char      *last;
-    ngx_uint_t   depth;
-
-    last = p + len;
-    depth = 0;
-
-    while (p < last) {
-
-        switch (*p++) {
-
-        case '\0':
-            ngx_snprintf(err, err_len, "body: holds a NUL byte%Z");
-            return NGX_ERROR;
-
-        case '"':
-            /* to the end of the string: its bytes need no other look */
-
-            while (p < last && *p != '"') {
-
-                if (*p == '\0') {
-                    ngx_snprintf(err, err_len, "body: holds a NUL byte%Z");
-                    return NGX_ERROR;
-                }
-
-                if (*p++ != '\\' || p == last) {
-                    continue;
-                }
-
-                if (*p == 'u' && last - p > 4
-                    && ngx_strncmp(p + 1, "0000", 4) == 0)
-                {
-                    ngx_snprintf(err, err_len, "body: \\u0000 in a string "
-                                 "is not supported%Z");
-                    return NGX_ERROR;
-                }
-
-                p++;
-            }
-
-            p++;
-            break;
-
-        case '{':
-        case '[':
-            if (++depth > max_depth) {
-                ngx_snprintf(err, err_len, "body: nested deeper than %ui "
-                             "levels%Z", max_depth);
-                return NGX_ERROR;
-            }
-
-            break;
-
-        case '}':
-        case ']':
-            if (depth) {
-                depth--;
-            }
-
-            break;
-        }
-    }
-
-    return NGX_OK;
-}
-
-
-/* generates a parsed value again; its depth was bounded by json_check */
+/* generates a parsed value again; its depth was bounded by json_parse */
 
 yajl_gen_status
 ngx_http_abtest_json_copy(yajl_gen g, yajl_val v)

@@ -26,7 +26,7 @@
 
 yajl_gen ngx_http_abtest_json_gen(ngx_pool_t *pool);
 yajl_val ngx_http_abtest_json_parse(ngx_pool_t *pool, u_char *text,
-    u_char *err, size_t err_len);
+    size_t len, ngx_uint_t max_depth, u_char *err, size_t err_len);
 u_char *ngx_http_abtest_iso_time(u_char *buf, int64_t ms);
 void ngx_http_abtest_json_time(yajl_gen g, int64_t ms);
 ngx_int_t ngx_http_abtest_json_buf(yajl_gen g, ngx_pool_t *pool,
@@ -48,8 +48,6 @@ ngx_int_t ngx_http_abtest_json_group(yajl_val v,
 void ngx_http_abtest_json_state_name(yajl_gen g, ngx_uint_t state);
 void ngx_http_abtest_json_experiment(yajl_gen g,
     ngx_http_abtest_experiment_t *exp, ngx_http_abtest_node_t *node);
-ngx_int_t ngx_http_abtest_json_check(u_char *p, size_t len,
-    ngx_uint_t max_depth, u_char *err, size_t err_len);
 yajl_gen_status ngx_http_abtest_json_copy(yajl_gen g, yajl_val v);
 size_t ngx_http_abtest_json_quoted_len(u_char *s, size_t len);
 u_char *ngx_http_abtest_json_quote(u_char *dst, u_char *s, size_t len);

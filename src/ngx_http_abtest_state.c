@@ -15,12 +15,16 @@
 
 #define NGX_HTTP_ABTEST_STATE_FILE_MAX  (16 * 1024 * 1024)
 
+/* {"experiments": {"name": {"configured": {"groups": {...}}}}} */
+#define NGX_HTTP_ABTEST_STATE_DEPTH     6
+
 
 static ngx_int_t ngx_http_abtest_state_write(ngx_http_abtest_main_conf_t *amcf,
     ngx_pool_t *pool, ngx_log_t *log);
 static void ngx_http_abtest_state_weights(yajl_gen g,
     ngx_http_abtest_experiment_t *exp, uint32_t *weights);
-static u_char *ngx_http_abtest_state_read(ngx_str_t *path, ngx_log_t *log);
+static u_char *ngx_http_abtest_state_read(ngx_str_t *path, ngx_log_t *log,
+    size_t *len);
 static ngx_int_t ngx_http_abtest_state_apply(
     ngx_http_abtest_main_conf_t *amcf, ngx_http_abtest_experiment_t *exp,
     yajl_val saved, ngx_log_t *log);
@@ -284,13 +288,14 @@ void
 ngx_http_abtest_state_load(ngx_http_abtest_main_conf_t *amcf, ngx_log_t *log)
 {
     u_char                        *text, err[256];
+    size_t                         len;
     yajl_val                       tree, exps, saved;
     ngx_uint_t                     i;
     ngx_pool_t                    *pool;
     const char                    *path[2];
     ngx_http_abtest_experiment_t  *exp;
 
-    text = ngx_http_abtest_state_read(&amcf->state_file, log);
+    text = ngx_http_abtest_state_read(&amcf->state_file, log, &len);
     if (text == NULL) {
         return;
     }
@@ -302,7 +307,9 @@ ngx_http_abtest_state_load(ngx_http_abtest_main_conf_t *amcf, ngx_log_t *log)
     }
 
     err[0] = '\0';
-    tree = ngx_http_abtest_json_parse(pool, text, err, sizeof(err));
+    tree = ngx_http_abtest_json_parse(pool, text, len,
+                                      NGX_HTTP_ABTEST_STATE_DEPTH, err,
+                                      sizeof(err));
 
     ngx_free(text);
 
@@ -344,7 +351,7 @@ done:
 
 
 static u_char *
-ngx_http_abtest_state_read(ngx_str_t *path, ngx_log_t *log)
+ngx_http_abtest_state_read(ngx_str_t *path, ngx_log_t *log, size_t *len)
 {
     u_char           *text;
     ssize_t           n;
@@ -401,6 +408,7 @@ ngx_http_abtest_state_read(ngx_str_t *path, ngx_log_t *log)
     }
 
     text[n] = '\0';
+    *len = n;
 
 close:
 
