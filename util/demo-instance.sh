@@ -57,8 +57,19 @@ start)
         exit 1
     }
 
+    # started by root, the workers run as nobody, who may not reach the
+    # checkout (a directory made by mktemp -d is 0700): then as root
+    global='daemon on;'
+    if [ "$(id -u)" = 0 ] \
+       && ! runuser -u nobody -- test -r "$top/demo/index.html" 2>/dev/null
+    then
+        echo "demo-instance.sh: user nobody cannot read $top/demo/," \
+             "the workers run as root" >&2
+        global="$global user root;"
+    fi
+
     /usr/sbin/nginx -p "$top/" -c "$dir/nginx.conf" -e "$dir/logs/error.log" \
-        -g 'daemon on;'
+        -g "$global"
 
     # ready when it answers
     i=0
