@@ -9,9 +9,9 @@
 
 
 #define NGX_HTTP_ABTEST_ADMIN_CSP                                            \
-    "default-src 'none'; script-src 'sha256-88ZYDNpInDLZm14T3ruciwBTnE303MG4h" \
-    "wO0nTZeCQQ='; style-src 'sha256-CcCRNymFTXH8E7qtapn0PjzMeAGFKcE+VKEvNc9M" \
-    "3+I='; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-a" \
+    "default-src 'none'; script-src 'sha256-QPjyjDH8hmrzEnqhiX8LbuMTO4Q2io3Kt" \
+    "QeZusu5Fbc='; style-src 'sha256-vml9xFT0gd3WWaGBbiz0XCRSbRbQ/72JPUM4OgUn" \
+    "UJo='; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-a" \
     "ction 'none'; frame-ancestors 'none'"
 
 
@@ -127,6 +127,7 @@ static ngx_http_abtest_admin_part_t  ngx_http_abtest_admin_page[] = {
     "  color: var(--muted); margin: 0;\n"
     "}\n"
     ".meta dd { margin: .1rem 0 0; overflow-wrap: anywhere; }\n"
+    "time .muted { white-space: nowrap; }\n"
     "\n"
     ".srm-warning {\n"
     "  margin: 0 1.1rem 1rem; padding: .7rem .9rem; border-radius: 10px;\n"
@@ -953,11 +954,11 @@ static ngx_http_abtest_admin_part_t  ngx_http_abtest_admin_page[] = {
     "      form.replaceChildren(el('fieldset', {}, [\n"
     "        el('legend', { text: 'Weights' }), grid, card.weightErr,\n"
     "        el('div', { cls: 'row' }, [card.saveBtn, revert]),\n"
-    "        el('p', { cls: 'hint', text: 'Whole numbers above 0. Devices kee"
-    "p '\n"
-    "                  + 'the group they already have; new devices follow the"
-    " '\n"
-    "                  + 'new weights.' })\n"
+    "        el('p', { cls: 'hint', text: 'Whole numbers above 0. Devices wit"
+    "h '\n"
+    "                  + 'the experiment\\'s group cookie keep their group; o"
+    "thers '\n"
+    "                  + 'may move when the sum of the weights changes.' })\n"
     "      ]));\n"
     "    }\n"
     "\n"
