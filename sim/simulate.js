@@ -637,7 +637,8 @@ function report(o, exps, visits, events, stats, meta) {
                                + `${(s.uplift * 100).toFixed(1)}%`);
                 }
                 if (typeof s.p_value === 'number') {
-                    parts.push(`p=${s.p_value.toPrecision(3)}`);
+                    parts.push(s.p_value === 0 ? 'p<1e-300'
+                               : `p=${s.p_value.toPrecision(3)}`);
                 }
             }
             out.push(parts.join(', '));
