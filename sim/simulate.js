@@ -455,6 +455,7 @@ function browserVisitor(browser, o, draws) {
             context.setDefaultTimeout(o.timeout);
             const page = await context.newPage();
             const pageview = page.waitForResponse((r) => isEvent(r, 'pageview'));
+            pageview.catch(() => {});   // awaited below, unless goto fails
             const res = await page.goto(url, { waitUntil: 'domcontentloaded' });
             if (!res || res.status() !== 200) {
                 throw new Error(`GET ${o.page}: ${res ? res.status() : 'no answer'}`);
@@ -730,6 +731,11 @@ async function main() {
                                 { visits: o.n, seconds, client, lost, changed }));
     process.exitCode = failed.length || lost ? 1 : 0;
 }
+
+process.on('SIGINT', () => {
+    process.stderr.write('\nsimulate: interrupted\n');
+    process.exit(130);
+});
 
 main().catch((e) => {
     process.stderr.write(`simulate: ${e.stack || e}\n`);
