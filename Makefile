@@ -4,13 +4,16 @@
 #   make test    build and run the whole test suite
 #   make demo    run the demo site on http://127.0.0.1:5000
 #   make bench   run the benchmarks (bench/README.md)
+#   make simulate N=1000 [ARGS=--http]   simulate visits of the demo
 #
 # NGINX_SRC=/path/to/nginx-x.y.z make   builds against another source tree.
 
 MODULE  = build/ngx_http_abtest_module.so
 SOURCES = config ngx_http_abtest_module.c $(wildcard src/*.c src/*.h)
 
-.PHONY: all deps test demo bench style clean
+.PHONY: all deps test demo bench style clean simulate
+
+N ?= 1000
 
 all: deps $(MODULE)
 
@@ -29,9 +32,13 @@ test: deps
 	$(MAKE) $(MODULE)
 	util/style-check.sh
 	util/run-tests.sh $(T)
+	@[ -n "$(T)" ] || util/browser-test.sh
 
 demo: all
 	util/demo.sh
+
+simulate: all
+	util/simulate.sh -n $(N) $(ARGS)
 
 bench: all
 	@util/install-deps.sh bench

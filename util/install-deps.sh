@@ -13,7 +13,15 @@ for what in "$@"; do
                    libtest-longstring-perl libwww-perl libhttp-message-perl
                    libipc-run-perl liburi-perl liblist-moreutils-perl" ;;
     bench)   pkgs="$pkgs wrk valgrind" ;;
-    browser) pkgs="$pkgs chromium nodejs npm" ;;
+    browser)
+        # Debian's chromium, driven by npm's playwright-core (which never
+        # downloads a browser here).  node and npm: whatever is on PATH
+        # (playwright-core needs node 18 or later), else Debian's own;
+        # another vendor's nodejs package conflicts with Debian's npm.
+        pkgs="$pkgs chromium"
+        command -v node >/dev/null 2>&1 || pkgs="$pkgs nodejs"
+        command -v npm >/dev/null 2>&1 || pkgs="$pkgs npm"
+        ;;
     *)       echo "install-deps.sh: unknown set \"$what\"" >&2; exit 2 ;;
     esac
 done

@@ -1,0 +1,593 @@
+'use strict';
+// Browser test of the demo (util/browser-test.sh starts nginx and runs it):
+// the pages render the groups the module assigned, clicks become events and
+// statistics, and the admin page drives the experiments, which the pages
+// follow. Debian's chromium, driven by playwright-core.
+
+const { test, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const path = require('node:path');
+const { chromium } = require('playwright-core');
+const { hashGroup, expectedGroup } = require('../../sim/oracle.js');
+
+const BASE = process.env.ABTEST_BASE_URL || 'http://127.0.0.1:5050';
+const TOP = path.resolve(__dirname, '..', '..');
+const SHOTS = path.join(TOP, 'build', 'screenshots');
+
+const BTN = 'homepage_button_test';
+const HEAD = 'headline_test';
+const HEADLINES = { Future: 'Build the future with us',
+                    Journey: 'Start your journey with us' };
+const BUTTONS = { A: 'Sign up', B: 'Get started' };
+
+const T = { timeout: 30000 };
+
+let browser;
+
+before(async () => {
+    browser = await chromium.launch({
+        executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+        headless: true,
+        args: ['--headless', '--no-sandbox', '--disable-gpu',
+               '--disable-background-networking', '--disable-dev-shm-usage'],
+        timeout: 20000,
+    });
+});
+
+after(async () => {
+    if (browser) await browser.close();
+});
+
+/* the API, from node */
+
+async function api(method, uri, body) {
+    const res = await fetch(BASE + uri, {
+        method,
+        headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(10000),
+    });
+    const text = await res.text();
+    let data;
+    try {
+        data = JSON.parse(text);
+    } catch (e) {
+        throw new Error(`${method} ${uri}: ${res.status}, not JSON: ${text}`);
+    }
+    return { status: res.status, data };
+}
+
+async function get(uri) {
+    const r = await api('GET', uri);
+    assert.equal(r.status, 200, `GET ${uri}: ${JSON.stringify(r.data)}`);
+    return r.data;
+}
+
+async function update(body) {
+    const r = await api('POST', '/api/experiments/update', body);
+    assert.equal(r.status, 200, `update ${JSON.stringify(body)}: `
+                 + JSON.stringify(r.data));
+    return r.data;
+}
+
+async function lastEventId() {
+    let since = 0;
+    for (;;) {
+        const page = await get(`/events?since=${since}&limit=10000`);
+        if (!page.length) return since;
+        since = page[page.length - 1].id;
+        if (page.length < 10000) return since;
+    }
+}
+
+async function eventsSince(since) {
+    const all = [];
+    for (;;) {
+        const page = await get(`/events?since=${since}&limit=10000`);
+        all.push(...page);
+        if (page.length < 10000) return all;
+        since = page[page.length - 1].id;
+    }
+}
+
+async function postEvents(events) {
+    for (let i = 0; i < events.length; i += 500) {
+        const r = await api('POST', '/events', events.slice(i, i + 500));
+        assert.equal(r.status, 200, JSON.stringify(r.data));
+    }
+}
+
+/* devices whose groups are known in advance, from the oracle */
+
+const FIFTY = { [BTN]: { A: 50, B: 50 }, [HEAD]: { Future: 50, Journey: 50 } };
+
+function pickDevice(prefix, want, groups = FIFTY, skip = 0) {
+    for (let i = 0; i < 100000; i++) {
+        const id = `${prefix}-${i}`;
+        if (Object.keys(want).every((e) => hashGroup(id, e, groups[e]) === want[e])
+            && skip-- <= 0) {
+            return id;
+        }
+    }
+    throw new Error('no device found');
+}
+
+/* pages */
+
+async function newContext(deviceId, options = {}) {
+    const context = await browser.newContext(options);
+    context.setDefaultTimeout(10000);
+    if (deviceId) {
+        await context.addCookies([{ name: 'device_id', value: deviceId,
+                                    url: BASE }]);
+    }
+    return context;
+}
+
+function isEvent(res, name) {
+    const req = res.request();
+    if (req.method() !== 'POST' || !res.url().endsWith('/events')) return false;
+    try {
+        return JSON.parse(req.postData()).event === name;
+    } catch (e) {
+        return false;
+    }
+}
+
+// loads a demo page, waits for its variant and its pageview; returns what
+// it rendered
+async function visit(page, uri, { click = false } = {}) {
+    const pageview = page.waitForResponse((r) => isEvent(r, 'pageview'));
+    const res = await page.goto(BASE + uri);
+    assert.equal(res.status(), 200, `GET ${uri}`);
+    if (uri === '/frontend') {
+        await page.waitForSelector('body[data-rendered=api]');
+    }
+    const pv = await pageview;
+    assert.equal(pv.status(), 200);
+    // the page saw {"status":"ok"} (a keepalive request's body is not
+    // Playwright's to read)
+    await page.waitForSelector('body[data-sent~=pageview]');
+
+    const seen = await page.evaluate(() => {
+        const h1 = document.querySelector('h1[data-experiment]');
+        const b = document.querySelector('button[data-experiment]');
+        return {
+            groups: { [h1.dataset.experiment]: h1.dataset.group,
+                      [b.dataset.experiment]: b.dataset.group },
+            headline: h1.textContent.trim(),
+            button: b.textContent.trim(),
+            buttonClass: b.className,
+        };
+    });
+    const cookies = await page.context().cookies(BASE);
+    seen.deviceId = (cookies.find((c) => c.name === 'device_id') || {}).value;
+    seen.cookieGroup = (cookies.find((c) => c.name === 'exp_group') || {}).value;
+
+    if (click) {
+        const sent = page.waitForResponse((r) => isEvent(r, 'button_click'));
+        await page.click('button[data-experiment]');
+        const r = await sent;
+        assert.equal(r.status(), 200);
+        await page.waitForSelector('body[data-sent~=button_click]');
+    }
+    return seen;
+}
+
+// the page shows the variant of those groups, in every way it can
+function assertRendered(seen, groups, where) {
+    assert.equal(seen.groups[BTN], groups[BTN], `${where}: ${BTN}`);
+    assert.equal(seen.groups[HEAD], groups[HEAD], `${where}: ${HEAD}`);
+    assert.equal(seen.buttonClass, groups[BTN], `${where}: button class`);
+    assert.equal(seen.button, BUTTONS[groups[BTN]], `${where}: button text`);
+    assert.equal(seen.headline, HEADLINES[groups[HEAD]], `${where}: headline`);
+    assert.equal(seen.cookieGroup, groups[BTN], `${where}: exp_group cookie`);
+}
+
+// what the module says and what the oracle says for a device now
+async function assigned(deviceId) {
+    const exps = await get('/api/experiments');
+    const eg = await get(`/api/expgroups?device_id=${encodeURIComponent(deviceId)}`);
+    const out = {};
+    for (const name of [BTN, HEAD]) {
+        const oracle = expectedGroup(deviceId, name, exps[name]);
+        assert.equal(eg[name].group, oracle,
+                     `${deviceId} ${name}: the module's group is the oracle's`);
+        out[name] = oracle;
+    }
+    return out;
+}
+
+/* the admin page, watched for errors and CSP violations */
+
+async function openAdmin(options = {}) {
+    const context = await newContext(null, options);
+    const page = await context.newPage();
+    const problems = [];
+    page.on('console', (m) => {
+        if (m.type() === 'error' || m.type() === 'warning') {
+            problems.push(`console ${m.type()}: ${m.text()}`);
+        }
+    });
+    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+    await page.addInitScript(() => {
+        document.addEventListener('securitypolicyviolation', (e) => {
+            console.error(`CSP violation: ${e.violatedDirective} ${e.blockedURI}`);
+        });
+    });
+    const res = await page.goto(BASE + '/experiments');
+    assert.equal(res.status(), 200);
+    const csp = res.headers()['content-security-policy'];
+    assert.match(csp, /script-src 'sha256-/);
+    await page.waitForSelector(`section[data-experiment="${HEAD}"] table`);
+    return { context, page, problems };
+}
+
+function card(page, name) {
+    return page.locator(`section[data-experiment="${name}"]`);
+}
+
+async function cardState(page, name, state) {
+    await page.waitForSelector(`section[data-experiment="${name}"]`
+                               + `[data-state="${state}"][aria-busy="false"]`);
+}
+
+async function shownCount(page, name, group, field) {
+    const text = await card(page, name)
+        .locator(`tr[data-group="${group}"] td[data-field="${field}"]`)
+        .textContent();
+    return Number(text.replace(/[^0-9]/g, ''));
+}
+
+/* the tests, in order: each leaves the experiments active at 50/50 */
+
+test('the oracle agrees with the seed\'s reference rows', T, () => {
+    const rows = fs.readFileSync(path.join(TOP, 't/data/seed-assign.tsv'), 'utf8')
+        .trim().split('\n').slice(1);
+    assert.ok(rows.length >= 3000);
+    for (const row of rows) {
+        const [device, exp, spec, group] = row.split('\t');
+        const groups = {};
+        for (const part of spec.split(',')) {
+            const i = part.lastIndexOf(':');
+            groups[part.slice(0, i)] = Number(part.slice(i + 1));
+        }
+        assert.equal(hashGroup(device, exp, groups), group, row);
+    }
+});
+
+test('both pages render the groups the module assigned', T, async () => {
+    const exps = await get('/api/experiments');
+    for (const name of [BTN, HEAD]) {
+        assert.equal(exps[name].state, 'active');
+        assert.deepEqual(exps[name].groups, FIFTY[name]);
+    }
+
+    // every combination of groups, and two devices new to the module
+    const devices = [];
+    for (const b of ['A', 'B']) {
+        for (const h of ['Future', 'Journey']) {
+            devices.push(pickDevice('render', { [BTN]: b, [HEAD]: h }));
+        }
+    }
+    devices.push(null, null);
+
+    for (const id of devices) {
+        const context = await newContext(id);
+        const page = await context.newPage();
+        const server = await visit(page, '/');
+        if (id) assert.equal(server.deviceId, id);
+        else assert.match(server.deviceId, /^[0-9a-f-]{36}$/);
+        const groups = await assigned(server.deviceId);
+        assertRendered(server, groups, `/ for ${server.deviceId}`);
+
+        const client = await visit(page, '/frontend');
+        assert.equal(client.deviceId, server.deviceId);
+        assertRendered(client, groups, `/frontend for ${server.deviceId}`);
+        await context.close();
+    }
+});
+
+test('clicks become events and statistics', T, async () => {
+    const since = await lastEventId();
+    const before = await get('/api/stats');
+    const devices = [pickDevice('click', { [BTN]: 'A', [HEAD]: 'Journey' }),
+                     pickDevice('click', { [BTN]: 'B', [HEAD]: 'Future' })];
+
+    for (const id of devices) {
+        const context = await newContext(id);
+        const page = await context.newPage();
+        await visit(page, '/', { click: true });
+        await visit(page, '/frontend', { click: true });
+        await context.close();
+    }
+
+    const events = await eventsSince(since);
+    for (const id of devices) {
+        const mine = events.filter((e) => e.deviceId === id
+                                          && e.source === 'browser');
+        const groups = await assigned(id);
+        assert.deepEqual(mine.map((e) => e.event).sort(),
+                         ['button_click', 'button_click', 'pageview', 'pageview']);
+        for (const e of mine) {
+            assert.equal(e.device_id, id);
+            assert.match(e.ts, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+            assert.match(e.received, /Z$/);
+            assert.deepEqual(e.groups, groups);
+            assert.deepEqual(e.params, e.event === 'button_click'
+                ? { btn_type: groups[BTN] } : {});
+        }
+        // the page rendered in the browser asked the API, which said so
+        assert.ok(events.some((e) => e.deviceId === id && e.source === 'backend'
+                                     && e.event === 'exp_groups'));
+    }
+
+    const now = await get('/api/stats');
+    for (const [name, groups] of [[BTN, ['A', 'B']], [HEAD, ['Journey', 'Future']]]) {
+        for (const g of groups) {
+            const d = (f) => now[name].groups[g][f] - before[name].groups[g][f];
+            assert.equal(d('exposures'), 2, `${name} ${g} exposures`);
+            assert.equal(d('conversions'), 2, `${name} ${g} conversions`);
+        }
+    }
+});
+
+test('the admin page shows every experiment and refreshes its results', T,
+     async () => {
+    const { context, page, problems } = await openAdmin();
+    const exps = await get('/api/experiments');
+    let stats = await get('/api/stats');
+
+    for (const name of Object.keys(exps)) {
+        const c = card(page, name);
+        await assert.doesNotReject(c.getByRole('heading',
+                                               { name: exps[name].title }).waitFor());
+        assert.equal(await c.locator('code').first().textContent(), name);
+        assert.equal(await c.getAttribute('data-state'), 'active');
+        for (const g of Object.keys(exps[name].groups)) {
+            assert.equal(await c.getByLabel(new RegExp(`^${g}\\b`)).inputValue(),
+                         String(exps[name].groups[g]));
+            assert.equal(await shownCount(page, name, g, 'exposures'),
+                         stats[name].groups[g].exposures);
+        }
+        // only the allowed transitions of an active experiment
+        assert.deepEqual(await c.locator('.state-controls button')
+                             .evaluateAll((bs) => bs.map((b) => b.dataset.action)),
+                         ['rollout', 'inactive']);
+    }
+
+    // new events show up without a reload
+    await page.evaluate(() => { window.stillHere = true; });
+    const a = pickDevice('live', { [BTN]: 'A' });
+    const before = stats[BTN].groups.A.exposures;
+    await postEvents([{ event: 'pageview', deviceId: a, source: 'browser' }]);
+    await page.waitForFunction(({ name, n }) => {
+        const td = document.querySelector(`section[data-experiment="${name}"] `
+                                          + 'tr[data-group="A"] '
+                                          + 'td[data-field="exposures"]');
+        return td && Number(td.textContent.replace(/[^0-9]/g, '')) === n;
+    }, { name: BTN, n: before + 1 }, { timeout: 12000 });
+    assert.equal(await page.evaluate(() => window.stillHere), true);
+
+    assert.deepEqual(problems, []);
+    await context.close();
+});
+
+test('state changes on the admin page, and the pages follow', T, async () => {
+    const { context, page, problems } = await openAdmin();
+    const id = pickDevice('state', { [BTN]: 'A', [HEAD]: 'Journey' });
+    const visitor = await newContext(id);
+    const vpage = await visitor.newPage();
+
+    assertRendered(await visit(vpage, '/'), { [BTN]: 'A', [HEAD]: 'Journey' },
+                   'before');
+
+    // roll out B, deactivate the headline
+    const btn = card(page, BTN);
+    await btn.getByLabel('Rollout group').selectOption('B');
+    await btn.getByRole('button', { name: 'Roll out' }).click();
+    await cardState(page, BTN, 'rollout');
+    await card(page, HEAD).getByRole('button', { name: 'Deactivate', exact: true }).click();
+    await cardState(page, HEAD, 'inactive');
+
+    let exps = await get('/api/experiments');
+    assert.equal(exps[BTN].state, 'rollout');
+    assert.equal(exps[BTN].rollout_group, 'B');
+    assert.equal(exps[HEAD].state, 'inactive');
+    assert.match(await btn.locator('.badge').first().textContent(), /Rolled out/);
+    assert.deepEqual(await btn.locator('.state-controls button')
+                         .evaluateAll((bs) => bs.map((b) => b.dataset.action)),
+                     ['rollout-group', 'active']);
+    assert.deepEqual(await card(page, HEAD).locator('.state-controls button')
+                         .evaluateAll((bs) => bs.map((b) => b.dataset.action)),
+                     ['active']);
+
+    // the pages follow on their next load: everyone B, headline's fallback
+    const follow = { [BTN]: 'B', [HEAD]: 'Future' };
+    assert.deepEqual(await assigned(id), follow);
+    assertRendered(await visit(vpage, '/'), follow, '/ in rollout');
+    assertRendered(await visit(vpage, '/frontend'), follow, '/frontend in rollout');
+    const fresh = await newContext(null);
+    const fpage = await fresh.newPage();
+    assertRendered(await visit(fpage, '/'), follow, 'a new device in rollout');
+    await fresh.close();
+
+    // and back
+    await btn.getByRole('button', { name: 'Reactivate', exact: true }).click();
+    await cardState(page, BTN, 'active');
+    await card(page, HEAD).getByRole('button', { name: 'Activate', exact: true }).click();
+    await cardState(page, HEAD, 'active');
+    exps = await get('/api/experiments');
+    assert.equal(exps[BTN].state, 'active');
+    assert.equal(exps[BTN].rollout_group, null);
+    assert.equal(exps[HEAD].state, 'active');
+
+    const back = { [BTN]: 'A', [HEAD]: 'Journey' };
+    assert.deepEqual(await assigned(id), back);
+    assertRendered(await visit(vpage, '/'), back, '/ active again');
+    assertRendered(await visit(vpage, '/frontend'), back, '/frontend active again');
+
+    // re-activation started the statistics afresh
+    const stats = await get('/api/stats');
+    assert.equal(stats[BTN].since, exps[BTN].start);
+
+    await visitor.close();
+    assert.deepEqual(problems, []);
+    await context.close();
+});
+
+test('weights: validated on the page, saved through the API', T, async () => {
+    const { context, page, problems } = await openAdmin();
+    const c = card(page, HEAD);
+    const future = c.getByLabel(/^Future\b/);
+    const journey = c.getByLabel(/^Journey\b/);
+    const save = c.getByRole('button', { name: 'Save weights' });
+    let posts = 0;
+    page.on('request', (r) => {
+        if (r.method() === 'POST' && r.url().endsWith('/update')) posts++;
+    });
+
+    for (const bad of ['0', '1.5', '-3', '']) {
+        await future.fill(bad);
+        await save.click();
+        await assert.doesNotReject(c.locator('.field-error')
+            .getByText('Weight of Future: enter a whole number of 1 or more.')
+            .waitFor());
+        assert.equal(await future.getAttribute('aria-invalid'), 'true');
+    }
+    assert.equal(posts, 0, 'nothing is sent while a weight is invalid');
+
+    await future.fill('30');
+    await journey.fill('70');
+    await assert.doesNotReject(c.getByText('(30.0%)').waitFor());
+    await save.click();
+    await c.locator('.msg.ok').getByText('Weights saved').waitFor();
+    assert.equal(posts, 1);
+    let exps = await get('/api/experiments');
+    assert.deepEqual(exps[HEAD].groups, { Future: 30, Journey: 70 });
+    assert.match(await c.locator('.meta').textContent(), /Future 30 \(30%\)/);
+
+    // devices new to the module follow the new weights
+    const id = pickDevice('weights', { [HEAD]: 'Journey' },
+                          { [HEAD]: { Future: 30, Journey: 70 } });
+    assert.equal((await assigned(id))[HEAD], 'Journey');
+
+    await future.fill('50');
+    await journey.fill('50');
+    await save.click();
+    await c.locator('.msg.ok').getByText('Future 50, Journey 50').waitFor();
+    exps = await get('/api/experiments');
+    assert.deepEqual(exps[HEAD].groups, FIFTY[HEAD]);
+
+    assert.deepEqual(problems, []);
+    await context.close();
+});
+
+test('the API\'s errors are shown', T, async () => {
+    const { context, page, problems } = await openAdmin();
+    await page.getByLabel('Auto-refresh').uncheck();
+
+    // the experiment stops behind the page's back; its Roll out is stale
+    await update({ name: BTN, state: 'inactive' });
+    const refused = await api('POST', '/api/experiments/update',
+                              { name: BTN, state: 'rollout', rollout_group: 'B' });
+    assert.equal(refused.status, 409);
+
+    const c = card(page, BTN);
+    await c.getByRole('button', { name: 'Roll out' }).click();
+    const alert = c.locator('.msg.err[role=alert]');
+    await alert.waitFor();
+    assert.equal(await alert.textContent(), `409 Conflict: ${refused.data.error}`);
+
+    // the page catches up, then offers only what is allowed
+    await page.getByRole('button', { name: 'Refresh now' }).click();
+    await cardState(page, BTN, 'inactive');
+    await c.getByRole('button', { name: 'Activate', exact: true }).click();
+    await cardState(page, BTN, 'active');
+    assert.equal((await get('/api/experiments'))[BTN].state, 'active');
+
+    // the console shows the refused request (a 409 is a failed resource
+    // load for the browser); nothing else
+    assert.deepEqual(problems.filter((p) => !/status of 409/.test(p)), []);
+    await context.close();
+});
+
+test('results, a sample ratio mismatch, reset; screenshots', T, async () => {
+    // traffic: every device a pageview, clicks 10% in A and 20% in B; then
+    // devices in Future only, which the headline's split does not explain
+    const events = [];
+    for (let i = 0; i < 800; i++) {
+        const id = `traffic-${i}`;
+        const g = hashGroup(id, BTN, FIFTY[BTN]);
+        events.push({ event: 'pageview', deviceId: id, source: 'browser',
+                      params: {} });
+        if ((i * 7919) % 100 < (g === 'A' ? 10 : 20)) {
+            events.push({ event: 'button_click', deviceId: id, source: 'browser',
+                          params: { btn_type: g } });
+        }
+    }
+    for (let i = 0; i < 300; i++) {
+        events.push({ event: 'pageview', source: 'browser', params: {},
+                      deviceId: pickDevice('srm', { [HEAD]: 'Future' }, FIFTY, i) });
+    }
+    await postEvents(events);
+
+    const stats = await get('/api/stats');
+    assert.equal(stats[HEAD].srm.mismatch, true);
+    assert.equal(stats[BTN].srm.mismatch, false);
+
+    const { context, page, problems } = await openAdmin();
+    const head = card(page, HEAD);
+    const warning = head.locator('.srm-warning[role=alert]');
+    await assert.doesNotReject(warning.getByText('Sample ratio mismatch').waitFor());
+    assert.equal(await card(page, BTN).locator('.srm-warning').isVisible(), false);
+
+    // the numbers are the API's
+    const s = stats[BTN].groups.B;
+    const rate = await card(page, BTN)
+        .locator('tr[data-group="B"] td[data-field="rate"]').textContent();
+    assert.ok(rate.includes(`${(s.rate * 100).toFixed(2)}%`), rate);
+    assert.ok(rate.includes(`[${(s.ci95[0] * 100).toFixed(2)}%, `
+                            + `${(s.ci95[1] * 100).toFixed(2)}%]`), rate);
+    assert.equal(await card(page, BTN)
+        .locator('tr[data-group="B"] td[data-field="error"]').textContent(),
+                 `\u00b1 ${(s.error * 100).toFixed(2)}%`);
+
+    fs.mkdirSync(SHOTS, { recursive: true });
+    await page.setViewportSize({ width: 1280, height: 900 });
+    await page.screenshot({ path: path.join(SHOTS, 'admin.png'), fullPage: true });
+
+    const phone = await openAdmin({ viewport: { width: 390, height: 844 },
+                                    deviceScaleFactor: 2, isMobile: true,
+                                    hasTouch: true });
+    await card(phone.page, HEAD).locator('.srm-warning').waitFor();
+    const overflow = await phone.page.evaluate(() =>
+        document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `the phone page scrolls sideways by ${overflow}px`);
+    await phone.page.screenshot({ path: path.join(SHOTS, 'admin-phone.png'),
+                                  fullPage: true });
+    await phone.page.setViewportSize({ width: 375, height: 812 });
+    assert.ok(await phone.page.evaluate(() =>
+        document.documentElement.scrollWidth <= window.innerWidth));
+    assert.deepEqual(phone.problems, []);
+    await phone.context.close();
+
+    // reset: a second click confirms
+    const reset = head.getByRole('button', { name: 'Reset statistics' });
+    await reset.click();
+    await head.getByRole('button', { name: 'Click again to reset' }).click();
+    await head.locator('.msg.ok').getByText('Statistics reset.').waitFor();
+    await page.waitForFunction((name) => {
+        const c = document.querySelector(`section[data-experiment="${name}"]`);
+        return c.dataset.srm === 'ok' && [...c.querySelectorAll(
+            'td[data-field="exposures"]')].every((td) => td.textContent === '0');
+    }, HEAD);
+    assert.equal(await warning.isVisible(), false);
+    const after = await get('/api/stats');
+    assert.equal(after[HEAD].groups.Future.exposures, 0);
+    assert.ok(after[BTN].groups.A.exposures > 0, 'the other experiment keeps its');
+
+    assert.deepEqual(problems, []);
+    await context.close();
+});
