@@ -9,8 +9,8 @@
 
 
 #define NGX_HTTP_ABTEST_ADMIN_CSP                                            \
-    "default-src 'none'; script-src 'sha256-QPjyjDH8hmrzEnqhiX8LbuMTO4Q2io3Kt" \
-    "QeZusu5Fbc='; style-src 'sha256-vml9xFT0gd3WWaGBbiz0XCRSbRbQ/72JPUM4OgUn" \
+    "default-src 'none'; script-src 'sha256-QobxG1x+YvDQr4nxRlmOALYJV9wLE/xZi" \
+    "knCsTlDv3U='; style-src 'sha256-vml9xFT0gd3WWaGBbiz0XCRSbRbQ/72JPUM4OgUn" \
     "UJo='; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-a" \
     "ction 'none'; frame-ancestors 'none'"
 
@@ -954,11 +954,14 @@ static ngx_http_abtest_admin_part_t  ngx_http_abtest_admin_page[] = {
     "      form.replaceChildren(el('fieldset', {}, [\n"
     "        el('legend', { text: 'Weights' }), grid, card.weightErr,\n"
     "        el('div', { cls: 'row' }, [card.saveBtn, revert]),\n"
-    "        el('p', { cls: 'hint', text: 'Whole numbers above 0. Devices wit"
-    "h '\n"
-    "                  + 'the experiment\\'s group cookie keep their group; o"
-    "thers '\n"
-    "                  + 'may move when the sum of the weights changes.' })\n"
+    "        el('p', { cls: 'hint', text: 'Whole numbers above 0. Saving '\n"
+    "                  + 'starts the statistics again. ' + (exp.cookie\n"
+    "                  \? 'Devices keep their group (group cookie \"' + exp.c"
+    "ookie\n"
+    "                    + '\"); new devices follow the new weights.'\n"
+    "                  : 'This experiment has no group cookie: devices may mo"
+    "ve '\n"
+    "                    + 'when the sum of the weights changes.') })\n"
     "      ]));\n"
     "    }\n"
     "\n"

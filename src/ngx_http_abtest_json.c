@@ -675,6 +675,16 @@ ngx_http_abtest_json_experiment(yajl_gen g, ngx_http_abtest_experiment_t *exp,
     ngx_http_abtest_json_literal(g, "end");
     ngx_http_abtest_json_time(g, node->end);
 
+    /* the group cookie, which keeps devices in their group (stickiness) */
+    ngx_http_abtest_json_literal(g, "cookie");
+
+    if (exp->cookie.len) {
+        ngx_http_abtest_json_str(g, exp->cookie.data, exp->cookie.len);
+
+    } else {
+        yajl_gen_null(g);
+    }
+
     yajl_gen_map_close(g);
 }
 

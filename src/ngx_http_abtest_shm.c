@@ -667,6 +667,13 @@ ngx_http_abtest_shm_update(ngx_http_abtest_main_conf_t *amcf,
 
     rollout = up->has_rollout ? up->rollout : node->state.rollout;
 
+    /* a rollout without a group given takes the configured "rollout" */
+    if (to == NGX_HTTP_ABTEST_STATE_ROLLOUT
+        && rollout == NGX_HTTP_ABTEST_NO_GROUP)
+    {
+        rollout = node->configured.rollout;
+    }
+
     if (to == NGX_HTTP_ABTEST_STATE_ROLLOUT
         && rollout == NGX_HTTP_ABTEST_NO_GROUP)
     {
@@ -693,6 +700,9 @@ ngx_http_abtest_shm_update(ngx_http_abtest_main_conf_t *amcf,
         ngx_memcpy(node->state.weights, up->weights,
                    node->ngroups * sizeof(uint32_t));
         node->state.total = up->total;
+
+        /* a new split is a new comparison: results, and SRM, start anew */
+        ngx_http_abtest_stats_restart(node, exp);
     }
 
     if (from != to) {
