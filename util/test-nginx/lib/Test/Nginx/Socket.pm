@@ -398,14 +398,13 @@ sub send_request ($$$) {
 
     print $sock $raw;
 
+    # the timeout is for each wait for data, as in the real one
     my $sel = IO::Select->new($sock);
     my $resp = '';
     my $timeout = parse_time($block->timeout) || $Timeout;
-    my $deadline = time + $timeout;
     my $eof;
 
-    while (time < $deadline) {
-        last if !$sel->can_read($deadline - time);
+    while ($sel->can_read($timeout)) {
         my $n = sysread $sock, my $buf, 65536;
         if (!$n) {
             $eof = 1;
@@ -691,6 +690,9 @@ sub run_block ($) {
     my $requests = $block->request;
     bail_out("$name - request empty") if !defined $requests;
     my @requests = ref $requests eq 'ARRAY' ? @$requests : ($requests);
+    bail_out("$name - a request in packets is not supported by the bundled "
+             . "runner")
+        if grep { ref } @requests;
     $NRequests = @requests;
 
     # after each request, as the real one: error_log patterns must match
