@@ -47,6 +47,7 @@ my ($RepeatEach, $NoRootLocation) = (1, 0);
 my (@Preprocessors, @BodyChecks, @EnvToNginx);
 my ($Running, $PrevConfig) = (0, undef);
 my $NRequests = 1;
+my $LogStart = 0;
 
 # sections of the real Test::Nginx::Socket that this runner does not
 # implement: a block using one is refused rather than half-checked
@@ -637,14 +638,15 @@ sub run_block ($) {
             if !defined $PrevConfig;
         bail_out("$name - no --- config and no running nginx")
             if !$pid || !kill(0, $pid);
-        $log_from = error_log_size();
+        # and its checks read the log from where that nginx started it
+        $log_from = $LogStart;
 
     } elsif ($UseHup && $pid && kill(0, $pid) && !defined $block->must_die)
     {
         # a reload: the zone stays; the block's log starts here
         $config = expand_env($config, $name);
         $PrevConfig = $config;
-        $log_from = error_log_size();
+        $log_from = $LogStart = error_log_size();
         write_user_files($block);
         write_config($block, $config);
         kill 'HUP', $pid;
@@ -660,6 +662,7 @@ sub run_block ($) {
     } else {
         $config = expand_env($config, $name);
         $PrevConfig = $config;
+        $LogStart = 0;
         stop_nginx();
         prepare_server_root();
         write_user_files($block);
