@@ -9,6 +9,7 @@ package Test::Nginx::Socket;
 use Test::Base -Base;
 
 use Cwd qw(cwd);
+use File::Find qw(find);
 use File::Path qw(make_path remove_tree);
 use IO::Select;
 use IO::Socket::INET;
@@ -319,6 +320,25 @@ sub start_nginx () {
 sub prepare_server_root () {
     remove_tree($ServerRoot) if -d $ServerRoot;
     make_path("$ServerRoot/conf", "$ServerRoot/logs", "$ServerRoot/html");
+}
+
+
+# before a reload, as the real one: the files under t/servroot go, all but
+# the pid file, sockets, certificates and keys; nginx reopens its logs
+sub clear_server_root ($) {
+    my $pid = shift;
+
+    find({ no_chdir => 1, wanted => sub {
+        unlink $_ if -f $_ && !/(?:\bnginx\.pid|\.sock|\.crt|\.key)$/;
+    }}, $ServerRoot);
+
+    make_path("$ServerRoot/conf", "$ServerRoot/logs", "$ServerRoot/html");
+
+    kill 'USR1', $pid;
+
+    my $deadline = time + $Timeout;
+    sleep 0.01 while !-e "$ServerRoot/logs/error.log" && time < $deadline;
+    sleep $Sleep;
 }
 
 
@@ -645,10 +665,11 @@ sub run_block ($) {
 
     } elsif ($UseHup && $pid && kill(0, $pid) && !defined $block->must_die)
     {
-        # a reload: the zone stays; the block's log starts here
+        # a reload: the zone stays; the block's log is a new file
         $config = expand_env($config, $name);
         $PrevConfig = $config;
-        $log_from = $LogStart = error_log_size();
+        clear_server_root($pid);
+        $log_from = $LogStart = 0;
         write_user_files($block);
         write_config($block, $config);
         kill 'HUP', $pid;
