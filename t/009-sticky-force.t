@@ -153,7 +153,7 @@ B
 
 
 
-=== TEST 7: an invalid forced group is ignored; an empty argument ends forcing
+=== TEST 7: an unknown forced group is ignored; an empty argument ends forcing
 --- config
     abtest on;
     abtest_force on;
@@ -163,21 +163,39 @@ B
 --- more_headers
 Cookie: device_id=sticky-device-1
 --- request eval
-["GET /t?abtest_force=button:C", "GET /t?abtest_force=button:%3Cscript%3E",
- "GET /t?abtest_force="]
+["GET /t?abtest_force=button:C", "GET /t?abtest_force="]
 --- response_body eval
 my $g = ABTest::Oracle::seed_group('sticky-device-1', 'button',
                                    [[A => 50], [B => 50]]);
-["$g\n", "$g\n", "$g\n"]
+["$g\n", "$g\n"]
 --- raw_response_headers_like eval
-[qr/^Set-Cookie: abtest_force=button:C; /m, qr/^(?!.*abtest_force)/s,
+[qr/^Set-Cookie: abtest_force=button:C; /m,
  qr/^Set-Cookie: abtest_force=; Max-Age=0; Path=\/\r$/m]
+
+
+
+=== TEST 8: a malformed forced group is ignored, and logged
+--- config
+    abtest on;
+    abtest_force on;
+    location = /t {
+        return 200 "$ab_group\n";
+    }
+--- more_headers
+Cookie: device_id=sticky-device-1
+--- request
+GET /t?abtest_force=button:%3Cscript%3E
+--- response_body eval
+ABTest::Oracle::seed_group('sticky-device-1', 'button',
+                           [[A => 50], [B => 50]]) . "\n"
+--- raw_response_headers_like eval
+qr/^(?!.*abtest_force)/s
 --- error_log
 ignoring an invalid abtest_force value
 
 
 
-=== TEST 8: abtest_force off (the default): the argument and cookie are ignored
+=== TEST 9: abtest_force off (the default): the argument and cookie are ignored
 --- config
     abtest on;
     location = /t {

@@ -141,9 +141,9 @@ __DATA__
 Content-Type: application/json
 --- error_code eval
 [200, 200]
---- response_headers
-Content-Type: application/json
-Cache-Control: no-store
+--- response_headers eval
+["Content-Type: application/json\nCache-Control: no-store",
+ "Content-Type: application/json\nCache-Control: no-store"]
 --- json eval
 [{ status => 'ok' },
  [::stored(ts => $::Ts, device => $::Dev, source => 'client',
@@ -358,16 +358,39 @@ my $name = 'event: a name of 1 to 64 bytes without control characters is require
  { error => 'limit: must be an integer from 1 to 10000' },
  { error => 'limit: must be an integer from 1 to 10000' },
  []]
---- error_log
-abtest api: 400 body: empty
-abtest api: 400 [1].event
 --- no_error_log
 [error]
 [alert]
 
 
 
-=== TEST 8: a body over client_max_body_size (1 MB at 512k), media types, methods
+=== TEST 8: a refused body is logged with its problem
+--- request eval
+::post('')
+--- more_headers
+Content-Type: application/json
+--- error_code: 400
+--- json eval
+{ error => 'body: empty, expected an event object or an array of them' }
+--- error_log
+abtest api: 400 body: empty
+
+
+
+=== TEST 9: a refused event of an array is logged with its index
+--- request eval
+::post(qq{[{"deviceId": "d1", "event": "x"}, {"deviceId": "d1", "event": 1}]})
+--- more_headers
+Content-Type: application/json
+--- error_code: 400
+--- json eval
+{ error => '[1].event: a name of 1 to 64 bytes without control characters is required' }
+--- error_log
+abtest api: 400 [1].event
+
+
+
+=== TEST 10: a body over client_max_body_size (1 MB at 512k), media types, methods
 --- request eval
 [::post('{"deviceId": "d1", "event": "x", "params": {"a": "'
          . ('x' x 1048576) . '"}}', '/small/events'),
@@ -394,7 +417,7 @@ abtest api: 400 [1].event
 
 
 
-=== TEST 9: events=0: events are counted and logged, not kept
+=== TEST 11: events=0: events are counted and logged, not kept
 --- http_config
     abtest_zone zone=abtest:1m events=0;
     abtest_events_log logs/events.log;
@@ -419,7 +442,7 @@ Content-Type: application/json
 
 
 
-=== TEST 10: abtest_api events needs a zone
+=== TEST 12: abtest_api events needs a zone
 --- http_config
     abtest_experiment e {
         group A 1;
@@ -434,7 +457,7 @@ qr/\[emerg\] .*"abtest_api events" in \S+:\d+ needs a shared zone/
 
 
 
-=== TEST 11: abtest_api stats needs a zone
+=== TEST 13: abtest_api stats needs a zone
 --- http_config
     abtest_experiment e {
         group A 1;
@@ -449,7 +472,7 @@ qr/\[emerg\] .*"abtest_api stats" in \S+:\d+ needs a shared zone/
 
 
 
-=== TEST 12: events= must be a count
+=== TEST 14: events= must be a count
 --- http_config
     abtest_zone zone=abtest:1m events=-1;
 --- config
@@ -462,7 +485,7 @@ qr/\[emerg\] .*invalid "events=" value "events=-1"/
 
 
 
-=== TEST 13: a ring the zone cannot hold
+=== TEST 15: a ring the zone cannot hold
 --- http_config
     abtest_zone zone=abtest:1m events=1000000;
 
@@ -479,7 +502,7 @@ qr/\[emerg\] .*abtest: zone is too small for events=1000000/
 
 
 
-=== TEST 14: HEAD /events
+=== TEST 16: HEAD /events
 --- request
 HEAD /events
 --- error_code: 200

@@ -9,8 +9,14 @@ BEGIN {
 }
 
 use Test::Nginx::Socket 'no_plan';
+use File::Temp qw(tempdir);
 use lib 't/lib';
 use ABTest::Json qw(json_body_check match_json decode);
+
+# the events log outlives the blocks: in HUP mode the real Test::Nginx
+# removes the files under t/servroot (logs/ too) before every reload
+our $EventsLog = tempdir('abtest-events-XXXXXX', TMPDIR => 1, CLEANUP => 1)
+                 . '/events.log';
 
 master_on();
 workers(2);
@@ -31,7 +37,7 @@ sub http_config {
     my $goal = $o{goal} // 'button_click';
     return <<"_EOC_";
     abtest_zone zone=abtest:1m events=$events;
-    abtest_events_log logs/events.log;
+    abtest_events_log $::EventsLog;
 
     abtest_experiment e {
         group A 1;
@@ -84,6 +90,10 @@ add_block_preprocessor(sub {
         if !defined $block->no_error_log;
 });
 
+# TEST 3 and 4's lines are logged by the reload, before their first
+# request: every error_log check (after every request) reads the block's
+# whole log
+check_accum_error_log();
 no_shuffle();
 run_tests();
 
@@ -118,8 +128,7 @@ __DATA__
  sub {
      my ($got) = @_;
      my @log = map { ::decode($_) } do {
-         open my $fh, '<', Test::Nginx::Socket::server_root()
-                           . '/logs/events.log' or return "no log: $!";
+         open my $fh, '<', $::EventsLog or return "no log: $!";
          <$fh>;
      };
      return scalar(@log) . " lines in the log" if @log != 6;

@@ -13,7 +13,9 @@ cd "$top"
 
 lib=${TEST_NGINX_LIB:-$top/util/test-nginx/lib}
 
-export TEST_NGINX_BINARY="${TEST_NGINX_BINARY:-/usr/sbin/nginx}"
+# Debian's nginx with -e logs/error.log: start-up errors in t/servroot, where
+# Test::Nginx looks for them (util/test-nginx/bin/nginx)
+export TEST_NGINX_BINARY="${TEST_NGINX_BINARY:-$top/util/test-nginx/bin/nginx}"
 export TEST_NGINX_LOAD_MODULES="${TEST_NGINX_LOAD_MODULES:-$top/build/ngx_http_abtest_module.so}"
 
 [ $# -gt 0 ] || set -- t/
