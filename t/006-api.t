@@ -4,12 +4,11 @@
 # every error path with its status and body, the seed's state transitions.
 
 use Test::Nginx::Socket 'no_plan';
-use JSON::PP;
 use lib 't/lib';
 use ABTest::Oracle qw(seed_group);
+use ABTest::Json qw(json_body_check);
 
 our $Known = '1027c4d1-c386-4bc4-8d61-3e30d8f16adf';
-our $Iso = qr/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 
 our $HttpConfig = <<'_EOC_';
     abtest_zone zone=abtest:1m;
@@ -45,69 +44,8 @@ our $Config = <<'_EOC_';
     }
 _EOC_
 
-# --- json: the expected JSON per request (undef: not checked); "ISO" in
-# an expected string means an ISO 8601 time there
-sub match_json {
-    my ($got, $want, $path) = @_;
-
-    if (!ref $want) {
-        return "$path: expected null, got " . encode_json([$got])
-            if !defined $want && defined $got;
-        return "" if !defined $want;
-        return "$path: expected an ISO time, got " . ($got // 'null')
-            if $want eq 'ISO' && (!defined $got || $got !~ $::Iso);
-        return "" if $want eq 'ISO';
-        return "$path: expected " . encode_json([$want]) . ", got "
-               . encode_json([$got])
-            if !defined $got || ref $got || $got ne $want;
-        return "";
-    }
-
-    if (ref $want eq 'HASH') {
-        return "$path: expected an object" if ref $got ne 'HASH';
-        my @keys = sort keys %$want;
-        my @have = sort keys %$got;
-        return "$path: keys are (@have), expected (@keys)"
-            if "@keys" ne "@have";
-        for my $k (@keys) {
-            my $e = match_json($got->{$k}, $want->{$k}, "$path.$k");
-            return $e if $e;
-        }
-        return "";
-    }
-
-    if (ref $want eq 'ARRAY') {
-        return "$path: expected an array" if ref $got ne 'ARRAY';
-        return "$path: " . scalar(@$got) . " elements, expected "
-               . scalar(@$want) if @$got != @$want;
-        for my $i (0 .. $#$want) {
-            my $e = match_json($got->[$i], $want->[$i], "$path\[$i]");
-            return $e if $e;
-        }
-        return "";
-    }
-
-    # JSON::PP::true / false
-    return "$path: expected " . ($$want ? "true" : "false")
-        if !JSON::PP::is_bool($got) || !!$got != !!$$want;
-    return "";
-}
-
-add_response_body_check(sub {
-    my ($block, $body, $req_idx) = @_;
-
-    my $json = $block->json;
-    return if !defined $json;
-
-    # one expectation per request where the requests are an array
-    my $want = ref $block->request eq 'ARRAY' ? $json->[$req_idx] : $json;
-    return if !defined $want;
-
-    my $got = eval { JSON::PP->new->decode($body) };
-    ok(defined $got, $block->name . " - body is JSON") or diag $@;
-    my $e = $got ? match_json($got, $want, '$') : 'not JSON';
-    is($e, '', $block->name . " - JSON of request $req_idx");
-});
+# --- json: the expected JSON per request (t/lib/ABTest/Json.pm)
+json_body_check();
 
 add_block_preprocessor(sub {
     my $block = shift;
@@ -130,6 +68,7 @@ sub exp_json {
         rollout_group => $o{rollout},
         start => $o{start},
         end => $o{end},
+        cookie => $o{cookie},
     };
 }
 
@@ -477,3 +416,28 @@ GET /api/experiments
 --- json eval
 { e => ::exp_json(title => 'e', groups => { A => 1, B => 3 },
                   fallback => 'A', state => 'active') }
+
+
+
+=== TEST 20: the group cookie is shown; a rollout without a group takes the configured one
+--- http_config
+    abtest_zone zone=abtest:1m;
+
+    abtest_experiment e {
+        group    A 1;
+        group    B 1;
+        cookie   exp_group;
+        rollout  B;
+    }
+--- request eval
+[::post('{"name": "e", "state": "rollout"}'),
+ ::post('{"name": "e", "state": "active"}'),
+ ::post('{"name": "e", "state": "rollout"}')]
+--- more_headers
+Content-Type: application/json
+--- json eval
+my %e = (title => 'e', groups => { A => 1, B => 1 }, fallback => 'A',
+         cookie => 'exp_group', start => 'ISO');
+[{ e => ::exp_json(%e, state => 'rollout', rollout => 'B', end => 'ISO') },
+ { e => ::exp_json(%e, state => 'active') },
+ { e => ::exp_json(%e, state => 'rollout', rollout => 'B', end => 'ISO') }]

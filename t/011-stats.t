@@ -113,16 +113,17 @@ sub exp_stats {
     my ($name, $counted, %o) = @_;
 
     my $e = $Exps{$name};
+    my $weights = $o{groups} // $e->{groups};
     my %count;
 
     for my $ev (@$counted) {
-        $count{group_of($ev->[0], $name)}{$ev->[1]}++;
+        $count{seed_group($ev->[0], $name, $weights)}{$ev->[1]}++;
     }
 
     my $c = $count{$e->{control}} // {};
     my (%groups, @exposures, @weights);
 
-    for my $g (@{ $e->{groups} }) {
+    for my $g (@$weights) {
         my $k = $count{$g->[0]} // {};
         $groups{$g->[0]} = group_stats(
             n => $k->{$e->{exposure}} // 0, x => $k->{$e->{goal}} // 0,
@@ -319,7 +320,31 @@ my %s = map {
 
 
 
-=== TEST 9: the same event as exposure and goal is refused
+=== TEST 9: a weight change restarts the statistics: a new split is a new comparison
+--- request eval
+my @before = ::events_plan(30, sub { ('pageview', 'button_click') });
+my @after = ::events_plan(12, sub { ('pageview', 'button_click') });
+[::posts(@before),
+ "POST /api/experiments/update\n"
+ . '{"name": "homepage_button_test", "groups": {"A": 30, "B": 70}}',
+ "GET /api/stats",
+ ::posts(@after),
+ "GET /api/stats"]
+--- json eval
+my @before = ::events_plan(30, sub { ('pageview', 'button_click') });
+my @after = ::events_plan(12, sub { ('pageview', 'button_click') });
+my $split = [[A => 30], [B => 70]];
+my %s1 = %{ ::stats(three_way => \@before) };
+$s1{homepage_button_test} = ::exp_stats('homepage_button_test', [],
+                                        groups => $split);
+my %s2 = %{ ::stats(three_way => [@before, @after]) };
+$s2{homepage_button_test} = ::exp_stats('homepage_button_test', \@after,
+                                        groups => $split);
+[::answers(@before), undef, \%s1, ::answers(@after), \%s2]
+
+
+
+=== TEST 10: the same event as exposure and goal is refused
 --- http_config
     abtest_zone zone=abtest:1m;
 
@@ -338,7 +363,7 @@ qr/\[emerg\] .*experiment "e" has the same event "click" as exposure and goal/
 
 
 
-=== TEST 10: an exposure name longer than 64 bytes is refused
+=== TEST 11: an exposure name longer than 64 bytes is refused
 --- http_config eval
 "    abtest_experiment e {
         group    A 1;
@@ -354,7 +379,7 @@ qr/\[emerg\] .*invalid exposure event name "v{65}": use 1 to 64 bytes without co
 
 
 
-=== TEST 11: GET only
+=== TEST 12: GET only
 --- request
 POST /api/stats
 {}

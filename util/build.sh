@@ -23,7 +23,11 @@ mkdir -p "$build/objs"
 
 stamp="$build/objs/.configured-from"
 
-if [ ! -f "$build/objs/Makefile" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$src" ]
+# configure again for another tree, or when "config" (the list of sources)
+# changed since
+if [ ! -f "$build/objs/Makefile" ] \
+   || [ "$(cat "$stamp" 2>/dev/null)" != "$src" ] \
+   || [ "$top/config" -nt "$build/objs/Makefile" ]
 then
     cd "$src"
     configure=./configure
