@@ -591,3 +591,29 @@ test('results, a sample ratio mismatch, reset; screenshots', T, async () => {
     assert.deepEqual(problems, []);
     await context.close();
 });
+
+test('hostile event names are shown as text, never run', T, async () => {
+    // event names come from clients and reach the admin page's counts
+    const names = ['<img src=x onerror="window.__xss=1">',
+                   '</li><script>window.__xss=2</script>'];
+    const deviceId = pickDevice('hostile', { [BTN]: 'A' });
+    await postEvents(names.map((event) => ({ event, deviceId, params: {} })));
+    const stats = await get('/api/stats');
+    for (const n of names) {
+        assert.equal(stats[BTN].groups.A.events[n], 1, n);
+    }
+
+    const { context, page, problems } = await openAdmin();
+    const details = card(page, BTN).locator('details.events');
+    await details.locator('summary').click();
+    const li = details.locator('li').filter({ hasText: names[0] });
+    await li.waitFor();
+    const text = await li.textContent();
+    for (const n of names) {
+        assert.ok(text.includes(`${n} 1`), `shown as text: ${text}`);
+    }
+    assert.equal(await details.locator('img, script').count(), 0);
+    assert.equal(await page.evaluate(() => window.__xss), undefined);
+    assert.deepEqual(problems, []);
+    await context.close();
+});
