@@ -510,3 +510,32 @@ HEAD /events
 Content-Type: application/json
 --- response_body eval
 ""
+
+
+
+=== TEST 17: a chunked body (no length) and a NUL byte: refused, nothing stored
+--- request
+GET /events
+--- json eval
+sub {
+    my @cases = (
+        ["POST /events HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+         . "Content-Type: application/json\r\n"
+         . "Transfer-Encoding: chunked\r\n\r\n"
+         . "20\r\n{\"deviceId\": \"d1\", \"event\": \"x\"}\r\n0\r\n\r\n",
+         411, { error => 'Content-Length: required' }],
+        ["POST /events HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+         . "Content-Type: application/json\r\nContent-Length: 33\r\n\r\n"
+         . qq{{"deviceId": "d1", "event": "x\0"}},
+         400, { error => 'body: holds a NUL byte' }],
+    );
+    for my $c (@cases) {
+        my ($status, $body) = ABTest::Json::http_raw($c->[0]);
+        return "status $status, expected $c->[1]: $body" if $status != $c->[1];
+        my $e = ::match_json(::decode($body), $c->[2]);
+        return $e if $e;
+    }
+    my ($status, $body) = ABTest::Json::http('GET', '/events');
+    return ::match_json(::decode($body), []);
+}
+

@@ -15,6 +15,8 @@ package ABTest::Json;
 #       undef skips one).
 #   http($method, $uri, $body, @headers)
 #       a request of a check's own to the test server: (status, body).
+#   http_raw($request)
+#       the same for a request written out whole.
 
 use strict;
 use warnings;
@@ -25,7 +27,7 @@ use Scalar::Util qw(blessed looks_like_number);
 use Test::More;
 use Exporter 'import';
 
-our @EXPORT_OK = qw(match_json json_body_check approx decode http);
+our @EXPORT_OK = qw(match_json json_body_check approx decode http http_raw);
 
 our $Iso = qr/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 
@@ -151,17 +153,23 @@ sub http {
 
     $body //= '';
 
+    return http_raw("$method $uri HTTP/1.1\r\nHost: localhost\r\n"
+                    . "Connection: close\r\n"
+                    . join('', map { "$_\r\n" } @headers)
+                    . ($method eq 'POST' ? "Content-Length: " . length($body)
+                                           . "\r\n" : '')
+                    . "\r\n$body");
+}
+
+
+# a request sent as it is written (it should ask to close the connection)
+sub http_raw {
+    my ($req) = @_;
+
     my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
                                      PeerPort => port(), Proto => 'tcp',
                                      Timeout => 10)
         or die "cannot connect: $!";
-
-    my $req = "$method $uri HTTP/1.1\r\nHost: localhost\r\n"
-              . "Connection: close\r\n"
-              . join('', map { "$_\r\n" } @headers)
-              . ($method eq 'POST' ? "Content-Length: " . length($body)
-                                     . "\r\n" : '')
-              . "\r\n$body";
 
     print $sock $req;
 
