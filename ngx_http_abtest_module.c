@@ -56,7 +56,7 @@ static ngx_command_t  ngx_http_abtest_commands[] = {
       NULL },
 
     { ngx_string("abtest_zone"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE123,
       ngx_http_abtest_zone,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
@@ -277,6 +277,8 @@ ngx_http_abtest_create_loc_conf(ngx_conf_t *cf)
      *     conf->cookie_path = { 0, NULL };
      *     conf->cookie_flags = 0;
      *     conf->cookie_attrs = { 0, NULL };
+     *     conf->admin_experiments = { 0, NULL };
+     *     conf->admin_stats = { 0, NULL };
      */
 
     conf->enable = NGX_CONF_UNSET;
@@ -285,6 +287,7 @@ ngx_http_abtest_create_loc_conf(ngx_conf_t *cf)
     conf->api_write = NGX_CONF_UNSET;
     conf->use = NGX_CONF_UNSET;
     conf->cookie_expires = NGX_CONF_UNSET;
+    conf->events_body_max = NGX_CONF_UNSET;
 
     return conf;
 }
@@ -359,7 +362,8 @@ ngx_http_abtest_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
-    ngx_http_abtest_api_merge(cf, conf);
+    ngx_http_abtest_api_merge(cf, prev, conf);
+    ngx_http_abtest_admin_merge(cf, prev, conf);
 
     return NGX_CONF_OK;
 }

@@ -25,6 +25,8 @@ CG_REQUESTS=${CG_REQUESTS:-5000}
 
 [ -f "$so" ] || { echo "bench: build the module first (make)" >&2; exit 1; }
 
+. "$top/bench/callgrind.sh"
+
 mkdir -p "$out"
 work=$(mktemp -d /tmp/abtest-bench-events-XXXXXX)
 pids=()
@@ -157,9 +159,9 @@ count() {   # kind
 echo "exact count"
 counts=$(for k in events events-buffered; do count "$k"; done)
 
-# callgrind: instructions per request, the difference of two runs
+# callgrind: instructions per request (bench/callgrind.sh)
 cg() {   # kind
-    local k=$1 d=$work/cg-$1 port total1 total2
+    local k=$1 d=$work/cg-$1 port
     mkdir -p "$d/logs"
     sed -e "s|$work/$k/|$d/|g" -e "s|worker_cpu_affinity 10;||" \
         -e "s|error_log .*;|error_log $d/logs/error.log error;\nmaster_process off;\ndaemon off;|" \
@@ -169,34 +171,11 @@ cg() {   # kind
     printf '%s' '{"ts":"2026-11-25T10:00:00.000Z","deviceId":"00000001-5d3c-4d8e-9a43-2b7e6c1d9f10","source":"browser","event":"button_click","params":{"btn_type":"B","page":"/pricing?plan=pro&ref=newsletter-nov-26"}}' \
         > "$d/body.json"
 
-    for n in 1 2; do
-        local reqs=$((CG_REQUESTS * n)) vg
-        valgrind --tool=callgrind --callgrind-out-file="$d/cg.$n" \
-            /usr/sbin/nginx -p "$d/" -c "$d/nginx.conf" -e stderr \
-            2> "$d/valgrind.$n.log" &
-        vg=$!
-        pids+=("$vg")
-        for _ in $(seq 300); do
-            curl -s -o /dev/null "http://127.0.0.1:$port/noop" && break
-            sleep 0.2
-        done
-        # a fixed number of POSTs on one keep-alive connection
-        curl -s -o /dev/null -H 'Content-Type: application/json' \
-            --data-binary @"$d/body.json" \
-            "http://127.0.0.1:$port/events?[1-$reqs]" > /dev/null
-        kill -QUIT "$vg"
-        wait "$vg" || true
-    done
-
-    if [ ! -s "$d/cg.1" ] || [ ! -s "$d/cg.2" ]; then
-        echo "bench: callgrind run for $k failed, see $d" >&2
-        cat "$d"/valgrind.*.log >&2
-        exit 1
-    fi
-
-    total1=$(grep -m1 '^summary:' "$d/cg.1" | awk '{print $2}')
-    total2=$(grep -m1 '^summary:' "$d/cg.2" | awk '{print $2}')
-    echo $(( (total2 - total1) / CG_REQUESTS ))
+    # a fixed number of POSTs on one keep-alive connection
+    cg_per_request "$d" "http://127.0.0.1:$port/noop" \
+        "http://127.0.0.1:$port/events?" "$CG_REQUESTS" \
+        -H 'Content-Type: application/json' --data-binary @"$d/body.json" \
+        || exit 1
 
     if [ "$k" = events ]; then
         callgrind_annotate --inclusive=yes "$d/cg.2" 2>/dev/null \

@@ -22,6 +22,8 @@ CG_REQUESTS=${CG_REQUESTS:-20000}
 
 [ -f "$so" ] || { echo "bench: build the module first (make)" >&2; exit 1; }
 
+. "$top/bench/callgrind.sh"
+
 mkdir -p "$out"
 work=$(mktemp -d /tmp/abtest-bench-XXXXXX)
 pids=()
@@ -145,50 +147,22 @@ for round in $(seq 1 "$ROUNDS"); do
     run_wrk userid-returning userid "$userid_cookie"
 done
 
-# callgrind: instructions per request, as the difference between two runs
-# of different length, which cancels start-up and shut-down
+# callgrind: instructions per request (bench/callgrind.sh)
 cg() {   # kind server [header]
     local kind=$1 server=$2 header=${3:-}
-    local d=$work/cg-$kind n total1 total2
+    local d=$work/cg-$kind
     mkdir -p "$d/logs"
     sed -e "s|pid .*;|pid $d/nginx.pid;|" -e "s|worker_cpu_affinity 10;||" \
         -e "s|error_log .*;|error_log $d/logs/error.log error;\nmaster_process off;\ndaemon off;|" \
         -e "s|18090|18190|; s|18091|18191|; s|18092|18192|" \
         "$work/$server/nginx.conf" > "$d/nginx.conf"
-    local port
+    local port hdr=()
     port=$(grep -o 'listen 127.0.0.1:[0-9]*' "$d/nginx.conf" | cut -d: -f2)
+    [ -n "$header" ] && hdr=(-H "$header")
 
-    for n in 1 2; do
-        local reqs=$((CG_REQUESTS * n))
-        valgrind --tool=callgrind --callgrind-out-file="$d/cg.$n" \
-            /usr/sbin/nginx -p "$d/" -c "$d/nginx.conf" -e stderr \
-            2> "$d/valgrind.$n.log" &
-        local vg=$!
-        pids+=("$vg")
-        # nginx under valgrind takes a few seconds to start
-        for _ in $(seq 300); do
-            curl -s -o /dev/null "http://127.0.0.1:$port/" && break
-            sleep 0.2
-        done
-        local hdr=()
-        [ -n "$header" ] && hdr=(-H "$header")
-        # a fixed number of requests on one keep-alive connection: curl's
-        # URL globbing (/1, /2, ...; every path is served by "location /")
-        curl -s -o /dev/null "${hdr[@]}" \
-            "http://127.0.0.1:$port/[1-$reqs]" > /dev/null
-        kill -QUIT "$vg"
-        wait "$vg" || true
-    done
-
-    if [ ! -s "$d/cg.1" ] || [ ! -s "$d/cg.2" ]; then
-        echo "bench: callgrind run for $kind failed, see $d" >&2
-        cat "$d"/valgrind.*.log >&2
-        exit 1
-    fi
-
-    total1=$(grep -m1 '^summary:' "$d/cg.1" | awk '{print $2}')
-    total2=$(grep -m1 '^summary:' "$d/cg.2" | awk '{print $2}')
-    echo $(( (total2 - total1) / CG_REQUESTS ))
+    # /1, /2, ...: every path is served by "location /"
+    cg_per_request "$d" "http://127.0.0.1:$port/" "http://127.0.0.1:$port/" \
+        "$CG_REQUESTS" "${hdr[@]}" || exit 1
 
     if [ "$kind" = abtest-new ] || [ "$kind" = abtest-returning ]; then
         callgrind_annotate --inclusive=yes "$d/cg.2" 2>/dev/null \

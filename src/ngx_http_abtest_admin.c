@@ -37,6 +37,32 @@ static char *ngx_http_abtest_admin_uri(ngx_conf_t *cf, ngx_str_t *value,
     size_t skip, ngx_str_t *uri);
 
 
+/*
+ * From the location's merge: blocks inside an admin location (if,
+ * limit_except) serve the same page.
+ */
+
+void
+ngx_http_abtest_admin_merge(ngx_conf_t *cf, ngx_http_abtest_loc_conf_t *prev,
+    ngx_http_abtest_loc_conf_t *alcf)
+{
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (alcf->admin_experiments.data == NULL) {
+        alcf->admin_experiments = prev->admin_experiments;
+        alcf->admin_stats = prev->admin_stats;
+    }
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->lmt_excpt && clcf->handler == NULL
+        && alcf->admin_experiments.data)
+    {
+        clcf->handler = ngx_http_abtest_admin_handler;
+    }
+}
+
+
 /* abtest_admin [experiments=uri] [stats=uri] */
 
 char *

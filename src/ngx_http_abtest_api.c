@@ -131,28 +131,41 @@ ngx_http_abtest_api_check(ngx_conf_t *cf, ngx_http_abtest_main_conf_t *amcf)
 
 
 /*
+ * From the location's merge.  A limit_except block inside an API location
+ * answers with the API, as proxy_pass's does.
+ *
  * An events location checks client_max_body_size itself, so that a body
  * too large gets a JSON answer like every other refusal: nginx's own
- * check, made before any handler runs, is turned off there.
+ * check, made before any handler runs, is turned off there.  Blocks
+ * inside it (if, limit_except) inherit the limit.
  */
 
 void
-ngx_http_abtest_api_merge(ngx_conf_t *cf, ngx_http_abtest_loc_conf_t *alcf)
+ngx_http_abtest_api_merge(ngx_conf_t *cf, ngx_http_abtest_loc_conf_t *prev,
+    ngx_http_abtest_loc_conf_t *alcf)
 {
     ngx_http_core_loc_conf_t  *clcf;
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
 
-    if (clcf->handler != ngx_http_abtest_api_handler
-        || alcf->api != NGX_HTTP_ABTEST_API_EVENTS)
+    if (clcf->lmt_excpt && clcf->handler == NULL
+        && alcf->api != NGX_HTTP_ABTEST_API_NONE)
     {
-        return;
+        clcf->handler = ngx_http_abtest_api_handler;
     }
 
-    alcf->events_body_max = clcf->client_max_body_size
-                            ? clcf->client_max_body_size
-                            : NGX_HTTP_ABTEST_EVENTS_BODY_MAX;
-    clcf->client_max_body_size = 0;
+    if (clcf->handler == ngx_http_abtest_api_handler
+        && alcf->api == NGX_HTTP_ABTEST_API_EVENTS
+        && alcf->events_body_max == NGX_CONF_UNSET)
+    {
+        alcf->events_body_max = clcf->client_max_body_size
+                                ? clcf->client_max_body_size
+                                : NGX_HTTP_ABTEST_EVENTS_BODY_MAX;
+        clcf->client_max_body_size = 0;
+    }
+
+    ngx_conf_merge_off_value(alcf->events_body_max, prev->events_body_max,
+                             NGX_HTTP_ABTEST_EVENTS_BODY_MAX);
 }
 
 
@@ -182,9 +195,7 @@ ngx_http_abtest_api_handler(ngx_http_request_t *r)
 ngx_int_t
 ngx_http_abtest_api_not_allowed(ngx_http_request_t *r, char *allow)
 {
-    if (ngx_http_discard_request_body(r) != NGX_OK
-        || ngx_http_abtest_add_header(r, "Allow", allow) != NGX_OK)
-    {
+    if (ngx_http_abtest_add_header(r, "Allow", allow) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -214,9 +225,6 @@ ngx_http_abtest_api_experiments(ngx_http_request_t *r)
         alcf = ngx_http_get_module_loc_conf(r, ngx_http_abtest_module);
 
         if (!alcf->api_write) {
-            if (ngx_http_discard_request_body(r) != NGX_OK) {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
-            }
 
             return ngx_http_abtest_json_error(r, NGX_HTTP_FORBIDDEN,
                                     "this location is read-only: "
@@ -229,9 +237,6 @@ ngx_http_abtest_api_experiments(ngx_http_request_t *r)
         }
 
         if (ngx_http_abtest_api_same_origin(r) != NGX_OK) {
-            if (ngx_http_discard_request_body(r) != NGX_OK) {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
-            }
 
             return ngx_http_abtest_json_error(r, NGX_HTTP_FORBIDDEN,
                                     "Origin: writes from another site are "
@@ -243,7 +248,7 @@ ngx_http_abtest_api_experiments(ngx_http_request_t *r)
         /* bodies that fit the body buffer are taken, larger ones refused */
         return ngx_http_abtest_api_read_json(r,
                                        (off_t) clcf->client_body_buffer_size,
-                                       "client_body_buffer_size", 0,
+                                       "client_body_buffer_size",
                                        ngx_http_abtest_api_update_body);
     }
 
@@ -298,9 +303,9 @@ ngx_http_abtest_api_expgroups(ngx_http_request_t *r)
     ngx_uint_t                     i, group, assigned;
     ngx_http_abtest_ctx_t         *ctx;
     ngx_http_abtest_group_t       *groups;
+    ngx_http_abtest_exp_state_t   *state;
     ngx_http_abtest_main_conf_t   *amcf;
     ngx_http_abtest_experiment_t  *exp;
-    ngx_http_abtest_exp_state_t   *state;
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
         return ngx_http_abtest_api_not_allowed(r, "GET, HEAD");
@@ -395,7 +400,8 @@ ngx_http_abtest_api_expgroups(ngx_http_request_t *r)
 
     yajl_gen_map_close(g);
 
-    if (device.len && amcf->sh) {
+    /* a HEAD only asks what a GET would answer: it stores nothing */
+    if (device.len && amcf->sh && r->method != NGX_HTTP_HEAD) {
         ngx_http_abtest_api_backend_event(r, &device, ctx, g);
     }
 
@@ -458,14 +464,14 @@ ngx_http_abtest_api_backend_event(ngx_http_request_t *r, ngx_str_t *device,
 /*
  * Starts reading a JSON body of at most "max" bytes (the "max_name"
  * setting): another media type (form posts included) is a 415, a larger
- * body a 413, and with "need_length" a body of unknown length (chunked,
- * HTTP/2 without a Content-Length) a 411, all as JSON.
+ * body a 413, a body of unknown length (chunked, HTTP/2 without a
+ * Content-Length) a 411, so that no more than "max" is ever read; all as
+ * JSON.
  */
 
 ngx_int_t
 ngx_http_abtest_api_read_json(ngx_http_request_t *r, off_t max,
-    char *max_name, ngx_uint_t need_length,
-    ngx_http_client_body_handler_pt handler)
+    char *max_name, ngx_http_client_body_handler_pt handler)
 {
     ngx_int_t   rc;
     ngx_str_t  *type;
@@ -481,9 +487,6 @@ ngx_http_abtest_api_read_json(ngx_http_request_t *r, off_t max,
             && type->data[sizeof("application/json") - 1] != ';'
             && type->data[sizeof("application/json") - 1] != ' '))
     {
-        if (ngx_http_discard_request_body(r) != NGX_OK) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
 
         /* form posts from other sites are refused here as well */
         return ngx_http_abtest_json_error(r,
@@ -491,21 +494,15 @@ ngx_http_abtest_api_read_json(ngx_http_request_t *r, off_t max,
                                     "Content-Type: must be application/json");
     }
 
-    if (need_length && r->headers_in.content_length_n < 0
+    if (r->headers_in.content_length_n < 0
         && (r->headers_in.chunked || r->http_version >= NGX_HTTP_VERSION_20))
     {
-        if (ngx_http_discard_request_body(r) != NGX_OK) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
 
         return ngx_http_abtest_json_error(r, NGX_HTTP_LENGTH_REQUIRED,
                                           "Content-Length: required");
     }
 
     if (r->headers_in.content_length_n > max) {
-        if (ngx_http_discard_request_body(r) != NGX_OK) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
 
         return ngx_http_abtest_json_error(r,
                                     NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
@@ -619,8 +616,8 @@ ngx_http_abtest_api_update_body(ngx_http_request_t *r)
 ngx_int_t
 ngx_http_abtest_api_read_body(ngx_http_request_t *r, ngx_str_t *body)
 {
-    u_char       *p;
     off_t         len;
+    u_char       *p;
     ssize_t       n;
     ngx_buf_t    *b;
     ngx_chain_t  *cl;
@@ -782,8 +779,8 @@ ngx_http_abtest_api_parse_update(ngx_http_request_t *r, yajl_val obj,
 
     exp = ngx_http_abtest_find_experiment(amcf, (u_char *) name, len, 0);
     if (exp == NULL) {
-        ngx_snprintf(err, err_len, "name: no experiment \"%*s\"%Z",
-                     ngx_min(len, NGX_HTTP_ABTEST_NAME_MAX), name);
+        ngx_snprintf(err, err_len, "name: no experiment \"%s\"%Z",
+                     ngx_http_abtest_client_name(name));
         return NGX_HTTP_NOT_FOUND;
     }
 
@@ -842,8 +839,8 @@ ngx_http_abtest_api_parse_update(ngx_http_request_t *r, yajl_val obj,
             continue;
         }
 
-        ngx_snprintf(err, err_len, "unknown field \"%*s\"%Z",
-                     ngx_min(ngx_strlen(key), NGX_HTTP_ABTEST_NAME_MAX), key);
+        ngx_snprintf(err, err_len, "unknown field \"%s\"%Z",
+                     ngx_http_abtest_client_name(key));
         return NGX_HTTP_BAD_REQUEST;
     }
 

@@ -23,6 +23,7 @@ static ngx_int_t ngx_libc_cdecl ngx_http_abtest_cmp_groups(const void *one,
 #define NGX_HTTP_ABTEST_CHECK_NONE   0
 #define NGX_HTTP_ABTEST_CHECK_NAME   1
 #define NGX_HTTP_ABTEST_CHECK_EVENT  2
+#define NGX_HTTP_ABTEST_CHECK_TEXT   3
 
 
 static ngx_str_t  ngx_http_abtest_state_names[] = {
@@ -65,7 +66,7 @@ ngx_http_abtest_valid_name(ngx_str_t *name, ngx_uint_t dot)
 }
 
 
-/* an event name: 1 to 64 bytes, no control characters */
+/* an event name: 1 to 64 bytes of UTF-8, no control characters */
 
 ngx_int_t
 ngx_http_abtest_valid_event_name(ngx_str_t *name)
@@ -78,6 +79,31 @@ ngx_http_abtest_valid_event_name(ngx_str_t *name)
 
     for (i = 0; i < name->len; i++) {
         if (name->data[i] < 0x20 || name->data[i] == 0x7f) {
+            return NGX_ERROR;
+        }
+    }
+
+    return ngx_http_abtest_valid_utf8(name);
+}
+
+
+/* text that goes into JSON, which is UTF-8 */
+
+ngx_int_t
+ngx_http_abtest_valid_utf8(ngx_str_t *text)
+{
+    u_char  *p, *last;
+
+    p = text->data;
+    last = p + text->len;
+
+    while (p < last) {
+        if (*p < 0x80) {
+            p++;
+            continue;
+        }
+
+        if (ngx_utf8_decode(&p, last - p) > 0x10ffff) {
             return NGX_ERROR;
         }
     }
@@ -251,7 +277,7 @@ ngx_http_abtest_experiment_command(ngx_conf_t *cf, ngx_command_t *dummy,
 
     if (ngx_strcmp(value[0].data, "title") == 0) {
         return ngx_http_abtest_set_once(cf, &exp->title, value,
-                                        NGX_HTTP_ABTEST_CHECK_NONE);
+                                        NGX_HTTP_ABTEST_CHECK_TEXT);
     }
 
     if (ngx_strcmp(value[0].data, "cookie") == 0) {
@@ -396,12 +422,21 @@ ngx_http_abtest_set_once(ngx_conf_t *cf, ngx_str_t *field, ngx_str_t *value,
         return NGX_CONF_ERROR;
     }
 
+    if (check == NGX_HTTP_ABTEST_CHECK_TEXT
+        && ngx_http_abtest_valid_utf8(&value[1]) != NGX_OK)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid %V \"%V\": not UTF-8", &value[0],
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
     if (check == NGX_HTTP_ABTEST_CHECK_EVENT
         && ngx_http_abtest_valid_event_name(&value[1]) != NGX_OK)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid %V event name \"%V\": use 1 to %d "
-                           "bytes without control characters",
+                           "bytes of UTF-8 without control characters",
                            &value[0], &value[1], NGX_HTTP_ABTEST_NAME_MAX);
         return NGX_CONF_ERROR;
     }
@@ -445,10 +480,18 @@ ngx_http_abtest_experiment_finish(ngx_conf_t *cf,
     group = exp->groups.elts;
     total = 0;
 
+    /* the names, to tell a reload that changes them */
+    ngx_crc32_init(exp->groups_crc);
+
     for (i = 0; i < exp->groups.nelts; i++) {
         exp->conf_state.weights[i] = (uint32_t) group[i].weight;
         total += group[i].weight;
+
+        ngx_crc32_update(&exp->groups_crc, group[i].name.data,
+                         group[i].name.len + 1);
     }
+
+    ngx_crc32_final(exp->groups_crc);
 
     if (total > NGX_HTTP_ABTEST_WEIGHT_TOTAL_MAX) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,

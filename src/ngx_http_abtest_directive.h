@@ -27,6 +27,7 @@ char *ngx_http_abtest_resolve_use(ngx_conf_t *cf,
     ngx_http_abtest_main_conf_t *amcf, ngx_http_abtest_loc_conf_t *alcf);
 ngx_int_t ngx_http_abtest_valid_name(ngx_str_t *name, ngx_uint_t dot);
 ngx_int_t ngx_http_abtest_valid_event_name(ngx_str_t *name);
+ngx_int_t ngx_http_abtest_valid_utf8(ngx_str_t *text);
 ngx_http_abtest_experiment_t *ngx_http_abtest_find_experiment(
     ngx_http_abtest_main_conf_t *amcf, u_char *name, size_t len,
     ngx_uint_t caseless);

@@ -283,7 +283,10 @@ ngx_http_abtest_event_log_flush(ngx_http_abtest_event_log_t *elog,
     ngx_memmove(elog->start, elog->start + n, len - n);
     elog->pos = elog->start + len - n;
 
-    if (ngx_process == NGX_PROCESS_WORKER && !elog->timer.timer_set) {
+    if ((ngx_process == NGX_PROCESS_WORKER
+         || ngx_process == NGX_PROCESS_SINGLE)
+        && !elog->timer.timer_set)
+    {
         ngx_add_timer(&elog->timer, elog->flush ? elog->flush
                                                 : NGX_HTTP_ABTEST_LOG_RETRY);
     }
@@ -340,13 +343,16 @@ ngx_http_abtest_event_log_direct(ngx_http_abtest_event_log_t *elog,
         p = ngx_cpymem(p, events[i].line.data, events[i].line.len);
     }
 
-    written = ngx_write_fd(elog->file->fd, buf, len);
+    for (p = buf; p < buf + len; p += written) {
+        written = ngx_write_fd(elog->file->fd, p, buf + len - p);
 
-    if (written != (ssize_t) len) {
-        ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
-                      "abtest: cannot write %uz bytes of events to the "
-                      "events log \"%V\"", len, &elog->file->name);
-        return NGX_ERROR;
+        if (written == -1 || written == 0) {
+            ngx_log_error(NGX_LOG_ALERT, log, written ? ngx_errno : 0,
+                          "abtest: cannot write %uz bytes of events to the "
+                          "events log \"%V\"", buf + len - p,
+                          &elog->file->name);
+            return NGX_ERROR;
+        }
     }
 
     return NGX_OK;

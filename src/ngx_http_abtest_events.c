@@ -74,7 +74,7 @@ ngx_http_abtest_events_handler(ngx_http_request_t *r)
     alcf = ngx_http_get_module_loc_conf(r, ngx_http_abtest_module);
 
     return ngx_http_abtest_api_read_json(r, alcf->events_body_max,
-                                         "client_max_body_size", 1,
+                                         "client_max_body_size",
                                          ngx_http_abtest_events_body);
 }
 
@@ -330,21 +330,22 @@ ngx_http_abtest_event_parse(ngx_http_request_t *r, yajl_val obj,
             bit = NGX_HTTP_ABTEST_F_TS;
 
             if (YAJL_IS_NUMBER(v)) {
+                /* the number as it was written */
                 f->ts.data = (u_char *) v->u.number.r;
                 f->ts.len = ngx_strlen(v->u.number.r);
 
-            } else if (ngx_http_abtest_event_string(v, 1, &s) != NGX_OK) {
-                ngx_snprintf(err, err_len, "ts: must be a string of at most "
-                             "%d bytes, a number or null%Z",
-                             NGX_HTTP_ABTEST_FIELD_MAX);
-                return NGX_ERROR;
-
-            } else if (s.data) {
-                if (ngx_http_abtest_event_quote(r->pool, &s, &f->ts)
-                    != NGX_OK)
-                {
-                    return NGX_ERROR;
+                if (f->ts.len > NGX_HTTP_ABTEST_FIELD_MAX) {
+                    goto bad_ts;
                 }
+
+            } else if (ngx_http_abtest_event_string(v, 1, &s) != NGX_OK) {
+                goto bad_ts;
+
+            } else if (s.data
+                       && ngx_http_abtest_event_quote(r->pool, &s, &f->ts)
+                          != NGX_OK)
+            {
+                return NGX_ERROR;
             }
 
         } else if (ngx_strcmp(key, "source") == 0
@@ -429,11 +430,8 @@ ngx_http_abtest_event_parse(ngx_http_request_t *r, yajl_val obj,
             ngx_memcpy(f->params.data, buf, len);
 
         } else {
-            /* the name is quoted whole or not at all: it is UTF-8 */
             ngx_snprintf(err, err_len, "%s: unknown field (extra data goes "
-                         "in params)%Z",
-                         ngx_strlen(key) <= NGX_HTTP_ABTEST_NAME_MAX
-                         ? key : "a long name");
+                         "in params)%Z", ngx_http_abtest_client_name(key));
             return NGX_ERROR;
         }
 
@@ -482,6 +480,13 @@ bad_event:
     ngx_snprintf(err, err_len, "event: a name of 1 to %d bytes without "
                  "control characters is required%Z",
                  NGX_HTTP_ABTEST_NAME_MAX);
+
+    return NGX_ERROR;
+
+bad_ts:
+
+    ngx_snprintf(err, err_len, "ts: must be a string or a number of at most "
+                 "%d bytes, or null%Z", NGX_HTTP_ABTEST_FIELD_MAX);
 
     return NGX_ERROR;
 }

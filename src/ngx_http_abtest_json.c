@@ -588,10 +588,18 @@ ngx_int_t
 ngx_http_abtest_json_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *fmt, ...)
 {
-    u_char      *p, msg[NGX_MAX_ERROR_STR];
+    u_char      *p, *s, *line, msg[NGX_MAX_ERROR_STR],
+                 safe[NGX_MAX_ERROR_STR];
     va_list      args;
     yajl_gen     g;
+    ngx_int_t    rc;
     ngx_uint_t   level;
+
+    /* a body not read yet is not wanted */
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
 
     va_start(args, fmt);
     p = ngx_vslprintf(msg, msg + sizeof(msg), fmt, args);
@@ -600,16 +608,18 @@ ngx_http_abtest_json_error(ngx_http_request_t *r, ngx_uint_t status,
     level = (status >= NGX_HTTP_INTERNAL_SERVER_ERROR) ? NGX_LOG_ERR
                                                        : NGX_LOG_INFO;
 
+    /* a message may quote a client's bytes: no line of its own in the log */
+    for (s = msg, line = safe; s < p; s++) {
+        *line++ = (*s < 0x20 || *s == 0x7f) ? '?' : *s;
+    }
+
     ngx_log_error(level, r->connection->log, 0,
-                  "abtest api: %d %*s", (int) status, p - msg, msg);
+                  "abtest api: %d %*s", (int) status, p - msg, safe);
 
     g = ngx_http_abtest_json_gen(r->pool);
     if (g == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    /* messages may quote client bytes: keep the JSON valid regardless */
-    yajl_gen_config(g, yajl_gen_validate_utf8, 0);
 
     yajl_gen_map_open(g);
     ngx_http_abtest_json_literal(g, "error");
@@ -700,8 +710,8 @@ ngx_http_abtest_json_weights(yajl_val obj, ngx_http_abtest_experiment_t *exp,
 {
     size_t      i, len;
     uint64_t    sum;
-    ngx_uint_t  group;
     long long   w;
+    ngx_uint_t  group;
 
     if (!YAJL_IS_OBJECT(obj)) {
         ngx_snprintf(err, err_len, "groups: must be an object%Z");
@@ -725,10 +735,10 @@ ngx_http_abtest_json_weights(yajl_val obj, ngx_http_abtest_experiment_t *exp,
                                         len);
 
         if (group == NGX_HTTP_ABTEST_NO_GROUP || weights[group] != 0) {
-            ngx_snprintf(err, err_len, "groups: \"%*s\" is not a group of "
+            ngx_snprintf(err, err_len, "groups: \"%s\" is not a group of "
                          "\"%V\", or named twice%Z",
-                         ngx_min(len, NGX_HTTP_ABTEST_NAME_MAX),
-                         obj->u.object.keys[i], &exp->name);
+                         ngx_http_abtest_client_name(obj->u.object.keys[i]),
+                         &exp->name);
             return NGX_ERROR;
         }
 
@@ -913,4 +923,17 @@ ngx_http_abtest_json_double(yajl_gen g, double v)
     n = snprintf(buf, sizeof(buf), "%.15g", v);
 
     yajl_gen_number(g, buf, n);
+}
+
+
+/*
+ * A name a client sent, for a message: whole or not at all, so that a
+ * message never cuts a UTF-8 character in two (names were checked UTF-8)
+ */
+
+const char *
+ngx_http_abtest_client_name(const char *name)
+{
+    return (ngx_strlen(name) <= NGX_HTTP_ABTEST_NAME_MAX)
+           ? name : "(a name longer than 64 bytes)";
 }

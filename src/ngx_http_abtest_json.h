@@ -52,6 +52,7 @@ yajl_gen_status ngx_http_abtest_json_copy(yajl_gen g, yajl_val v);
 size_t ngx_http_abtest_json_quoted_len(u_char *s, size_t len);
 u_char *ngx_http_abtest_json_quote(u_char *dst, u_char *s, size_t len);
 void ngx_http_abtest_json_double(yajl_gen g, double v);
+const char *ngx_http_abtest_client_name(const char *name);
 
 
 #endif /* _NGX_HTTP_ABTEST_JSON_H_INCLUDED_ */

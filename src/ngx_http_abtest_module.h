@@ -92,13 +92,15 @@ typedef struct {
     ngx_uint_t                 ngroups;
     uint32_t                   groups_crc;
 
+    /* no longer configured; kept for the previous configuration's workers */
+    ngx_uint_t                 retired;
+
     /* the configuration it was last started from */
     ngx_http_abtest_exp_state_t  configured;
     ngx_http_abtest_exp_state_t  state;
 
     int64_t                    start;        /* ms since the epoch, or -1 */
     int64_t                    end;
-    ngx_uint_t                 epoch;        /* bumped on re-activation */
 
     /*
      * Statistics since stats_start: per group, a counter per event name
@@ -116,6 +118,9 @@ typedef struct {
 
 #define ngx_http_abtest_count(node, group, name)                             \
     (node)->counts[(group) * (NGX_HTTP_ABTEST_EVENT_NAMES + 1) + (name)]
+
+#define ngx_http_abtest_counts_size(ngroups)                                 \
+    ((ngroups) * (NGX_HTTP_ABTEST_EVENT_NAMES + 1) * sizeof(uint64_t))
 
 
 /* an event in the ring: its JSON text, "{"id":N,...}" */
@@ -153,6 +158,7 @@ typedef struct {
     ngx_str_t                  name;
     ngx_str_t                  title;
     ngx_array_t                groups;       /* ngx_http_abtest_group_t */
+    uint32_t                   groups_crc;   /* of their names */
     ngx_http_abtest_exp_state_t  conf_state;
 
     ngx_uint_t                 fallback;     /* index into groups */

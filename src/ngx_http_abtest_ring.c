@@ -19,6 +19,11 @@ static void ngx_http_abtest_ring_drop_oldest(ngx_http_abtest_main_conf_t *amcf);
 static void ngx_http_abtest_ring_empty(ngx_http_abtest_main_conf_t *amcf);
 static void ngx_http_abtest_ring_count(ngx_http_abtest_main_conf_t *amcf,
     ngx_http_abtest_event_t *ev);
+static void ngx_http_abtest_ring_full(ngx_log_t *log, ngx_uint_t nslots);
+
+
+/* a page of GET: a limit to the memory an answer takes */
+#define NGX_HTTP_ABTEST_PAGE_BYTES  (16 * 1024 * 1024)
 
 
 /*
@@ -78,8 +83,8 @@ ngx_http_abtest_ring_init(ngx_http_abtest_main_conf_t *amcf, ngx_log_t *log)
     if (kept) {
         ngx_log_error(NGX_LOG_NOTICE, log, 0,
                       "abtest: events=%ui is new, the events ring starts "
-                      "empty (its %uL events are in the events log)",
-                      amcf->events, kept);
+                      "empty (its %uL events are in the events log, if "
+                      "there is one)", amcf->events, kept);
     }
 
     return NGX_OK;
@@ -119,10 +124,10 @@ ngx_http_abtest_ring_empty(ngx_http_abtest_main_conf_t *amcf)
 
 
 /*
- * Stores a batch whole or not at all: the memory of every event is taken
- * first, dropping the oldest events when the zone is full, then ids are
- * given and the statistics counted.  Sets each event's "line".  Returns
- * NGX_DECLINED when even an empty ring leaves no room.
+ * Stores a batch whole or not at all: the memory of every event the ring
+ * keeps is taken first, dropping the oldest events when the zone is full,
+ * then ids are given and the statistics counted.  Sets each event's
+ * "line".  Returns NGX_DECLINED when even an empty ring leaves no room.
  */
 
 ngx_int_t
@@ -130,34 +135,45 @@ ngx_http_abtest_ring_append(ngx_http_abtest_main_conf_t *amcf,
     ngx_http_abtest_event_t *events, ngx_uint_t n, ngx_pool_t *pool,
     ngx_log_t *log)
 {
-    u_char                   *p, **mem;
-    size_t                    len;
+    u_char                   *p, **mem, prefix[NGX_HTTP_ABTEST_ID_PREFIX_LEN];
+    size_t                    len, total;
     uint64_t                  id;
-    ngx_uint_t                i, k, logged;
+    ngx_uint_t                i, k, keep, nslots, full;
     ngx_http_abtest_slot_t   *slot;
     ngx_http_abtest_shctx_t  *sh;
     ngx_http_abtest_event_t  *ev;
-    u_char                    prefix[NGX_HTTP_ABTEST_ID_PREFIX_LEN];
 
-    sh = amcf->sh;
-    mem = NULL;
-
-    if (sh->nslots) {
-        mem = ngx_palloc(pool, n * sizeof(u_char *));
-        if (mem == NULL) {
-            return NGX_ERROR;
-        }
+    mem = ngx_palloc(pool, n * sizeof(u_char *));
+    if (mem == NULL) {
+        return NGX_ERROR;
     }
 
-    logged = 0;
+    sh = amcf->sh;
+    full = 0;
 
     ngx_shmtx_lock(&amcf->shpool->mutex);
 
-    for (i = 0; sh->nslots && i < n; i++) {
-        id = sh->next_id + i;
-        ev = &events[i];
+    nslots = sh->nslots;
 
-        len = ngx_sprintf(prefix, "{\"id\":%uL,", id) - prefix + ev->text.len;
+    /* of a batch larger than the ring, only the last nslots stay in it */
+    keep = (n > nslots) ? n - nslots : 0;
+
+    total = 0;
+
+    for (i = keep; i < n; i++) {
+        total += NGX_HTTP_ABTEST_ID_PREFIX_LEN + events[i].text.len;
+    }
+
+    /* what the zone could never hold must not empty the ring first */
+    if (total > amcf->shm_zone->shm.size / 2) {
+        ngx_shmtx_unlock(&amcf->shpool->mutex);
+        return NGX_DECLINED;
+    }
+
+    for (i = keep; i < n; i++) {
+        id = sh->next_id + i;
+        len = ngx_sprintf(prefix, "{\"id\":%uL,", id) - prefix
+              + events[i].text.len;
 
         for ( ;; ) {
             mem[i] = ngx_slab_alloc_locked(amcf->shpool, len);
@@ -169,19 +185,23 @@ ngx_http_abtest_ring_append(ngx_http_abtest_main_conf_t *amcf,
             ngx_http_abtest_ring_drop_oldest(amcf);
 
             if (sh->evicted++ == 0) {
-                logged = 1;
+                full = 1;
             }
         }
 
         if (mem[i] == NULL) {
-            for (k = 0; k < i; k++) {
+            for (k = keep; k < i; k++) {
                 ngx_slab_free_locked(amcf->shpool, mem[k]);
             }
 
             ngx_shmtx_unlock(&amcf->shpool->mutex);
-
-            return NGX_DECLINED;
+            goto failed;
         }
+    }
+
+    if (keep) {
+        /* the batch fills the ring: every older event leaves it */
+        ngx_http_abtest_ring_empty(amcf);
     }
 
     for (i = 0; i < n; i++) {
@@ -197,15 +217,15 @@ ngx_http_abtest_ring_append(ngx_http_abtest_main_conf_t *amcf,
         ev->line.len = len + ev->text.len + 1;
         p[ev->line.len - 1] = LF;
 
-        if (sh->nslots == 0) {
+        if (i < keep) {
             sh->first_id = sh->next_id;
 
         } else {
-            if (sh->next_id - sh->first_id > sh->nslots) {
+            if (sh->next_id - sh->first_id > nslots) {
                 ngx_http_abtest_ring_drop_oldest(amcf);
             }
 
-            slot = &sh->slots[id % sh->nslots];
+            slot = &sh->slots[id % nslots];
             slot->data = mem[i];
             slot->len = ev->line.len - 1;
             ngx_memcpy(slot->data, ev->line.data, slot->len);
@@ -216,15 +236,29 @@ ngx_http_abtest_ring_append(ngx_http_abtest_main_conf_t *amcf,
 
     ngx_shmtx_unlock(&amcf->shpool->mutex);
 
-    if (logged) {
-        ngx_log_error(NGX_LOG_WARN, log, 0,
-                      "abtest: the zone is full, the events ring keeps "
-                      "fewer than events=%ui events (the others are in "
-                      "the events log): a larger zone keeps more",
-                      sh->nslots);
+    if (full) {
+        ngx_http_abtest_ring_full(log, nslots);
     }
 
     return NGX_OK;
+
+failed:
+
+    if (full) {
+        ngx_http_abtest_ring_full(log, nslots);
+    }
+
+    return NGX_DECLINED;
+}
+
+
+static void
+ngx_http_abtest_ring_full(ngx_log_t *log, ngx_uint_t nslots)
+{
+    ngx_log_error(NGX_LOG_WARN, log, 0,
+                  "abtest: the zone is full, the events ring keeps fewer "
+                  "than events=%ui events (the others are in the events "
+                  "log, if there is one): a larger zone keeps more", nslots);
 }
 
 
@@ -255,13 +289,18 @@ ngx_http_abtest_ring_count(ngx_http_abtest_main_conf_t *amcf,
 }
 
 
-/* a JSON array of at most "limit" events with ids above "since" */
+/*
+ * A JSON array of at most "limit" events with ids above "since", and of
+ * at most PAGE_BYTES: measured under the lock, copied under it again
+ * into memory taken without it.  Events that left the ring in between
+ * are left out.
+ */
 
 ngx_int_t
 ngx_http_abtest_ring_read(ngx_http_abtest_main_conf_t *amcf, uint64_t since,
     ngx_uint_t limit, ngx_pool_t *pool, ngx_str_t *out)
 {
-    u_char                   *p;
+    u_char                   *p, *last;
     size_t                    len;
     uint64_t                  from, to, id;
     ngx_http_abtest_slot_t   *slot;
@@ -277,24 +316,40 @@ ngx_http_abtest_ring_read(ngx_http_abtest_main_conf_t *amcf, uint64_t since,
     len = sizeof("[]\n") - 1;
 
     for (id = from; id < to; id++) {
-        len += sh->slots[id % sh->nslots].len + 1;
+        slot = &sh->slots[id % sh->nslots];
+
+        if (id > from && len + slot->len + 1 > NGX_HTTP_ABTEST_PAGE_BYTES) {
+            to = id;
+            break;
+        }
+
+        len += slot->len + 1;
     }
+
+    ngx_shmtx_unlock(&amcf->shpool->mutex);
 
     out->data = ngx_pnalloc(pool, len);
     if (out->data == NULL) {
-        ngx_shmtx_unlock(&amcf->shpool->mutex);
         return NGX_ERROR;
     }
 
     p = out->data;
+    last = p + len;
     *p++ = '[';
 
-    for (id = from; id < to; id++) {
-        if (id != from) {
+    ngx_shmtx_lock(&amcf->shpool->mutex);
+
+    for (id = ngx_max(from, sh->first_id); id < to; id++) {
+        slot = &sh->slots[id % sh->nslots];
+
+        if (p + slot->len + 3 > last) {
+            break;
+        }
+
+        if (p != out->data + 1) {
             *p++ = ',';
         }
 
-        slot = &sh->slots[id % sh->nslots];
         p = ngx_cpymem(p, slot->data, slot->len);
     }
 

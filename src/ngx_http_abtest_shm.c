@@ -11,6 +11,7 @@
 
 
 #define NGX_HTTP_ABTEST_EVENTS_DEFAULT  1000
+#define NGX_HTTP_ABTEST_EVENTS_MAX      10000000
 
 
 static ngx_int_t ngx_http_abtest_init_zone(ngx_shm_zone_t *shm_zone,
@@ -19,7 +20,6 @@ static ngx_int_t ngx_http_abtest_reconcile(ngx_http_abtest_main_conf_t *amcf,
     ngx_log_t *log);
 static ngx_http_abtest_node_t *ngx_http_abtest_find_node(
     ngx_http_abtest_shctx_t *sh, ngx_str_t *name);
-static uint32_t ngx_http_abtest_groups_crc(ngx_http_abtest_experiment_t *exp);
 static void ngx_http_abtest_node_reconfigure(ngx_http_abtest_node_t *node,
     ngx_http_abtest_experiment_t *exp);
 static ngx_uint_t ngx_http_abtest_same_config(
@@ -108,11 +108,12 @@ ngx_http_abtest_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
             events = ngx_atoi(value[i].data + 7, value[i].len - 7);
 
-            if (events == NGX_ERROR) {
+            if (events == NGX_ERROR || events > NGX_HTTP_ABTEST_EVENTS_MAX) {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                    "invalid \"events=\" value \"%V\": use "
                                    "the number of events to keep, 0 for "
-                                   "none", &value[i]);
+                                   "none, at most %d", &value[i],
+                                   NGX_HTTP_ABTEST_EVENTS_MAX);
                 return NGX_CONF_ERROR;
             }
 
@@ -258,9 +259,8 @@ save:
 static ngx_int_t
 ngx_http_abtest_reconcile(ngx_http_abtest_main_conf_t *amcf, ngx_log_t *log)
 {
-    uint32_t                       crc;
-    ngx_uint_t                     i, n;
-    ngx_queue_t                   *q, *next;
+    ngx_uint_t                     i, k, n;
+    ngx_queue_t                   *q;
     ngx_http_abtest_node_t        *node;
     ngx_http_abtest_shctx_t       *sh;
     ngx_http_abtest_experiment_t  *exp;
@@ -271,54 +271,74 @@ ngx_http_abtest_reconcile(ngx_http_abtest_main_conf_t *amcf, ngx_log_t *log)
 
     ngx_shmtx_lock(&amcf->shpool->mutex);
 
+    /*
+     * First what can fail: a node for each experiment the zone has never
+     * had, not yet linked, so that a zone too small changes nothing.
+     */
+
     for (i = 0; i < n; i++) {
         node = ngx_http_abtest_find_node(sh, &exp[i].name);
-        crc = ngx_http_abtest_groups_crc(&exp[i]);
 
         if (node == NULL) {
-            node = ngx_slab_alloc_locked(amcf->shpool,
-                                         sizeof(ngx_http_abtest_node_t));
-            if (node == NULL) {
-                goto too_small;
+            node = ngx_slab_calloc_locked(amcf->shpool,
+                                          sizeof(ngx_http_abtest_node_t));
+            if (node) {
+                node->ngroups = exp[i].groups.nelts;
+
+                if (ngx_http_abtest_stats_alloc_locked(amcf->shpool, node)
+                    != NGX_OK)
+                {
+                    ngx_slab_free_locked(amcf->shpool, node);
+                    node = NULL;
+                }
             }
 
-            ngx_memzero(node, sizeof(ngx_http_abtest_node_t));
+            if (node == NULL) {
+                for (k = 0; k < i; k++) {
+                    if (amcf->nodes[k]->name_len == 0) {
+                        ngx_slab_free_locked(amcf->shpool,
+                                             amcf->nodes[k]->counts);
+                        ngx_slab_free_locked(amcf->shpool, amcf->nodes[k]);
+                    }
+                }
+
+                ngx_shmtx_unlock(&amcf->shpool->mutex);
+                ngx_log_error(NGX_LOG_EMERG, log, 0,
+                              "abtest: zone is too small for %ui "
+                              "experiments", n);
+                return NGX_ERROR;
+            }
+
+            /* no name yet: new (see below) */
+        }
+
+        amcf->nodes[i] = node;
+    }
+
+    for (i = 0; i < n; i++) {
+        node = amcf->nodes[i];
+
+        if (node->name_len == 0) {
             ngx_memcpy(node->name, exp[i].name.data, exp[i].name.len);
             node->name_len = exp[i].name.len;
-            ngx_http_abtest_node_from_conf(node, &exp[i]);
-            node->groups_crc = crc;
-
             ngx_queue_insert_tail(&sh->experiments, &node->queue);
 
-            if (ngx_http_abtest_stats_alloc_locked(amcf->shpool, node)
-                != NGX_OK)
-            {
-                goto too_small;
-            }
+            ngx_http_abtest_node_from_conf(node, &exp[i]);
+            continue;
+        }
+
+        if (node->retired) {
+            ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                          "abtest: experiment \"%V\" is configured again, "
+                          "it starts from the configuration", &exp[i].name);
 
         } else if (node->ngroups != exp[i].groups.nelts
-                   || node->groups_crc != crc)
+                   || node->groups_crc != exp[i].groups_crc)
         {
             ngx_log_error(NGX_LOG_NOTICE, log, 0,
                           "abtest: experiment \"%V\" has new groups, its "
                           "run-time state starts again from the "
                           "configuration", &exp[i].name);
-
-            /* the counters are sized by the number of groups */
-            if (node->counts) {
-                ngx_slab_free_locked(amcf->shpool, node->counts);
-                node->counts = NULL;
-            }
-
-            ngx_http_abtest_node_from_conf(node, &exp[i]);
-            node->state.nhistory = 0;
-            node->groups_crc = crc;
-
-            if (ngx_http_abtest_stats_alloc_locked(amcf->shpool, node)
-                != NGX_OK)
-            {
-                goto too_small;
-            }
 
         } else if (!ngx_http_abtest_same_config(&node->configured,
                                                 &exp[i].conf_state,
@@ -334,25 +354,57 @@ ngx_http_abtest_reconcile(ngx_http_abtest_main_conf_t *amcf, ngx_log_t *log)
                           &exp[i].name);
 
             ngx_http_abtest_node_reconfigure(node, &exp[i]);
+            continue;
 
-        } else if (!ngx_http_abtest_stats_same_names(node, &exp[i])) {
-            ngx_log_error(NGX_LOG_NOTICE, log, 0,
-                          "abtest: experiment \"%V\" has a new exposure or "
-                          "goal, its statistics start again", &exp[i].name);
+        } else {
+            if (!ngx_http_abtest_stats_same_names(node, &exp[i])) {
+                ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                              "abtest: experiment \"%V\" has a new exposure "
+                              "or goal, its statistics start again",
+                              &exp[i].name);
 
-            ngx_http_abtest_stats_restart(node, &exp[i]);
+                ngx_http_abtest_stats_restart(node, &exp[i]);
+            }
+
+            continue;
         }
 
-        amcf->nodes[i] = node;
+        /*
+         * The counters are sized by the number of groups.  Workers of the
+         * previous configuration no longer take the node for theirs (see
+         * node_valid), and everything that touches counters checks that
+         * under the lock.
+         */
+
+        if (node->ngroups != exp[i].groups.nelts) {
+            node->ngroups = exp[i].groups.nelts;
+
+            if (ngx_http_abtest_stats_alloc_locked(amcf->shpool, node)
+                != NGX_OK)
+            {
+                /* the old counters were freed: it keeps none, and says so */
+                ngx_log_error(NGX_LOG_ALERT, log, 0,
+                              "abtest: zone is too small for the statistics "
+                              "of experiment \"%V\"", &exp[i].name);
+            }
+        }
+
+        node->retired = 0;
+        node->state.nhistory = 0;
+        ngx_http_abtest_node_from_conf(node, &exp[i]);
     }
 
-    /* experiments no longer configured disappear */
+    /*
+     * Experiments no longer configured are retired, never freed: workers
+     * of the previous configuration may still be running, and they read
+     * the node (and find it retired).  A retired node is reused if the
+     * experiment comes back.
+     */
 
     for (q = ngx_queue_head(&sh->experiments);
          q != ngx_queue_sentinel(&sh->experiments);
-         q = next)
+         q = ngx_queue_next(q))
     {
-        next = ngx_queue_next(q);
         node = ngx_queue_data(q, ngx_http_abtest_node_t, queue);
 
         for (i = 0; i < n; i++) {
@@ -361,18 +413,12 @@ ngx_http_abtest_reconcile(ngx_http_abtest_main_conf_t *amcf, ngx_log_t *log)
             }
         }
 
-        if (i == n) {
+        if (i == n && !node->retired) {
             ngx_log_error(NGX_LOG_NOTICE, log, 0,
                           "abtest: experiment \"%*s\" is no longer "
                           "configured", node->name_len, node->name);
 
-            ngx_queue_remove(q);
-
-            if (node->counts) {
-                ngx_slab_free_locked(amcf->shpool, node->counts);
-            }
-
-            ngx_slab_free_locked(amcf->shpool, node);
+            node->retired = 1;
         }
     }
 
@@ -381,15 +427,6 @@ ngx_http_abtest_reconcile(ngx_http_abtest_main_conf_t *amcf, ngx_log_t *log)
     ngx_shmtx_unlock(&amcf->shpool->mutex);
 
     return NGX_OK;
-
-too_small:
-
-    ngx_shmtx_unlock(&amcf->shpool->mutex);
-
-    ngx_log_error(NGX_LOG_EMERG, log, 0,
-                  "abtest: zone is too small for %ui experiments", n);
-
-    return NGX_ERROR;
 }
 
 
@@ -413,27 +450,6 @@ ngx_http_abtest_find_node(ngx_http_abtest_shctx_t *sh, ngx_str_t *name)
     }
 
     return NULL;
-}
-
-
-static uint32_t
-ngx_http_abtest_groups_crc(ngx_http_abtest_experiment_t *exp)
-{
-    uint32_t                  crc;
-    ngx_uint_t                i;
-    ngx_http_abtest_group_t  *group;
-
-    group = exp->groups.elts;
-
-    ngx_crc32_init(crc);
-
-    for (i = 0; i < exp->groups.nelts; i++) {
-        ngx_crc32_update(&crc, group[i].name.data, group[i].name.len + 1);
-    }
-
-    ngx_crc32_final(crc);
-
-    return crc;
 }
 
 
@@ -478,6 +494,7 @@ ngx_http_abtest_node_from_conf(ngx_http_abtest_node_t *node,
     ngx_http_abtest_experiment_t *exp)
 {
     node->ngroups = exp->groups.nelts;
+    node->groups_crc = exp->groups_crc;
     node->configured = exp->conf_state;
     node->state = exp->conf_state;
 
@@ -563,9 +580,12 @@ ngx_http_abtest_node_valid(ngx_http_abtest_node_t *node,
     ngx_http_abtest_experiment_t *exp)
 {
     return node != NULL
+           && !node->retired
            && node->name_len == exp->name.len
            && ngx_strncmp(node->name, exp->name.data, node->name_len) == 0
-           && node->ngroups == exp->groups.nelts;
+           && node->ngroups == exp->groups.nelts
+           && node->groups_crc == exp->groups_crc
+           && ngx_http_abtest_stats_same_names(node, exp);
 }
 
 
@@ -606,8 +626,7 @@ ngx_http_abtest_shm_snapshot(ngx_http_abtest_main_conf_t *amcf,
 
             if (counts && node->counts) {
                 ngx_memcpy(counts[i], node->counts,
-                           node->ngroups * (NGX_HTTP_ABTEST_EVENT_NAMES + 1)
-                           * sizeof(uint64_t));
+                           ngx_http_abtest_counts_size(node->ngroups));
             }
 
         } else {

@@ -167,9 +167,6 @@ ngx_http_abtest_state_write(ngx_http_abtest_main_conf_t *amcf,
             yajl_gen_integer(g, nodes[i].end);
         }
 
-        ngx_http_abtest_json_literal(g, "epoch");
-        yajl_gen_integer(g, nodes[i].epoch);
-
         ngx_http_abtest_json_literal(g, "history");
         yajl_gen_array_open(g);
 
@@ -478,12 +475,6 @@ ngx_http_abtest_state_apply(ngx_http_abtest_main_conf_t *amcf,
     path[0] = "end_ms";
     node->end = ngx_http_abtest_state_ms(yajl_tree_get(saved, path,
                                                        yajl_t_any));
-    path[0] = "epoch";
-    v = yajl_tree_get(saved, path, yajl_t_number);
-    if (v && YAJL_IS_INTEGER(v) && YAJL_GET_INTEGER(v) > 0) {
-        node->epoch = (ngx_uint_t) YAJL_GET_INTEGER(v);
-    }
-
     path[0] = "history";
     v = yajl_tree_get(saved, path, yajl_t_array);
 

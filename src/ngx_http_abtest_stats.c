@@ -23,10 +23,6 @@
 #define NGX_HTTP_ABTEST_SRM_ALPHA  0.001
 
 
-#define ngx_http_abtest_counts_size(ngroups)                                 \
-    ((ngroups) * (NGX_HTTP_ABTEST_EVENT_NAMES + 1) * sizeof(uint64_t))
-
-
 static void ngx_http_abtest_stats_experiment(yajl_gen g,
     ngx_http_abtest_experiment_t *exp, ngx_http_abtest_node_t *node);
 static void ngx_http_abtest_stats_group(yajl_gen g,
@@ -58,7 +54,6 @@ void
 ngx_http_abtest_stats_restart(ngx_http_abtest_node_t *node,
     ngx_http_abtest_experiment_t *exp)
 {
-    node->epoch++;
     node->stats_start = ngx_http_abtest_now_ms();
 
     ngx_memcpy(node->names[NGX_HTTP_ABTEST_EXPOSURE], exp->exposure.data,

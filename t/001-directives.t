@@ -522,3 +522,19 @@ Future
 --- no_error_log
 [emerg]
 [error]
+
+
+
+=== TEST 33: a title that is not UTF-8
+--- http_config eval
+"abtest_experiment e {
+    group A 1;
+    title \"caf\xe9\";
+}"
+--- config
+    location = /t {
+        return 200;
+    }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*invalid title "caf.": not UTF-8/

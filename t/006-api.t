@@ -441,3 +441,36 @@ my %e = (title => 'e', groups => { A => 1, B => 1 }, fallback => 'A',
 [{ e => ::exp_json(%e, state => 'rollout', rollout => 'B', end => 'ISO') },
  { e => ::exp_json(%e, state => 'active') },
  { e => ::exp_json(%e, state => 'rollout', rollout => 'B', end => 'ISO') }]
+
+
+
+=== TEST 21: a long name in a message is not cut in the middle of a character
+--- request eval
+[::post('{"name": "' . ("\x{c3}\x{a9}" x 40) . '"}'),
+ ::post('{"name": "homepage_button_test", "' . ("\x{c3}\x{a9}" x 40)
+        . '": 1}')]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[404, 400]
+--- json eval
+[{ error => 'name: no experiment "(a name longer than 64 bytes)"' },
+ { error => 'unknown field "(a name longer than 64 bytes)"' }]
+
+
+
+=== TEST 22: an update of unknown length (chunked) is refused
+--- request
+GET /api/experiments
+--- json eval
+sub {
+    my ($status, $body) = ABTest::Json::http_raw(
+        "POST /api/experiments/update HTTP/1.1\r\nHost: localhost\r\n"
+        . "Connection: close\r\nContent-Type: application/json\r\n"
+        . "Transfer-Encoding: chunked\r\n\r\n"
+        . "2c\r\n{\"name\": \"headline_test\", \"state\": \"active\"}\r\n"
+        . "0\r\n\r\n");
+    return "status $status: $body" if $status != 411;
+    return ABTest::Json::match_json(ABTest::Json::decode($body),
+                                    { error => 'Content-Length: required' });
+}

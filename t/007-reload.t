@@ -162,3 +162,29 @@ GET /api/experiments
 abtest: experiment "homepage_button_test" is configured anew, its run-time state follows the configuration
 --- no_error_log
 [error]
+
+
+
+=== TEST 7: a removed experiment that comes back starts from its configuration
+--- http_config
+    abtest_zone zone=abtest:1m;
+
+    abtest_experiment homepage_button_test {
+        group A 10;
+        group B 10;
+        group C 80;
+    }
+
+    abtest_experiment headline_test {
+        group Future 50;
+        group Journey 50;
+    }
+--- config eval: $::Config
+--- request
+GET /api/experiments
+--- response_body_like chomp
+^\{"homepage_button_test":\{[^}]*\{"A":10,"B":10,"C":80\}.*"headline_test":\{[^}]*"groups":\{"Future":50,"Journey":50\},[^}]*"state":"active"[^{]*\}\}$
+--- error_log
+abtest: experiment "headline_test" is configured again, it starts from the configuration
+--- no_error_log
+[error]

@@ -302,6 +302,7 @@ my $ok = qq{"deviceId": "d1", "event": "x"};
  ::post("{$ok, " . '"params": {"a": "' . ('x' x 4100) . '"}}'),
  ::post(qq{{$ok, "ts": {}}}),
  ::post("{$ok, " . '"ts": "' . ('1' x 65) . '"}'),
+ ::post("{$ok, " . '"ts": ' . ('1' x 65) . '}'),
  ::post(qq{{$ok, "source": 1}}),
  ::post(qq{{$ok, "exp_group": ["A"]}}),
  ::post(qq{{"event": "x", "deviceId": "a b"}}),
@@ -321,7 +322,7 @@ my $ok = qq{"deviceId": "d1", "event": "x"};
 --- more_headers
 Content-Type: application/json
 --- error_code eval
-[(400) x 33, 200]
+[(400) x 34, 200]
 --- json eval
 my $name = 'event: a name of 1 to 64 bytes without control characters is required';
 [{ error => 'body: empty, expected an event object or an array of them' },
@@ -340,8 +341,9 @@ my $name = 'event: a name of 1 to 64 bytes without control characters is require
  { error => 'params: must be an object or null' },
  { error => 'params: must be an object or null' },
  { error => 'params: larger than 4096 bytes' },
- { error => 'ts: must be a string of at most 64 bytes, a number or null' },
- { error => 'ts: must be a string of at most 64 bytes, a number or null' },
+ { error => 'ts: must be a string or a number of at most 64 bytes, or null' },
+ { error => 'ts: must be a string or a number of at most 64 bytes, or null' },
+ { error => 'ts: must be a string or a number of at most 64 bytes, or null' },
  { error => 'source: must be a string of at most 64 bytes, or null' },
  { error => 'exp_group: must be a string of at most 64 bytes, or null' },
  { error => 'deviceId: must be 1 to 64 characters of [A-Za-z0-9_-], or null' },
@@ -539,3 +541,95 @@ sub {
     return ::match_json(::decode($body), []);
 }
 
+
+
+
+=== TEST 18: abtest_zone takes zone=, state= and events= together
+--- http_config
+    abtest_zone zone=abtest:1m state=logs/abtest.json events=3;
+
+    abtest_experiment e {
+        group A 1;
+        group B 1;
+    }
+--- request eval
+[::post('[' . CORE::join(',', map { qq{{"deviceId": "d$_", "event": "x"}} }
+                          1 .. 4) . ']'),
+ "GET /events"]
+--- more_headers
+Content-Type: application/json
+--- json eval
+[{ status => 'ok', accepted => 4 },
+ sub { my ($got) = @_;
+       ::match_json([map { $_->{deviceId} } @$got], [qw(d2 d3 d4)]) }]
+
+
+
+=== TEST 19: events= has a bound
+--- http_config
+    abtest_zone zone=abtest:1m events=1152921504606846976;
+--- config
+    location = /t {
+        return 200;
+    }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*invalid "events=" value "events=1152921504606846976": use the number of events to keep, 0 for none, at most 10000000/
+
+
+
+=== TEST 20: limit_except and if inside an events location
+--- config
+    abtest on;
+
+    location = /events {
+        abtest_api events;
+        client_max_body_size 1k;
+
+        limit_except GET {
+            allow 127.0.0.1;
+            deny  all;
+        }
+
+        if ($arg_via_if) {
+            set $x 1;
+        }
+    }
+--- request eval
+[::post(qq{{"deviceId": "d1", "event": "a"}}),
+ ::post(qq{{"deviceId": "d1", "event": "b"}}, '/events?via_if=1'),
+ ::post('{"deviceId": "d1", "event": "c", "params": {"a": "'
+        . ('x' x 2000) . '"}}', '/events?via_if=1'),
+ "GET /events"]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[200, 200, 413, 200]
+--- json eval
+[{ status => 'ok' }, { status => 'ok' },
+ { error => 'body: larger than 1024 bytes (client_max_body_size)' },
+ sub { my ($got) = @_;
+       ::match_json([map { $_->{event} } @$got], [qw(a b)]) }]
+
+
+
+=== TEST 21: HEAD on expgroups stores no event
+--- request eval
+["HEAD /api/expgroups?device_id=$::Dev", "GET /events"]
+--- response_body eval
+["", "[]\n"]
+
+
+
+=== TEST 22: a field name that would forge a log line is logged harmless
+--- request eval
+::post(qq{{"deviceId": "d1", "event": "x", "a\\nFAKE [emerg] forged": 1}})
+--- more_headers
+Content-Type: application/json
+--- error_code: 400
+--- json eval
+{ error => "a\nFAKE [emerg] forged: unknown field (extra data goes in params)" }
+--- error_log
+abtest api: 400 a?FAKE [emerg] forged: unknown field
+--- no_error_log eval
+[qr/^FAKE/, '[error]', '[alert]']

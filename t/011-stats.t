@@ -375,7 +375,7 @@ qr/\[emerg\] .*experiment "e" has the same event "click" as exposure and goal/
     }
 --- must_die
 --- error_log eval
-qr/\[emerg\] .*invalid exposure event name "v{65}": use 1 to 64 bytes without control characters/
+qr/\[emerg\] .*invalid exposure event name "v{65}": use 1 to 64 bytes of UTF-8 without control characters/
 
 
 

@@ -138,7 +138,7 @@ __DATA__
  },
  ::exposures(6)]
 --- error_log
-abtest: events=20 is new, the events ring starts empty (its 5 events are in the events log)
+abtest: events=20 is new, the events ring starts empty (its 5 events are in the events log, if there is one)
 
 
 

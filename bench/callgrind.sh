@@ -1,0 +1,40 @@
+# Sourced by bench/run.sh and bench/events.sh.
+#
+#   cg_per_request DIR PROBE-URL URL-PREFIX REQUESTS [curl options]
+#
+# Runs DIR/nginx.conf (one process, in the foreground) under callgrind
+# twice, for REQUESTS and then twice as many requests made by curl on one
+# keep-alive connection (URL globbing: URL-PREFIX[1-N]), and prints the
+# user-space instructions per request: the difference of the two runs,
+# which cancels start-up and shut-down.  DIR/cg.2 stays for annotation.
+
+cg_per_request() {
+    local d=$1 probe=$2 prefix=$3 requests=$4 n vg total1 total2
+    shift 4
+
+    for n in 1 2; do
+        valgrind --tool=callgrind --callgrind-out-file="$d/cg.$n" \
+            /usr/sbin/nginx -p "$d/" -c "$d/nginx.conf" -e stderr \
+            2> "$d/valgrind.$n.log" &
+        vg=$!
+        pids+=("$vg")
+        # nginx under valgrind takes a few seconds to start
+        for _ in $(seq 300); do
+            curl -s -o /dev/null "$probe" && break
+            sleep 0.2
+        done
+        curl -s -o /dev/null "$@" "$prefix[1-$((requests * n))]" > /dev/null
+        kill -QUIT "$vg"
+        wait "$vg" || true
+    done
+
+    if [ ! -s "$d/cg.1" ] || [ ! -s "$d/cg.2" ]; then
+        echo "bench: callgrind run in $d failed" >&2
+        cat "$d"/valgrind.*.log >&2
+        return 1
+    fi
+
+    total1=$(grep -m1 '^summary:' "$d/cg.1" | awk '{print $2}')
+    total2=$(grep -m1 '^summary:' "$d/cg.2" | awk '{print $2}')
+    echo $(( (total2 - total1) / requests ))
+}
