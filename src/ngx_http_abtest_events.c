@@ -600,8 +600,11 @@ ngx_http_abtest_event_make(ngx_http_request_t *r,
     p = ngx_cpymem(p, f->source.data, f->source.len);
     p = ngx_cpymem(p, ",\"event\":", sizeof(",\"event\":") - 1);
     p = ngx_http_abtest_json_quote(p, f->name.data, f->name.len);
-    p = ngx_sprintf(p, ",\"deviceId\":\"%V\",\"device_id\":\"%V\"",
-                    &f->device_id, &f->device_id);
+    p = ngx_cpymem(p, ",\"deviceId\":\"", sizeof(",\"deviceId\":\"") - 1);
+    p = ngx_cpymem(p, f->device_id.data, f->device_id.len);
+    p = ngx_cpymem(p, "\",\"device_id\":\"", sizeof("\",\"device_id\":\"") - 1);
+    p = ngx_cpymem(p, f->device_id.data, f->device_id.len);
+    *p++ = '"';
 
     if (f->exp_group.len) {
         p = ngx_cpymem(p, ",\"exp_group\":", sizeof(",\"exp_group\":") - 1);
@@ -617,14 +620,21 @@ ngx_http_abtest_event_make(ngx_http_request_t *r,
             *p++ = ',';
         }
 
+        *p++ = '"';
+        p = ngx_cpymem(p, exp[i].name.data, exp[i].name.len);
+        *p++ = '"';
+        *p++ = ':';
+
         if (groups[i] == NGX_HTTP_ABTEST_NO_GROUP) {
-            p = ngx_sprintf(p, "\"%V\":null", &exp[i].name);
+            p = ngx_cpymem(p, "null", sizeof("null") - 1);
             continue;
         }
 
         names = exp[i].groups.elts;
-        p = ngx_sprintf(p, "\"%V\":\"%V\"", &exp[i].name,
-                        &names[groups[i]].name);
+        *p++ = '"';
+        p = ngx_cpymem(p, names[groups[i]].name.data,
+                       names[groups[i]].name.len);
+        *p++ = '"';
     }
 
     *p++ = '}';
