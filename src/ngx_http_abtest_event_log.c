@@ -12,7 +12,7 @@
 #include "ngx_http_abtest_event_log.h"
 
 
-/* without buffer=, the buffer only gathers a request's lines */
+/* without buffer=, the buffer gathers the lines of one event loop pass */
 #define NGX_HTTP_ABTEST_LOG_STAGING   (64 * 1024)
 #define NGX_HTTP_ABTEST_LOG_FLUSH     1000       /* ms, with buffer= */
 #define NGX_HTTP_ABTEST_LOG_RETRY     1000       /* ms, after a failure */
@@ -27,8 +27,9 @@ struct ngx_http_abtest_event_log_s {
     u_char                    *pos;
     u_char                    *last;
 
-    ngx_msec_t                 flush;        /* 0: by every request */
+    ngx_msec_t                 flush;        /* 0: by each loop pass */
     ngx_event_t                timer;
+    ngx_event_t                pass;         /* the end of a loop pass */
 };
 
 
@@ -172,6 +173,10 @@ ngx_http_abtest_events_log(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     elog->timer.log = &cf->cycle->new_log;
     elog->timer.cancelable = 1;
 
+    elog->pass.handler = ngx_http_abtest_event_log_timer;
+    elog->pass.data = elog;
+    elog->pass.log = &cf->cycle->new_log;
+
     elog->file->flush = ngx_http_abtest_event_log_file_flush;
     elog->file->data = elog;
 
@@ -230,12 +235,18 @@ ngx_http_abtest_event_log_write(ngx_http_abtest_event_log_t *elog,
                                events[i].line.len);
     }
 
-    if (elog->flush == 0) {
-        /* the lines wait in the buffer for a retry if this fails */
-        (void) ngx_http_abtest_event_log_flush(elog, log);
+    if (elog->flush) {
+        if (!elog->timer.timer_set) {
+            ngx_add_timer(&elog->timer, elog->flush);
+        }
 
-    } else if (!elog->timer.timer_set) {
-        ngx_add_timer(&elog->timer, elog->flush);
+    } else if (!elog->pass.posted) {
+        /*
+         * written once the worker has handled what is ready now (the
+         * requests of one pass of its event loop): one write() for them
+         * all under load, at once otherwise
+         */
+        ngx_post_event(&elog->pass, &ngx_posted_events);
     }
 
     return NGX_OK;
@@ -311,6 +322,10 @@ ngx_http_abtest_event_log_file_flush(ngx_open_file_t *file, ngx_log_t *log)
 
     if (elog->timer.timer_set) {
         ngx_del_timer(&elog->timer);
+    }
+
+    if (elog->pass.posted) {
+        ngx_delete_posted_event(&elog->pass);
     }
 
     (void) ngx_http_abtest_event_log_flush(elog, log);

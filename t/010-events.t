@@ -106,12 +106,11 @@ sub post {
 }
 
 
+# the events log, once it has $n lines (or 5 s passed)
 sub log_lines {
-    open my $fh, '<', Test::Nginx::Socket::server_root() . '/logs/events.log'
-        or return ();
-    my @lines = <$fh>;
-    close $fh;
-    return @lines;
+    my ($n) = @_;
+    return ABTest::Json::file_lines(Test::Nginx::Socket::server_root()
+                                    . '/logs/events.log', $n);
 }
 
 
@@ -229,7 +228,7 @@ Content-Type: application/json
      return $e if $e;
 
      # every accepted event is in the log, the ring's as the ring has them
-     my @log = map { ABTest::Json::decode($_) } ::log_lines();
+     my @log = map { ABTest::Json::decode($_) } ::log_lines(8);
      return scalar(@log) . " lines in the log, expected 8" if @log != 8;
      $e = ::match_json([@log[3 .. 7]], $got, 'log');
      return $e if $e;
@@ -438,7 +437,7 @@ Content-Type: application/json
  sub {
      my ($got) = @_;
      return 'the ring is not empty' if @$got;
-     my @log = ::log_lines();
+     my @log = ::log_lines(2);
      return @log == 2 ? '' : scalar(@log) . ' lines in the log, expected 2';
  }]
 

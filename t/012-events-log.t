@@ -183,7 +183,7 @@ sub {
     }
 
     my @log = sort { $a->{id} <=> $b->{id} }
-              map { ::decode($_) } ::lines_of('events.log');
+              map { ::decode($_) } ::wait_lines('events.log', 2000);
     my $e = ::match_json(\@log, $ring, 'log');
     return $e if $e;
 
@@ -278,7 +278,7 @@ sub {
     my $e = ::post_events('{"deviceId": "d1", "event": "second"}');
     return $e if $e;
     my @old = ::lines_of('events.log.1');
-    my @new = ::lines_of('events.log');
+    my @new = ::wait_lines('events.log', 1);
     return "old: @old new: @new"
         if @old != 1 || @new != 1 || $old[0] !~ /"first"/
            || $new[0] !~ /"second"/;

@@ -127,10 +127,7 @@ __DATA__
 [[], { status => 'ok', accepted => 1 },
  sub {
      my ($got) = @_;
-     my @log = map { ::decode($_) } do {
-         open my $fh, '<', $::EventsLog or return "no log: $!";
-         <$fh>;
-     };
+     my @log = map { ::decode($_) } ABTest::Json::file_lines($::EventsLog, 6);
      return scalar(@log) . " lines in the log" if @log != 6;
      return "the new event's id is not the next"
          if $got->[0]{id} != $log[4]{id} + 1;

@@ -17,6 +17,9 @@ package ABTest::Json;
 #       a request of a check's own to the test server: (status, body).
 #   http_raw($request)
 #       the same for a request written out whole.
+#   file_lines($path, $n)
+#       the lines of a file once it has at least $n (waiting up to 5 s: a
+#       worker writes the events log at the end of its event loop pass).
 
 use strict;
 use warnings;
@@ -24,10 +27,12 @@ use warnings;
 use IO::Socket::INET;
 use JSON::PP;
 use Scalar::Util qw(blessed looks_like_number);
+use Time::HiRes ();
 use Test::More;
 use Exporter 'import';
 
-our @EXPORT_OK = qw(match_json json_body_check approx decode http http_raw);
+our @EXPORT_OK = qw(match_json json_body_check approx decode http http_raw
+                    file_lines);
 
 our $Iso = qr/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 
@@ -192,6 +197,26 @@ sub http_raw {
     }
 
     return ($status // 0, $content // '');
+}
+
+
+sub file_lines {
+    my ($path, $n) = @_;
+
+    my $deadline = Time::HiRes::time() + 5;
+    my @lines;
+
+    while (1) {
+        @lines = ();
+        if (open my $fh, '<', $path) {
+            @lines = <$fh>;
+            close $fh;
+        }
+        last if @lines >= $n || Time::HiRes::time() > $deadline;
+        Time::HiRes::sleep(0.02);
+    }
+
+    return @lines;
 }
 
 
