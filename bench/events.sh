@@ -2,7 +2,8 @@
 # Benchmarks event collection against a bare nginx in the same run:
 #
 #   bare-post        return 200 for the same POST
-#   events           abtest_api events, a line per event in the events log
+#   events           abtest_api events, a line per event in the events log,
+#                    written at the end of each event loop pass
 #   events-buffered  the same with abtest_events_log ... buffer=256k flush=1s
 #
 # Each request is one 200-byte seed event (bench/post.lua), a new device
