@@ -378,6 +378,9 @@ ngx_http_abtest_init_process(ngx_cycle_t *cycle)
 
     if (amcf) {
         ngx_http_abtest_init_random(amcf);
+
+        /* a reloaded configuration meets the zone */
+        ngx_http_abtest_shm_ready(amcf, cycle->log);
     }
 
     return NGX_OK;

@@ -48,12 +48,13 @@ ngx_http_abtest_admin_merge(ngx_conf_t *cf, ngx_http_abtest_loc_conf_t *prev,
 {
     ngx_http_core_loc_conf_t  *clcf;
 
-    if (alcf->admin_experiments.data == NULL) {
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    /* only blocks without a name (if, limit_except) inherit the page */
+    if (alcf->admin_experiments.data == NULL && clcf->noname) {
         alcf->admin_experiments = prev->admin_experiments;
         alcf->admin_stats = prev->admin_stats;
     }
-
-    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
 
     if (clcf->lmt_excpt && clcf->handler == NULL
         && alcf->admin_experiments.data)

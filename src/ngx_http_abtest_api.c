@@ -132,7 +132,8 @@ ngx_http_abtest_api_check(ngx_conf_t *cf, ngx_http_abtest_main_conf_t *amcf)
 
 /*
  * From the location's merge.  A limit_except block inside an API location
- * answers with the API, as proxy_pass's does.
+ * answers with the API, as proxy_pass's does; a nested named location
+ * does not.
  *
  * An events location checks client_max_body_size itself, so that a body
  * too large gets a JSON answer like every other refusal: nginx's own
@@ -147,6 +148,11 @@ ngx_http_abtest_api_merge(ngx_conf_t *cf, ngx_http_abtest_loc_conf_t *prev,
     ngx_http_core_loc_conf_t  *clcf;
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    /* named locations inside one are not API locations */
+    if (!clcf->noname && clcf->handler != ngx_http_abtest_api_handler) {
+        alcf->api = NGX_HTTP_ABTEST_API_NONE;
+    }
 
     if (clcf->lmt_excpt && clcf->handler == NULL
         && alcf->api != NGX_HTTP_ABTEST_API_NONE)
@@ -225,7 +231,6 @@ ngx_http_abtest_api_experiments(ngx_http_request_t *r)
         alcf = ngx_http_get_module_loc_conf(r, ngx_http_abtest_module);
 
         if (!alcf->api_write) {
-
             return ngx_http_abtest_json_error(r, NGX_HTTP_FORBIDDEN,
                                     "this location is read-only: "
                                     "\"abtest_api experiments write=on\" "
@@ -237,7 +242,6 @@ ngx_http_abtest_api_experiments(ngx_http_request_t *r)
         }
 
         if (ngx_http_abtest_api_same_origin(r) != NGX_OK) {
-
             return ngx_http_abtest_json_error(r, NGX_HTTP_FORBIDDEN,
                                     "Origin: writes from another site are "
                                     "refused");
@@ -487,7 +491,6 @@ ngx_http_abtest_api_read_json(ngx_http_request_t *r, off_t max,
             && type->data[sizeof("application/json") - 1] != ';'
             && type->data[sizeof("application/json") - 1] != ' '))
     {
-
         /* form posts from other sites are refused here as well */
         return ngx_http_abtest_json_error(r,
                                     NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
@@ -497,13 +500,11 @@ ngx_http_abtest_api_read_json(ngx_http_request_t *r, off_t max,
     if (r->headers_in.content_length_n < 0
         && (r->headers_in.chunked || r->http_version >= NGX_HTTP_VERSION_20))
     {
-
         return ngx_http_abtest_json_error(r, NGX_HTTP_LENGTH_REQUIRED,
                                           "Content-Length: required");
     }
 
     if (r->headers_in.content_length_n > max) {
-
         return ngx_http_abtest_json_error(r,
                                     NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
                                     "body: larger than %O bytes (%s)", max,

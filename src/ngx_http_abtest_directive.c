@@ -87,23 +87,63 @@ ngx_http_abtest_valid_event_name(ngx_str_t *name)
 }
 
 
-/* text that goes into JSON, which is UTF-8 */
+/*
+ * Text that goes into JSON, which is UTF-8: well-formed sequences only
+ * (no stray continuation bytes, overlong forms, surrogates or code points
+ * above U+10FFFF), as yajl's own check of client strings.
+ */
 
 ngx_int_t
 ngx_http_abtest_valid_utf8(ngx_str_t *text)
 {
-    u_char  *p, *last;
+    u_char      c, *p, *last;
+    uint32_t    u, min;
+    ngx_uint_t  n;
 
     p = text->data;
     last = p + text->len;
 
     while (p < last) {
-        if (*p < 0x80) {
-            p++;
+        c = *p++;
+
+        if (c < 0x80) {
             continue;
         }
 
-        if (ngx_utf8_decode(&p, last - p) > 0x10ffff) {
+        if (c >= 0xc2 && c <= 0xdf) {
+            n = 1;
+            min = 0x80;
+
+        } else if (c >= 0xe0 && c <= 0xef) {
+            n = 2;
+            min = 0x800;
+
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            n = 3;
+            min = 0x10000;
+
+        } else {
+            return NGX_ERROR;
+        }
+
+        if ((size_t) (last - p) < n) {
+            return NGX_ERROR;
+        }
+
+        /* the lead byte's bits: 5, 4 or 3 */
+        u = c & (0x3f >> n);
+
+        while (n--) {
+            c = *p++;
+
+            if ((c & 0xc0) != 0x80) {
+                return NGX_ERROR;
+            }
+
+            u = (u << 6) | (c & 0x3f);
+        }
+
+        if (u < min || u > 0x10ffff || (u >= 0xd800 && u <= 0xdfff)) {
             return NGX_ERROR;
         }
     }

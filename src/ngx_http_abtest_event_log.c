@@ -28,6 +28,7 @@ struct ngx_http_abtest_event_log_s {
     u_char                    *last;
 
     ngx_msec_t                 flush;        /* 0: by each loop pass */
+    ngx_uint_t                 torn;         /* the file ends in a cut line */
     ngx_event_t                timer;
     ngx_event_t                pass;         /* the end of a loop pass */
 };
@@ -35,6 +36,7 @@ struct ngx_http_abtest_event_log_s {
 
 static ngx_int_t ngx_http_abtest_event_log_flush(
     ngx_http_abtest_event_log_t *elog, ngx_log_t *log);
+static void ngx_http_abtest_event_log_retry(ngx_http_abtest_event_log_t *elog);
 static void ngx_http_abtest_event_log_timer(ngx_event_t *ev);
 static void ngx_http_abtest_event_log_file_flush(ngx_open_file_t *file,
     ngx_log_t *log);
@@ -272,6 +274,18 @@ ngx_http_abtest_event_log_flush(ngx_http_abtest_event_log_t *elog,
         return NGX_OK;
     }
 
+    if (elog->torn) {
+        if (ngx_write_fd(elog->file->fd, "\n", 1) != 1) {
+            ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
+                          "abtest: cannot write the events log \"%V\", "
+                          "%uz bytes of events wait", &elog->file->name, len);
+            ngx_http_abtest_event_log_retry(elog);
+            return NGX_ERROR;
+        }
+
+        elog->torn = 0;
+    }
+
     n = ngx_write_fd(elog->file->fd, elog->start, len);
 
     if (n == (ssize_t) len) {
@@ -294,6 +308,17 @@ ngx_http_abtest_event_log_flush(ngx_http_abtest_event_log_t *elog,
     ngx_memmove(elog->start, elog->start + n, len - n);
     elog->pos = elog->start + len - n;
 
+    ngx_http_abtest_event_log_retry(elog);
+
+    return NGX_ERROR;
+}
+
+
+/* lines that wait are tried again later, by a worker */
+
+static void
+ngx_http_abtest_event_log_retry(ngx_http_abtest_event_log_t *elog)
+{
     if ((ngx_process == NGX_PROCESS_WORKER
          || ngx_process == NGX_PROCESS_SINGLE)
         && !elog->timer.timer_set)
@@ -301,8 +326,6 @@ ngx_http_abtest_event_log_flush(ngx_http_abtest_event_log_t *elog,
         ngx_add_timer(&elog->timer, elog->flush ? elog->flush
                                                 : NGX_HTTP_ABTEST_LOG_RETRY);
     }
-
-    return NGX_ERROR;
 }
 
 
@@ -366,11 +389,29 @@ ngx_http_abtest_event_log_direct(ngx_http_abtest_event_log_t *elog,
                           "abtest: cannot write %uz bytes of events to the "
                           "events log \"%V\"", buf + len - p,
                           &elog->file->name);
-            return NGX_ERROR;
+            break;
         }
     }
 
-    return NGX_OK;
+    if (p == buf + len || p == buf) {
+        return (p == buf) ? NGX_ERROR : NGX_OK;
+    }
+
+    /*
+     * A line is cut: the rest waits in the (empty) buffer to complete it,
+     * or else the next write starts a new line, so that later lines are
+     * whole.
+     */
+
+    if ((size_t) (buf + len - p) <= (size_t) (elog->last - elog->start)) {
+        elog->pos = ngx_cpymem(elog->start, p, buf + len - p);
+        ngx_http_abtest_event_log_retry(elog);
+        return NGX_OK;
+    }
+
+    elog->torn = 1;
+
+    return NGX_ERROR;
 }
 
 

@@ -595,7 +595,9 @@ ngx_http_abtest_json_error(ngx_http_request_t *r, ngx_uint_t status,
     ngx_int_t    rc;
     ngx_uint_t   level;
 
-    /* a body not read yet is not wanted */
+    /* a body not read yet is not wanted: no "100 Continue" for it */
+    r->expect_tested = 1;
+
     rc = ngx_http_discard_request_body(r);
     if (rc != NGX_OK) {
         return rc;

@@ -134,6 +134,10 @@ typedef struct {
     ngx_queue_t                experiments;  /* ngx_http_abtest_node_t */
     ngx_atomic_t               version;      /* bumped by every change */
 
+    /* configurations given to the zone, and the newest applied to it */
+    ngx_uint_t                 generations;
+    ngx_uint_t                 applied;
+
     /* state file: one saver at a time, "dirty" asks it for another pass */
     ngx_uint_t                 saving;
     ngx_uint_t                 dirty;
@@ -207,6 +211,9 @@ typedef struct {
     ngx_slab_pool_t           *shpool;
     ngx_str_t                  state_file;
     ngx_http_abtest_node_t   **nodes;        /* per experiment */
+    ngx_uint_t                *fresh;        /* per experiment, reconcile's */
+    ngx_uint_t                 generation;   /* of this configuration */
+    ngx_uint_t                 ready;        /* this process found nodes */
     ngx_uint_t                 events;       /* events=N, the ring's size */
 
     /* abtest_events_log: the durable JSON-lines log of accepted events */

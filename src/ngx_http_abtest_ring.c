@@ -6,7 +6,7 @@
  * N accepted events as JSON text, for GET on an events location.  Ids
  * increase by one per event; a fresh zone starts them at the current
  * time in microseconds, so that they keep increasing across restarts.
- * Every function takes the zone's lock itself.
+ * The functions take the zone's lock themselves, but for _locked ones.
  */
 
 
@@ -20,6 +20,7 @@ static void ngx_http_abtest_ring_empty(ngx_http_abtest_main_conf_t *amcf);
 static void ngx_http_abtest_ring_count(ngx_http_abtest_main_conf_t *amcf,
     ngx_http_abtest_event_t *ev);
 static void ngx_http_abtest_ring_full(ngx_log_t *log, ngx_uint_t nslots);
+static size_t ngx_http_abtest_slab_size(size_t size);
 
 
 /* a page of GET: a limit to the memory an answer takes */
@@ -27,29 +28,43 @@ static void ngx_http_abtest_ring_full(ngx_log_t *log, ngx_uint_t nslots);
 
 
 /*
- * Runs in the master when the zone is set up, fresh or inherited from the
- * previous configuration.  A new events=N starts an empty ring (the
- * events are in the log); the ids go on.
+ * Under the zone's lock, when a configuration is applied to the zone
+ * (ngx_http_abtest_shm_apply).  A new events=N starts an empty ring (the
+ * events are in the log); the ids go on.  A ring the zone cannot hold is
+ * an error, and the ring there was stays.
  */
 
 ngx_int_t
-ngx_http_abtest_ring_init(ngx_http_abtest_main_conf_t *amcf, ngx_log_t *log)
+ngx_http_abtest_ring_init_locked(ngx_http_abtest_main_conf_t *amcf,
+    ngx_log_t *log)
 {
     uint64_t                  kept;
+    ngx_http_abtest_slot_t   *slots;
     ngx_http_abtest_shctx_t  *sh;
 
     sh = amcf->sh;
-
-    ngx_shmtx_lock(&amcf->shpool->mutex);
 
     if (sh->next_id == 0) {
         sh->next_id = (uint64_t) ngx_http_abtest_now_ms() * 1000;
         sh->first_id = sh->next_id;
     }
 
-    if (sh->slots && sh->nslots == amcf->events) {
-        ngx_shmtx_unlock(&amcf->shpool->mutex);
+    if (sh->nslots == amcf->events) {
         return NGX_OK;
+    }
+
+    slots = NULL;
+
+    if (amcf->events) {
+        slots = ngx_slab_calloc_locked(amcf->shpool, amcf->events
+                                             * sizeof(ngx_http_abtest_slot_t));
+        if (slots == NULL) {
+            ngx_log_error(NGX_LOG_EMERG, log, 0,
+                          "abtest: zone is too small for events=%ui, the "
+                          "events ring keeps events=%ui", amcf->events,
+                          sh->nslots);
+            return NGX_ERROR;
+        }
     }
 
     kept = sh->next_id - sh->first_id;
@@ -58,27 +73,10 @@ ngx_http_abtest_ring_init(ngx_http_abtest_main_conf_t *amcf, ngx_log_t *log)
 
     if (sh->slots) {
         ngx_slab_free_locked(amcf->shpool, sh->slots);
-        sh->slots = NULL;
     }
 
-    sh->nslots = 0;
-
-    if (amcf->events) {
-        sh->slots = ngx_slab_calloc_locked(amcf->shpool,
-                                          amcf->events
-                                          * sizeof(ngx_http_abtest_slot_t));
-        if (sh->slots == NULL) {
-            ngx_shmtx_unlock(&amcf->shpool->mutex);
-            ngx_log_error(NGX_LOG_EMERG, log, 0,
-                          "abtest: zone is too small for events=%ui",
-                          amcf->events);
-            return NGX_ERROR;
-        }
-
-        sh->nslots = amcf->events;
-    }
-
-    ngx_shmtx_unlock(&amcf->shpool->mutex);
+    sh->slots = slots;
+    sh->nslots = amcf->events;
 
     if (kept) {
         ngx_log_error(NGX_LOG_NOTICE, log, 0,
@@ -138,7 +136,7 @@ ngx_http_abtest_ring_append(ngx_http_abtest_main_conf_t *amcf,
     u_char                   *p, **mem, prefix[NGX_HTTP_ABTEST_ID_PREFIX_LEN];
     size_t                    len, total;
     uint64_t                  id;
-    ngx_uint_t                i, k, keep, nslots, full;
+    ngx_uint_t                i, k, skip, nslots, full;
     ngx_http_abtest_slot_t   *slot;
     ngx_http_abtest_shctx_t  *sh;
     ngx_http_abtest_event_t  *ev;
@@ -148,6 +146,8 @@ ngx_http_abtest_ring_append(ngx_http_abtest_main_conf_t *amcf,
         return NGX_ERROR;
     }
 
+    ngx_http_abtest_shm_ready(amcf, log);
+
     sh = amcf->sh;
     full = 0;
 
@@ -156,12 +156,13 @@ ngx_http_abtest_ring_append(ngx_http_abtest_main_conf_t *amcf,
     nslots = sh->nslots;
 
     /* of a batch larger than the ring, only the last nslots stay in it */
-    keep = (n > nslots) ? n - nslots : 0;
+    skip = (n > nslots) ? n - nslots : 0;
 
     total = 0;
 
-    for (i = keep; i < n; i++) {
-        total += NGX_HTTP_ABTEST_ID_PREFIX_LEN + events[i].text.len;
+    for (i = skip; i < n; i++) {
+        total += ngx_http_abtest_slab_size(NGX_HTTP_ABTEST_ID_PREFIX_LEN
+                                           + events[i].text.len);
     }
 
     /* what the zone could never hold must not empty the ring first */
@@ -170,7 +171,7 @@ ngx_http_abtest_ring_append(ngx_http_abtest_main_conf_t *amcf,
         return NGX_DECLINED;
     }
 
-    for (i = keep; i < n; i++) {
+    for (i = skip; i < n; i++) {
         id = sh->next_id + i;
         len = ngx_sprintf(prefix, "{\"id\":%uL,", id) - prefix
               + events[i].text.len;
@@ -190,7 +191,7 @@ ngx_http_abtest_ring_append(ngx_http_abtest_main_conf_t *amcf,
         }
 
         if (mem[i] == NULL) {
-            for (k = keep; k < i; k++) {
+            for (k = skip; k < i; k++) {
                 ngx_slab_free_locked(amcf->shpool, mem[k]);
             }
 
@@ -199,7 +200,7 @@ ngx_http_abtest_ring_append(ngx_http_abtest_main_conf_t *amcf,
         }
     }
 
-    if (keep) {
+    if (skip) {
         /* the batch fills the ring: every older event leaves it */
         ngx_http_abtest_ring_empty(amcf);
     }
@@ -217,7 +218,7 @@ ngx_http_abtest_ring_append(ngx_http_abtest_main_conf_t *amcf,
         ev->line.len = len + ev->text.len + 1;
         p[ev->line.len - 1] = LF;
 
-        if (i < keep) {
+        if (i < skip) {
             sh->first_id = sh->next_id;
 
         } else {
@@ -249,6 +250,23 @@ failed:
     }
 
     return NGX_DECLINED;
+}
+
+
+/* what nginx's slab allocator takes for "size" bytes */
+
+static size_t
+ngx_http_abtest_slab_size(size_t size)
+{
+    size_t  s;
+
+    if (size > ngx_pagesize / 2) {
+        return ngx_align(size, ngx_pagesize);
+    }
+
+    for (s = 8; s < size; s <<= 1) { /* void */ }
+
+    return s;
 }
 
 
@@ -305,6 +323,8 @@ ngx_http_abtest_ring_read(ngx_http_abtest_main_conf_t *amcf, uint64_t since,
     uint64_t                  from, to, id;
     ngx_http_abtest_slot_t   *slot;
     ngx_http_abtest_shctx_t  *sh;
+
+    ngx_http_abtest_shm_ready(amcf, ngx_cycle->log);
 
     sh = amcf->sh;
 

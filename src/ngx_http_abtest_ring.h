@@ -12,7 +12,7 @@
 #include "ngx_http_abtest_events.h"
 
 
-ngx_int_t ngx_http_abtest_ring_init(ngx_http_abtest_main_conf_t *amcf,
+ngx_int_t ngx_http_abtest_ring_init_locked(ngx_http_abtest_main_conf_t *amcf,
     ngx_log_t *log);
 ngx_int_t ngx_http_abtest_ring_append(ngx_http_abtest_main_conf_t *amcf,
     ngx_http_abtest_event_t *events, ngx_uint_t n, ngx_pool_t *pool,

@@ -16,8 +16,10 @@
 
 static ngx_int_t ngx_http_abtest_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
-static ngx_int_t ngx_http_abtest_reconcile(ngx_http_abtest_main_conf_t *amcf,
-    ngx_log_t *log);
+static ngx_int_t ngx_http_abtest_reconcile_locked(
+    ngx_http_abtest_main_conf_t *amcf, ngx_log_t *log);
+static ngx_http_abtest_node_t *ngx_http_abtest_retired_node(
+    ngx_http_abtest_main_conf_t *amcf);
 static ngx_http_abtest_node_t *ngx_http_abtest_find_node(
     ngx_http_abtest_shctx_t *sh, ngx_str_t *name);
 static void ngx_http_abtest_node_reconfigure(ngx_http_abtest_node_t *node,
@@ -166,10 +168,11 @@ ngx_http_abtest_shm_prepare(ngx_conf_t *cf, ngx_http_abtest_main_conf_t *amcf)
     n = amcf->experiments.nelts ? amcf->experiments.nelts : 1;
 
     amcf->nodes = ngx_pcalloc(cf->pool, n * sizeof(ngx_http_abtest_node_t *));
+    amcf->fresh = ngx_pcalloc(cf->pool, n * sizeof(ngx_uint_t));
     amcf->cache = ngx_pcalloc(cf->pool,
                               n * sizeof(ngx_http_abtest_exp_state_t));
 
-    if (amcf->nodes == NULL || amcf->cache == NULL) {
+    if (amcf->nodes == NULL || amcf->fresh == NULL || amcf->cache == NULL) {
         return NGX_ERROR;
     }
 
@@ -181,9 +184,11 @@ ngx_http_abtest_shm_prepare(ngx_conf_t *cf, ngx_http_abtest_main_conf_t *amcf)
 
 
 /*
- * Runs in the master.  On a reload with the same zone size, the old
- * workers still serve from the zone, so the experiments are reconciled
- * under the lock (as limit_req and VTS do with their inherited zones).
+ * Runs in the master.  A fresh zone is set up from the configuration (and
+ * the state file) at once.  On a reload the previous configuration's
+ * workers still use the zone, and the new configuration may yet fail
+ * (a listen socket, another zone): the zone only gives it a generation,
+ * and its first worker applies it (ngx_http_abtest_shm_apply).
  */
 
 static ngx_int_t
@@ -198,18 +203,14 @@ ngx_http_abtest_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     amcf = shm_zone->data;
     amcf->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
 
-    if (oamcf) {
-        amcf->sh = oamcf->sh;
-        rc = ngx_http_abtest_reconcile(amcf, shm_zone->shm.log);
-        goto save;
-    }
+    if (oamcf || shm_zone->shm.exists) {
+        amcf->sh = oamcf ? oamcf->sh : amcf->shpool->data;
 
-    if (shm_zone->shm.exists) {
-        amcf->sh = amcf->shpool->data;
-        rc = ngx_http_abtest_reconcile(amcf, shm_zone->shm.log);
-        return (rc == NGX_OK) ? ngx_http_abtest_ring_init(amcf,
-                                                          shm_zone->shm.log)
-                              : rc;
+        ngx_shmtx_lock(&amcf->shpool->mutex);
+        amcf->generation = ++amcf->sh->generations;
+        ngx_shmtx_unlock(&amcf->shpool->mutex);
+
+        return NGX_OK;
     }
 
     amcf->sh = ngx_slab_alloc(amcf->shpool, sizeof(ngx_http_abtest_shctx_t));
@@ -235,29 +236,98 @@ ngx_http_abtest_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     /* a full zone drops old events, and says so once, itself */
     amcf->shpool->log_nomem = 0;
 
-    rc = ngx_http_abtest_reconcile(amcf, shm_zone->shm.log);
+    amcf->generation = ++amcf->sh->generations;
 
-    if (rc == NGX_OK && amcf->state_file.len) {
-        /* a fresh zone: the state file tells what happened before */
-        ngx_http_abtest_state_load(amcf, shm_zone->shm.log);
-    }
+    ngx_shmtx_lock(&amcf->shpool->mutex);
 
-save:
+    rc = ngx_http_abtest_reconcile_locked(amcf, shm_zone->shm.log);
 
     if (rc == NGX_OK) {
-        rc = ngx_http_abtest_ring_init(amcf, shm_zone->shm.log);
+        rc = ngx_http_abtest_ring_init_locked(amcf, shm_zone->shm.log);
     }
 
-    if (rc == NGX_OK && amcf->state_file.len && !ngx_test_config) {
-        (void) ngx_http_abtest_state_save(amcf, shm_zone->shm.log);
+    amcf->sh->applied = amcf->generation;
+
+    ngx_shmtx_unlock(&amcf->shpool->mutex);
+
+    if (rc != NGX_OK) {
+        return NGX_ERROR;
     }
 
-    return rc;
+    /* the workers inherit the nodes found here */
+    amcf->ready = 1;
+
+    if (amcf->state_file.len) {
+        /* a fresh zone: the state file tells what happened before */
+        ngx_http_abtest_state_load(amcf, shm_zone->shm.log);
+
+        if (!ngx_test_config) {
+            (void) ngx_http_abtest_state_save(amcf, shm_zone->shm.log);
+        }
+    }
+
+    return NGX_OK;
 }
 
 
+/*
+ * A worker's configuration meets the zone: the first process of a newer
+ * generation brings the zone's experiments and ring to its configuration;
+ * the others (and an older configuration's) only find their nodes.  Runs
+ * when a worker starts, and before any use of the zone (nginx without a
+ * master process starts no new workers on a reload).
+ */
+
+void
+ngx_http_abtest_shm_apply(ngx_http_abtest_main_conf_t *amcf, ngx_log_t *log)
+{
+    ngx_uint_t                     i, save;
+    ngx_http_abtest_shctx_t       *sh;
+    ngx_http_abtest_experiment_t  *exp;
+
+    sh = amcf->sh;
+    exp = amcf->experiments.elts;
+    save = 0;
+
+    ngx_shmtx_lock(&amcf->shpool->mutex);
+
+    if (sh->applied < amcf->generation) {
+        sh->applied = amcf->generation;
+
+        if (ngx_http_abtest_reconcile_locked(amcf, log) == NGX_OK) {
+            (void) ngx_http_abtest_ring_init_locked(amcf, log);
+            save = 1;
+            goto done;
+        }
+    }
+
+    for (i = 0; i < amcf->experiments.nelts; i++) {
+        amcf->nodes[i] = ngx_http_abtest_find_node(sh, &exp[i].name);
+    }
+
+done:
+
+    sh->version++;
+
+    ngx_shmtx_unlock(&amcf->shpool->mutex);
+
+    amcf->ready = 1;
+
+    if (save && amcf->state_file.len) {
+        (void) ngx_http_abtest_state_save(amcf, log);
+    }
+}
+
+
+/*
+ * Under the lock.  First what can fail: a node for each experiment the
+ * zone does not have, a retired one reused or a new one, so that a zone
+ * too small changes nothing.  Then the changes.
+ */
+
 static ngx_int_t
-ngx_http_abtest_reconcile(ngx_http_abtest_main_conf_t *amcf, ngx_log_t *log)
+ngx_http_abtest_reconcile_locked(ngx_http_abtest_main_conf_t *amcf,
+    ngx_log_t *log)
 {
     ngx_uint_t                     i, k, n;
     ngx_queue_t                   *q;
@@ -269,47 +339,47 @@ ngx_http_abtest_reconcile(ngx_http_abtest_main_conf_t *amcf, ngx_log_t *log)
     exp = amcf->experiments.elts;
     n = amcf->experiments.nelts;
 
-    ngx_shmtx_lock(&amcf->shpool->mutex);
-
-    /*
-     * First what can fail: a node for each experiment the zone has never
-     * had, not yet linked, so that a zone too small changes nothing.
-     */
+    for (i = 0; i < n; i++) {
+        amcf->nodes[i] = ngx_http_abtest_find_node(sh, &exp[i].name);
+        amcf->fresh[i] = 0;
+    }
 
     for (i = 0; i < n; i++) {
-        node = ngx_http_abtest_find_node(sh, &exp[i].name);
+        if (amcf->nodes[i]) {
+            continue;
+        }
+
+        amcf->fresh[i] = 1;
+        amcf->nodes[i] = ngx_http_abtest_retired_node(amcf);
+
+        if (amcf->nodes[i]) {
+            continue;
+        }
+
+        node = ngx_slab_calloc_locked(amcf->shpool,
+                                      sizeof(ngx_http_abtest_node_t));
+        if (node) {
+            node->counts = ngx_slab_calloc_locked(amcf->shpool,
+                                 ngx_http_abtest_counts_size(
+                                                 NGX_HTTP_ABTEST_GROUPS_MAX));
+            if (node->counts == NULL) {
+                ngx_slab_free_locked(amcf->shpool, node);
+                node = NULL;
+            }
+        }
 
         if (node == NULL) {
-            node = ngx_slab_calloc_locked(amcf->shpool,
-                                          sizeof(ngx_http_abtest_node_t));
-            if (node) {
-                node->ngroups = exp[i].groups.nelts;
-
-                if (ngx_http_abtest_stats_alloc_locked(amcf->shpool, node)
-                    != NGX_OK)
-                {
-                    ngx_slab_free_locked(amcf->shpool, node);
-                    node = NULL;
+            for (k = 0; k < i; k++) {
+                if (amcf->fresh[k] && amcf->nodes[k]->name_len == 0) {
+                    ngx_slab_free_locked(amcf->shpool,
+                                         amcf->nodes[k]->counts);
+                    ngx_slab_free_locked(amcf->shpool, amcf->nodes[k]);
                 }
             }
 
-            if (node == NULL) {
-                for (k = 0; k < i; k++) {
-                    if (amcf->nodes[k]->name_len == 0) {
-                        ngx_slab_free_locked(amcf->shpool,
-                                             amcf->nodes[k]->counts);
-                        ngx_slab_free_locked(amcf->shpool, amcf->nodes[k]);
-                    }
-                }
-
-                ngx_shmtx_unlock(&amcf->shpool->mutex);
-                ngx_log_error(NGX_LOG_EMERG, log, 0,
-                              "abtest: zone is too small for %ui "
-                              "experiments", n);
-                return NGX_ERROR;
-            }
-
-            /* no name yet: new (see below) */
+            ngx_log_error(NGX_LOG_EMERG, log, 0,
+                          "abtest: zone is too small for %ui experiments", n);
+            return NGX_ERROR;
         }
 
         amcf->nodes[i] = node;
@@ -318,16 +388,16 @@ ngx_http_abtest_reconcile(ngx_http_abtest_main_conf_t *amcf, ngx_log_t *log)
     for (i = 0; i < n; i++) {
         node = amcf->nodes[i];
 
-        if (node->name_len == 0) {
+        if (amcf->fresh[i]) {
+            /* a new node, or a retired one of another name */
+            if (node->name_len == 0) {
+                ngx_queue_insert_tail(&sh->experiments, &node->queue);
+            }
+
             ngx_memcpy(node->name, exp[i].name.data, exp[i].name.len);
             node->name_len = exp[i].name.len;
-            ngx_queue_insert_tail(&sh->experiments, &node->queue);
 
-            ngx_http_abtest_node_from_conf(node, &exp[i]);
-            continue;
-        }
-
-        if (node->retired) {
+        } else if (node->retired) {
             ngx_log_error(NGX_LOG_NOTICE, log, 0,
                           "abtest: experiment \"%V\" is configured again, "
                           "it starts from the configuration", &exp[i].name);
@@ -370,35 +440,20 @@ ngx_http_abtest_reconcile(ngx_http_abtest_main_conf_t *amcf, ngx_log_t *log)
         }
 
         /*
-         * The counters are sized by the number of groups.  Workers of the
-         * previous configuration no longer take the node for theirs (see
-         * node_valid), and everything that touches counters checks that
-         * under the lock.
+         * Workers of another configuration no longer take the node for
+         * theirs (node_valid, under this lock), so its state, and the
+         * counters (sized for any number of groups), start again.
          */
 
-        if (node->ngroups != exp[i].groups.nelts) {
-            node->ngroups = exp[i].groups.nelts;
-
-            if (ngx_http_abtest_stats_alloc_locked(amcf->shpool, node)
-                != NGX_OK)
-            {
-                /* the old counters were freed: it keeps none, and says so */
-                ngx_log_error(NGX_LOG_ALERT, log, 0,
-                              "abtest: zone is too small for the statistics "
-                              "of experiment \"%V\"", &exp[i].name);
-            }
-        }
-
         node->retired = 0;
-        node->state.nhistory = 0;
         ngx_http_abtest_node_from_conf(node, &exp[i]);
     }
 
     /*
      * Experiments no longer configured are retired, never freed: workers
      * of the previous configuration may still be running, and they read
-     * the node (and find it retired).  A retired node is reused if the
-     * experiment comes back.
+     * the node (and find it retired).  A retired node is reused when the
+     * experiment comes back, or for another one.
      */
 
     for (q = ngx_queue_head(&sh->experiments);
@@ -424,9 +479,41 @@ ngx_http_abtest_reconcile(ngx_http_abtest_main_conf_t *amcf, ngx_log_t *log)
 
     sh->version++;
 
-    ngx_shmtx_unlock(&amcf->shpool->mutex);
-
     return NGX_OK;
+}
+
+
+/* a retired node that no experiment of this configuration has taken */
+
+static ngx_http_abtest_node_t *
+ngx_http_abtest_retired_node(ngx_http_abtest_main_conf_t *amcf)
+{
+    ngx_uint_t               i;
+    ngx_queue_t             *q;
+    ngx_http_abtest_node_t  *node;
+
+    for (q = ngx_queue_head(&amcf->sh->experiments);
+         q != ngx_queue_sentinel(&amcf->sh->experiments);
+         q = ngx_queue_next(q))
+    {
+        node = ngx_queue_data(q, ngx_http_abtest_node_t, queue);
+
+        if (!node->retired) {
+            continue;
+        }
+
+        for (i = 0; i < amcf->experiments.nelts; i++) {
+            if (amcf->nodes[i] == node) {
+                break;
+            }
+        }
+
+        if (i == amcf->experiments.nelts) {
+            return node;
+        }
+    }
+
+    return NULL;
 }
 
 
@@ -539,9 +626,10 @@ ngx_http_abtest_now_ms(void)
 
 /*
  * The request path reads a per-process copy, taken again only when the
- * zone's version moves: one load and compare per request.  A node whose
- * name does not match (freed by a reload while an old worker still runs)
- * is not trusted: the configuration is used instead.
+ * zone's version moves: one load and compare per request.  A node that
+ * is not this configuration's (retired, or with other groups, after a
+ * reload while an old worker still runs) is not trusted: the
+ * configuration is used instead.
  */
 
 ngx_http_abtest_exp_state_t *
@@ -554,6 +642,8 @@ ngx_http_abtest_shm_state(ngx_http_abtest_main_conf_t *amcf,
     if (amcf->sh == NULL) {
         return &exp->conf_state;
     }
+
+    ngx_http_abtest_shm_ready(amcf, ngx_cycle->log);
 
     if (amcf->cache_version != amcf->sh->version) {
         all = amcf->experiments.elts;
@@ -610,11 +700,14 @@ ngx_http_abtest_shm_snapshot(ngx_http_abtest_main_conf_t *amcf,
             ngx_memzero(&nodes[i], sizeof(ngx_http_abtest_node_t));
             ngx_http_abtest_node_from_conf(&nodes[i], &exp[i]);
             nodes[i].start = -1;
+            nodes[i].stats_start = -1;
             nodes[i].counts = counts ? counts[i] : NULL;
         }
 
         return;
     }
+
+    ngx_http_abtest_shm_ready(amcf, ngx_cycle->log);
 
     ngx_shmtx_lock(&amcf->shpool->mutex);
 
@@ -631,7 +724,10 @@ ngx_http_abtest_shm_snapshot(ngx_http_abtest_main_conf_t *amcf,
 
         } else {
             ngx_memzero(&nodes[i], sizeof(ngx_http_abtest_node_t));
+            /* what the configuration says; no times it cannot know */
             ngx_http_abtest_node_from_conf(&nodes[i], &exp[i]);
+            nodes[i].start = -1;
+            nodes[i].stats_start = -1;
         }
 
         nodes[i].counts = counts ? counts[i] : NULL;
@@ -654,6 +750,8 @@ ngx_http_abtest_shm_update(ngx_http_abtest_main_conf_t *amcf,
 {
     ngx_uint_t               from, to, rollout;
     ngx_http_abtest_node_t  *node;
+
+    ngx_http_abtest_shm_ready(amcf, ngx_cycle->log);
 
     ngx_shmtx_lock(&amcf->shpool->mutex);
 

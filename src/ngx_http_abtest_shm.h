@@ -29,6 +29,15 @@ typedef struct {
 char *ngx_http_abtest_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 ngx_int_t ngx_http_abtest_shm_prepare(ngx_conf_t *cf,
     ngx_http_abtest_main_conf_t *amcf);
+void ngx_http_abtest_shm_apply(ngx_http_abtest_main_conf_t *amcf,
+    ngx_log_t *log);
+
+
+/* before any use of the zone by a process */
+#define ngx_http_abtest_shm_ready(amcf, log)                                 \
+    if ((amcf)->sh && !(amcf)->ready) {                                      \
+        ngx_http_abtest_shm_apply(amcf, log);                                \
+    }
 
 ngx_http_abtest_exp_state_t *ngx_http_abtest_shm_state(
     ngx_http_abtest_main_conf_t *amcf, ngx_http_abtest_experiment_t *exp);

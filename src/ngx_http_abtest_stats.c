@@ -33,21 +33,6 @@ static void ngx_http_abtest_stats_srm(yajl_gen g,
 static double ngx_http_abtest_gamma_q(double a, double x);
 
 
-ngx_int_t
-ngx_http_abtest_stats_alloc_locked(ngx_slab_pool_t *shpool,
-    ngx_http_abtest_node_t *node)
-{
-    if (node->counts) {
-        ngx_slab_free_locked(shpool, node->counts);
-    }
-
-    node->counts = ngx_slab_calloc_locked(shpool,
-                                   ngx_http_abtest_counts_size(node->ngroups));
-
-    return node->counts ? NGX_OK : NGX_ERROR;
-}
-
-
 /* the results start afresh: a re-activation, a request, a new setup */
 
 void

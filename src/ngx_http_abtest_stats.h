@@ -11,8 +11,6 @@
 #include "ngx_http_abtest_module.h"
 
 
-ngx_int_t ngx_http_abtest_stats_alloc_locked(ngx_slab_pool_t *shpool,
-    ngx_http_abtest_node_t *node);
 void ngx_http_abtest_stats_restart(ngx_http_abtest_node_t *node,
     ngx_http_abtest_experiment_t *exp);
 ngx_uint_t ngx_http_abtest_stats_same_names(ngx_http_abtest_node_t *node,

@@ -538,3 +538,52 @@ Future
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*invalid title "caf.": not UTF-8/
+
+
+
+=== TEST 34: a title with a broken UTF-8 sequence
+--- http_config eval
+"abtest_experiment e {
+    group A 1;
+    title \"bad\xc3\xc3x\";
+}"
+--- config
+    location = /t {
+        return 200;
+    }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*invalid title "bad..x": not UTF-8/
+
+
+
+=== TEST 35: titles in UTF-8 of every length are taken
+--- http_config eval
+"abtest_experiment e {
+    group A 1;
+    title \"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\";
+}"
+--- config
+    location /api/experiments {
+        abtest_api experiments;
+    }
+--- request
+GET /api/experiments
+--- response_body_like eval
+qr/"title":"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"/
+
+
+
+=== TEST 36: a title with a UTF-16 surrogate (not UTF-8)
+--- http_config eval
+"abtest_experiment e {
+    group A 1;
+    title \"x\xed\xa0\x80\";
+}"
+--- config
+    location = /t {
+        return 200;
+    }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*invalid title "x...": not UTF-8/

@@ -632,3 +632,47 @@ Content-Type: application/json
 abtest api: 400 a?FAKE [emerg] forged: unknown field
 --- no_error_log eval
 [qr/^FAKE/, '[error]', '[alert]']
+
+
+
+=== TEST 23: a location inside an events location is not one; limit_except there keeps its own handler
+--- config
+    location /in/ {
+        abtest_api events;
+
+        location /in/static/ {
+            limit_except GET {
+                allow 127.0.0.1;
+                deny  all;
+            }
+        }
+    }
+--- user_files
+>>> in/static/page.html
+static
+--- request eval
+["GET /in/static/page.html", "POST /in/static/page.html\n{}"]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[200, 405]
+--- response_headers eval
+["Content-Type: text/html", "Content-Type: text/html"]
+--- response_body_like eval
+[qr/^static$/, qr/<html>/]
+
+
+
+=== TEST 24: a body refused before it is read gets no "100 Continue"
+--- request
+GET /events
+--- json eval
+sub {
+    my ($status, $body) = ABTest::Json::http_raw(
+        "POST /small/events HTTP/1.1\r\nHost: localhost\r\n"
+        . "Connection: close\r\nContent-Type: application/json\r\n"
+        . "Expect: 100-continue\r\nContent-Length: 100000000\r\n\r\n");
+    return "status $status: $body" if $status != 413;
+    return ::match_json(::decode($body), {
+        error => 'body: larger than 524288 bytes (client_max_body_size)' });
+}
