@@ -312,7 +312,7 @@ ngx_http_abtest_state_load(ngx_http_abtest_main_conf_t *amcf, ngx_log_t *log)
 
     if (tree == NULL) {
         ngx_log_error(NGX_LOG_ERR, log, 0,
-                      "abtest: state file \"%V\" is not valid JSON, "
+                      "abtest: state file \"%V\" cannot be read, "
                       "starting from the configuration: %s",
                       &amcf->state_file, err);
         goto done;

@@ -97,7 +97,7 @@ GET /api/experiments
 --- response_body_like chomp
 "groups":\{"A":50,"B":50\},"fallback":"A","state":"active"
 --- error_log eval
-qr/\[error\] .*abtest: state file "\S+corrupt.json" is not valid JSON, starting from the configuration/
+qr/\[error\] .*abtest: state file "\S+corrupt.json" cannot be read, starting from the configuration: invalid JSON: /
 
 
 
@@ -108,7 +108,7 @@ GET /api/experiments
 --- response_body_like chomp
 "groups":\{"A":50,"B":50\},"fallback":"A","state":"active"
 --- error_log eval
-qr/\[error\] .*abtest: state file "\S+truncated.json" is not valid JSON, starting from the configuration/
+qr/\[error\] .*abtest: state file "\S+truncated.json" cannot be read, starting from the configuration: invalid JSON: /
 
 
 
