@@ -17,30 +17,12 @@
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
-so=$top/build/ngx_http_abtest_module.so
-out=$top/bench/results
 ROUNDS=${ROUNDS:-5}
 DURATION=${DURATION:-5}
 COUNT=${COUNT:-50000}
 CG_REQUESTS=${CG_REQUESTS:-5000}
 
-[ -f "$so" ] || { echo "bench: build the module first (make)" >&2; exit 1; }
-
-. "$top/bench/callgrind.sh"
-
-mkdir -p "$out"
-work=$(mktemp -d /tmp/abtest-bench-events-XXXXXX)
-pids=()
-
-cleanup() {
-    for d in "$work"/*/; do
-        [ -f "$d/nginx.pid" ] && kill -QUIT "$(cat "$d/nginx.pid")" 2>/dev/null
-    done
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    sleep 0.5
-    rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
+. "$top/bench/lib.sh"
 
 # conf NAME PORT LOG-PARAMETERS ("-": a bare server)
 conf() {
@@ -160,7 +142,7 @@ count() {   # kind
 echo "exact count"
 counts=$(for k in events events-buffered; do count "$k"; done)
 
-# callgrind: instructions per request (bench/callgrind.sh)
+# callgrind: instructions per request (bench/lib.sh)
 cg() {   # kind
     local k=$1 d=$work/cg-$1 port
     mkdir -p "$d/logs"

@@ -14,29 +14,11 @@
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
-so=$top/build/ngx_http_abtest_module.so
-out=$top/bench/results
 ROUNDS=${ROUNDS:-5}
 DURATION=${DURATION:-5}
 CG_REQUESTS=${CG_REQUESTS:-20000}
 
-[ -f "$so" ] || { echo "bench: build the module first (make)" >&2; exit 1; }
-
-. "$top/bench/callgrind.sh"
-
-mkdir -p "$out"
-work=$(mktemp -d /tmp/abtest-bench-XXXXXX)
-pids=()
-
-cleanup() {
-    for d in "$work"/*/; do
-        [ -f "$d/nginx.pid" ] && kill -QUIT "$(cat "$d/nginx.pid")" 2>/dev/null
-    done
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    sleep 0.5
-    rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
+. "$top/bench/lib.sh"
 
 device_cookie='Cookie: device_id=9b810e76-6ec9-4286-a3ca-828dd5f4b3b2'
 userid_cookie='Cookie: device_id=fwAAAWsC90M3znIcAwMDAg=='
@@ -147,7 +129,7 @@ for round in $(seq 1 "$ROUNDS"); do
     run_wrk userid-returning userid "$userid_cookie"
 done
 
-# callgrind: instructions per request (bench/callgrind.sh)
+# callgrind: instructions per request (bench/lib.sh)
 cg() {   # kind server [header]
     local kind=$1 server=$2 header=${3:-}
     local d=$work/cg-$kind

@@ -1,4 +1,8 @@
-# Sourced by bench/run.sh and bench/events.sh.
+# Sourced by bench/run.sh and bench/events.sh, after they set "top".
+#
+# Checks that the module is built, makes "out" (results) and "work" (a
+# temporary directory for the servers, removed at exit with every nginx
+# and valgrind left running: their pids go in "pids").
 #
 #   cg_per_request DIR PROBE-URL URL-PREFIX REQUESTS [curl options]
 #
@@ -7,6 +11,26 @@
 # keep-alive connection (URL globbing: URL-PREFIX[1-N]), and prints the
 # user-space instructions per request: the difference of the two runs,
 # which cancels start-up and shut-down.  DIR/cg.2 stays for annotation.
+
+so=$top/build/ngx_http_abtest_module.so
+out=$top/bench/results
+
+[ -f "$so" ] || { echo "bench: build the module first (make)" >&2; exit 1; }
+
+mkdir -p "$out"
+work=$(mktemp -d /tmp/abtest-bench-XXXXXX)
+pids=()
+
+cleanup() {
+    for d in "$work"/*/; do
+        [ -f "$d/nginx.pid" ] && kill -QUIT "$(cat "$d/nginx.pid")" 2>/dev/null
+    done
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    sleep 0.5
+    rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
+
 
 cg_per_request() {
     local d=$1 probe=$2 prefix=$3 requests=$4 n vg total1 total2
