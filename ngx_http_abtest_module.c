@@ -8,15 +8,16 @@
 
 
 #include "ngx_http_abtest_module.h"
-#include "ngx_http_abtest_directive.h"
-#include "ngx_http_abtest_hash.h"
+#include "ngx_http_abtest_admin.h"
+#include "ngx_http_abtest_api.h"
 #include "ngx_http_abtest_assign.h"
 #include "ngx_http_abtest_cookie.h"
-#include "ngx_http_abtest_variables.h"
-#include "ngx_http_abtest_shm.h"
-#include "ngx_http_abtest_api.h"
 #include "ngx_http_abtest_event_log.h"
-#include "ngx_http_abtest_admin.h"
+#include "ngx_http_abtest_experiment.h"
+#include "ngx_http_abtest_filter.h"
+#include "ngx_http_abtest_hash.h"
+#include "ngx_http_abtest_shm.h"
+#include "ngx_http_abtest_variables.h"
 
 
 static ngx_int_t ngx_http_abtest_preconfiguration(ngx_conf_t *cf);
@@ -27,23 +28,7 @@ static void *ngx_http_abtest_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_abtest_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static ngx_int_t ngx_http_abtest_init_process(ngx_cycle_t *cycle);
-
-
-static ngx_conf_bitmask_t  ngx_http_abtest_cookie_flags[] = {
-    { ngx_string("off"), NGX_HTTP_ABTEST_COOKIE_OFF },
-    { ngx_string("secure"), NGX_HTTP_ABTEST_COOKIE_SECURE },
-    { ngx_string("httponly"), NGX_HTTP_ABTEST_COOKIE_HTTPONLY },
-    { ngx_string("samesite=strict"), NGX_HTTP_ABTEST_COOKIE_SS_STRICT },
-    { ngx_string("samesite=lax"), NGX_HTTP_ABTEST_COOKIE_SS_LAX },
-    { ngx_string("samesite=none"), NGX_HTTP_ABTEST_COOKIE_SS_NONE },
-    { ngx_null_string, 0 }
-};
-
-
-static ngx_conf_post_handler_pt  ngx_http_abtest_cookie_name_post =
-    ngx_http_abtest_cookie_name_check;
-static ngx_conf_post_handler_pt  ngx_http_abtest_cookie_attr_post =
-    ngx_http_abtest_cookie_attr_check;
+static void ngx_http_abtest_exit_process(ngx_cycle_t *cycle);
 
 
 static ngx_command_t  ngx_http_abtest_commands[] = {
@@ -138,7 +123,7 @@ static ngx_command_t  ngx_http_abtest_commands[] = {
       ngx_conf_set_bitmask_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_abtest_loc_conf_t, cookie_flags),
-      &ngx_http_abtest_cookie_flags },
+      ngx_http_abtest_cookie_flags },
 
       ngx_null_command
 };
@@ -169,7 +154,7 @@ ngx_module_t  ngx_http_abtest_module = {
     ngx_http_abtest_init_process,          /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
+    ngx_http_abtest_exit_process,          /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
@@ -191,13 +176,13 @@ ngx_http_abtest_postconfiguration(ngx_conf_t *cf)
     amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_abtest_module);
     alcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_abtest_module);
 
-    if (ngx_http_abtest_check_experiments(cf, amcf, alcf) != NGX_OK
+    if (ngx_http_abtest_cookie_check(cf, amcf, alcf) != NGX_OK
         || ngx_http_abtest_api_check(cf, amcf) != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    return ngx_http_abtest_cookie_init(cf);
+    return ngx_http_abtest_filter_init(cf);
 }
 
 
@@ -214,11 +199,8 @@ ngx_http_abtest_create_main_conf(ngx_conf_t *cf)
     /*
      * set by ngx_pcalloc():
      *
-     *     amcf->sha256 = NULL;
-     *     amcf->md_ctx = NULL;
-     *     amcf->shm_zone = NULL;
-     *     amcf->sh = NULL;
-     *     amcf->state_file = { 0, NULL };
+     *     amcf->zone = NULL;
+     *     amcf->zone_user = { 0, NULL };
      *     amcf->zone_user_file = NULL;
      */
 
@@ -230,8 +212,6 @@ ngx_http_abtest_create_main_conf(ngx_conf_t *cf)
     {
         return NULL;
     }
-
-    ngx_http_abtest_init_random(amcf);
 
     return amcf;
 }
@@ -246,7 +226,7 @@ ngx_http_abtest_init_main_conf(ngx_conf_t *cf, void *conf)
         amcf->event_log = NULL;
     }
 
-    if (ngx_http_abtest_hash_init(cf, amcf) != NGX_OK
+    if ((amcf->experiments.nelts && ngx_http_abtest_hash_check(cf) != NGX_OK)
         || ngx_http_abtest_shm_prepare(cf, amcf) != NGX_OK)
     {
         return NGX_CONF_ERROR;
@@ -299,66 +279,14 @@ ngx_http_abtest_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_abtest_loc_conf_t *prev = parent;
     ngx_http_abtest_loc_conf_t *conf = child;
 
-    ngx_uint_t                    samesite;
-    ngx_http_abtest_main_conf_t  *amcf;
-
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
     ngx_conf_merge_value(conf->force, prev->force, 0);
     ngx_conf_merge_uint_value(conf->api, prev->api, NGX_HTTP_ABTEST_API_NONE);
     ngx_conf_merge_value(conf->api_write, prev->api_write, 0);
 
-    if (conf->use_name.data == NULL) {
-        conf->use_name = prev->use_name;
-        conf->use_file = prev->use_file;
-        conf->use_line = prev->use_line;
-    }
-
-    amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_abtest_module);
-
-    if (ngx_http_abtest_resolve_use(cf, amcf, conf) != NGX_CONF_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    ngx_conf_merge_str_value(conf->cookie_name, prev->cookie_name,
-                             "device_id");
-    ngx_conf_merge_str_value(conf->cookie_domain, prev->cookie_domain,
-                             "none");
-    ngx_conf_merge_str_value(conf->cookie_path, prev->cookie_path, "/");
-    ngx_conf_merge_sec_value(conf->cookie_expires, prev->cookie_expires,
-                             365 * 24 * 60 * 60);
-    ngx_conf_merge_bitmask_value(conf->cookie_flags, prev->cookie_flags,
-                                 (NGX_CONF_BITMASK_SET
-                                  |NGX_HTTP_ABTEST_COOKIE_OFF));
-
-    if (conf->cookie_domain.len == sizeof("none") - 1
-        && ngx_strncmp(conf->cookie_domain.data, "none", 4) == 0)
+    if (ngx_http_abtest_variables_merge(cf, prev, conf) != NGX_CONF_OK
+        || ngx_http_abtest_cookie_merge(cf, prev, conf) != NGX_CONF_OK)
     {
-        ngx_str_null(&conf->cookie_domain);
-    }
-
-    if ((conf->cookie_flags & NGX_HTTP_ABTEST_COOKIE_OFF)
-        && (conf->cookie_flags & ~(NGX_CONF_BITMASK_SET
-                                   |NGX_HTTP_ABTEST_COOKIE_OFF)))
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"abtest_cookie_flags off\" cannot be combined "
-                           "with other flags");
-        return NGX_CONF_ERROR;
-    }
-
-    samesite = conf->cookie_flags & (NGX_HTTP_ABTEST_COOKIE_SS_STRICT
-                                     |NGX_HTTP_ABTEST_COOKIE_SS_LAX
-                                     |NGX_HTTP_ABTEST_COOKIE_SS_NONE);
-
-    /* more than one bit set */
-    if (samesite & (samesite - 1)) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"abtest_cookie_flags\" takes one samesite= "
-                           "value only");
-        return NGX_CONF_ERROR;
-    }
-
-    if (ngx_http_abtest_cookie_attrs(cf, conf) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
@@ -369,6 +297,8 @@ ngx_http_abtest_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 }
 
 
+/* per-process state, set up once a worker starts */
+
 static ngx_int_t
 ngx_http_abtest_init_process(ngx_cycle_t *cycle)
 {
@@ -376,12 +306,25 @@ ngx_http_abtest_init_process(ngx_cycle_t *cycle)
 
     amcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_abtest_module);
 
-    if (amcf) {
-        ngx_http_abtest_init_random(amcf);
-
-        /* a reloaded configuration meets the zone */
-        ngx_http_abtest_shm_ready(amcf, cycle->log);
+    if (amcf == NULL) {
+        return NGX_OK;
     }
 
+    ngx_http_abtest_assign_init_process();
+
+    if (ngx_http_abtest_hash_init_process(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    /* a reloaded configuration meets the zone */
+    ngx_http_abtest_shm_ready(amcf, cycle->log);
+
     return NGX_OK;
+}
+
+
+static void
+ngx_http_abtest_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_abtest_hash_exit_process();
 }

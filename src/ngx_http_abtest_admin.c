@@ -9,8 +9,7 @@
 
 
 #include "ngx_http_abtest_admin.h"
-#include "ngx_http_abtest_api.h"
-#include "ngx_http_abtest_json.h"
+#include "ngx_http_abtest_http.h"
 
 
 /* what follows a part of the page */
@@ -30,6 +29,17 @@ typedef struct {
 
 #define NGX_HTTP_ABTEST_ADMIN_PARTS                                          \
     (sizeof(ngx_http_abtest_admin_page) / sizeof(ngx_http_abtest_admin_part_t))
+
+
+/* the page is never cached, framed, sniffed, or told where it was */
+static char  *ngx_http_abtest_admin_headers[][2] = {
+    { "Cache-Control", "no-store" },
+    { "Content-Security-Policy", NGX_HTTP_ABTEST_ADMIN_CSP },
+    { "X-Content-Type-Options", "nosniff" },
+    { "X-Frame-Options", "DENY" },
+    { "Referrer-Policy", "no-referrer" },
+    { NULL, NULL }
+};
 
 
 static ngx_int_t ngx_http_abtest_admin_handler(ngx_http_request_t *r);
@@ -159,12 +169,8 @@ ngx_http_abtest_admin_handler(ngx_http_request_t *r)
     ngx_http_abtest_loc_conf_t    *alcf;
     ngx_http_abtest_admin_part_t  *part;
 
-    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-        return ngx_http_abtest_api_not_allowed(r, "GET, HEAD");
-    }
-
-    rc = ngx_http_discard_request_body(r);
-    if (rc != NGX_OK) {
+    rc = ngx_http_abtest_http_get(r);
+    if (rc != NGX_DECLINED) {
         return rc;
     }
 
@@ -231,17 +237,14 @@ ngx_http_abtest_admin_handler(ngx_http_request_t *r)
     r->headers_out.content_type_len = sizeof("text/html") - 1;
     r->headers_out.content_type_lowcase = NULL;
 
-    if (ngx_http_abtest_add_header(r, "Cache-Control", "no-store") != NGX_OK
-        || ngx_http_abtest_add_header(r, "Content-Security-Policy",
-                                      NGX_HTTP_ABTEST_ADMIN_CSP)
-           != NGX_OK
-        || ngx_http_abtest_add_header(r, "X-Content-Type-Options", "nosniff")
-           != NGX_OK
-        || ngx_http_abtest_add_header(r, "X-Frame-Options", "DENY") != NGX_OK
-        || ngx_http_abtest_add_header(r, "Referrer-Policy", "no-referrer")
-           != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    for (i = 0; ngx_http_abtest_admin_headers[i][0]; i++) {
+        if (ngx_http_abtest_http_add_header(r,
+                                            ngx_http_abtest_admin_headers[i][0],
+                                            ngx_http_abtest_admin_headers[i][1])
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
     }
 
     rc = ngx_http_send_header(r);

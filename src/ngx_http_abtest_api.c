@@ -2,19 +2,20 @@
 /*
  * Copyright (C) ngx_http_abtest_module authors
  *
- * The JSON locations: experiments (GET, and POST .../update with
- * write=on) and expgroups, in the shapes of the seed demo's Flask app.
+ * The JSON locations (abtest_api): the dispatcher, and experiments (GET,
+ * and POST .../update with write=on) and expgroups, in the shapes of the
+ * seed demo's Flask app.
  */
 
 
 #include "ngx_http_abtest_api.h"
 #include "ngx_http_abtest_assign.h"
-#include "ngx_http_abtest_directive.h"
 #include "ngx_http_abtest_events.h"
-#include "ngx_http_abtest_json.h"
+#include "ngx_http_abtest_experiment.h"
+#include "ngx_http_abtest_http.h"
 #include "ngx_http_abtest_shm.h"
-#include "ngx_http_abtest_state.h"
 #include "ngx_http_abtest_stats.h"
+#include "ngx_http_abtest_util.h"
 
 
 /* an events location without client_max_body_size (0) takes this much */
@@ -26,14 +27,13 @@ static ngx_int_t ngx_http_abtest_api_experiments(ngx_http_request_t *r);
 static ngx_int_t ngx_http_abtest_api_expgroups(ngx_http_request_t *r);
 static void ngx_http_abtest_api_backend_event(ngx_http_request_t *r,
     ngx_str_t *device, ngx_http_abtest_ctx_t *ctx, yajl_gen g);
-static ngx_int_t ngx_http_abtest_api_same_origin(ngx_http_request_t *r);
-static ngx_int_t ngx_http_abtest_api_header(ngx_http_request_t *r,
-    char *name, ngx_str_t *value);
 static void ngx_http_abtest_api_update_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_abtest_api_update(ngx_http_request_t *r);
 static ngx_uint_t ngx_http_abtest_api_parse_update(ngx_http_request_t *r,
     yajl_val obj, ngx_http_abtest_experiment_t **expp,
     ngx_http_abtest_update_t *up, u_char *err, size_t err_len);
+static void ngx_http_abtest_api_experiment(yajl_gen g,
+    ngx_http_abtest_experiment_t *exp, ngx_http_abtest_node_t *node);
 
 
 /* abtest_api experiments [write=on|off] | expgroups | events | stats */
@@ -116,7 +116,7 @@ ngx_http_abtest_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 ngx_int_t
 ngx_http_abtest_api_check(ngx_conf_t *cf, ngx_http_abtest_main_conf_t *amcf)
 {
-    if (amcf->zone_user_file && amcf->shm_zone == NULL) {
+    if (amcf->zone_user_file && amcf->zone == NULL) {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                       "\"abtest_api %V%s\" in %s:%ui needs a shared zone: "
                       "add \"abtest_zone zone=name:size\"",
@@ -198,19 +198,6 @@ ngx_http_abtest_api_handler(ngx_http_request_t *r)
 }
 
 
-ngx_int_t
-ngx_http_abtest_api_not_allowed(ngx_http_request_t *r, char *allow)
-{
-    if (ngx_http_abtest_add_header(r, "Allow", allow) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_http_abtest_json_error(r, NGX_HTTP_NOT_ALLOWED,
-                                      "method %V is not allowed here, "
-                                      "only %s", &r->method_name, allow);
-}
-
-
 static ngx_int_t
 ngx_http_abtest_api_experiments(ngx_http_request_t *r)
 {
@@ -231,18 +218,18 @@ ngx_http_abtest_api_experiments(ngx_http_request_t *r)
         alcf = ngx_http_get_module_loc_conf(r, ngx_http_abtest_module);
 
         if (!alcf->api_write) {
-            return ngx_http_abtest_json_error(r, NGX_HTTP_FORBIDDEN,
+            return ngx_http_abtest_http_error(r, NGX_HTTP_FORBIDDEN,
                                     "this location is read-only: "
                                     "\"abtest_api experiments write=on\" "
                                     "enables updates");
         }
 
         if (r->method != NGX_HTTP_POST) {
-            return ngx_http_abtest_api_not_allowed(r, "POST");
+            return ngx_http_abtest_http_not_allowed(r, "POST");
         }
 
-        if (ngx_http_abtest_api_same_origin(r) != NGX_OK) {
-            return ngx_http_abtest_json_error(r, NGX_HTTP_FORBIDDEN,
+        if (ngx_http_abtest_http_same_origin(r) != NGX_OK) {
+            return ngx_http_abtest_http_error(r, NGX_HTTP_FORBIDDEN,
                                     "Origin: writes from another site are "
                                     "refused");
         }
@@ -250,18 +237,14 @@ ngx_http_abtest_api_experiments(ngx_http_request_t *r)
         clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
 
         /* bodies that fit the body buffer are taken, larger ones refused */
-        return ngx_http_abtest_api_read_json(r,
+        return ngx_http_abtest_http_read_json(r,
                                        (off_t) clcf->client_body_buffer_size,
                                        "client_body_buffer_size",
                                        ngx_http_abtest_api_update_body);
     }
 
-    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-        return ngx_http_abtest_api_not_allowed(r, "GET, HEAD");
-    }
-
-    rc = ngx_http_discard_request_body(r);
-    if (rc != NGX_OK) {
+    rc = ngx_http_abtest_http_get(r);
+    if (rc != NGX_DECLINED) {
         return rc;
     }
 
@@ -282,12 +265,12 @@ ngx_http_abtest_api_experiments(ngx_http_request_t *r)
 
     for (i = 0; i < amcf->experiments.nelts; i++) {
         ngx_http_abtest_json_str(g, exp[i].name.data, exp[i].name.len);
-        ngx_http_abtest_json_experiment(g, &exp[i], &nodes[i]);
+        ngx_http_abtest_api_experiment(g, &exp[i], &nodes[i]);
     }
 
     yajl_gen_map_close(g);
 
-    return ngx_http_abtest_json_send(r, NGX_HTTP_OK, g);
+    return ngx_http_abtest_http_send_json(r, NGX_HTTP_OK, g);
 }
 
 
@@ -311,12 +294,8 @@ ngx_http_abtest_api_expgroups(ngx_http_request_t *r)
     ngx_http_abtest_main_conf_t   *amcf;
     ngx_http_abtest_experiment_t  *exp;
 
-    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-        return ngx_http_abtest_api_not_allowed(r, "GET, HEAD");
-    }
-
-    rc = ngx_http_discard_request_body(r);
-    if (rc != NGX_OK) {
+    rc = ngx_http_abtest_http_get(r);
+    if (rc != NGX_DECLINED) {
         return rc;
     }
 
@@ -329,7 +308,7 @@ ngx_http_abtest_api_expgroups(ngx_http_request_t *r)
         == NGX_OK)
     {
         if (ngx_http_abtest_valid_device_id(&device) != NGX_OK) {
-            return ngx_http_abtest_json_error(r, NGX_HTTP_BAD_REQUEST,
+            return ngx_http_abtest_http_error(r, NGX_HTTP_BAD_REQUEST,
                                     "device_id: use 1 to %d characters of "
                                     "[A-Za-z0-9_-]",
                                     NGX_HTTP_ABTEST_DEVICE_ID_MAX);
@@ -405,11 +384,11 @@ ngx_http_abtest_api_expgroups(ngx_http_request_t *r)
     yajl_gen_map_close(g);
 
     /* a HEAD only asks what a GET would answer: it stores nothing */
-    if (device.len && amcf->sh && r->method != NGX_HTTP_HEAD) {
+    if (device.len && amcf->zone && r->method != NGX_HTTP_HEAD) {
         ngx_http_abtest_api_backend_event(r, &device, ctx, g);
     }
 
-    return ngx_http_abtest_json_send(r, NGX_HTTP_OK, g);
+    return ngx_http_abtest_http_send_json(r, NGX_HTTP_OK, g);
 }
 
 
@@ -465,204 +444,10 @@ ngx_http_abtest_api_backend_event(ngx_http_request_t *r, ngx_str_t *device,
 }
 
 
-/*
- * Starts reading a JSON body of at most "max" bytes (the "max_name"
- * setting): another media type (form posts included) is a 415, a larger
- * body a 413, a body of unknown length (chunked, HTTP/2 without a
- * Content-Length) a 411, so that no more than "max" is ever read; all as
- * JSON.
- */
-
-ngx_int_t
-ngx_http_abtest_api_read_json(ngx_http_request_t *r, off_t max,
-    char *max_name, ngx_http_client_body_handler_pt handler)
-{
-    ngx_int_t   rc;
-    ngx_str_t  *type;
-
-    type = r->headers_in.content_type ? &r->headers_in.content_type->value
-                                      : NULL;
-
-    if (type == NULL
-        || type->len < sizeof("application/json") - 1
-        || ngx_strncasecmp(type->data, (u_char *) "application/json",
-                           sizeof("application/json") - 1) != 0
-        || (type->len > sizeof("application/json") - 1
-            && type->data[sizeof("application/json") - 1] != ';'
-            && type->data[sizeof("application/json") - 1] != ' '))
-    {
-        /* form posts from other sites are refused here as well */
-        return ngx_http_abtest_json_error(r,
-                                    NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
-                                    "Content-Type: must be application/json");
-    }
-
-    if (r->headers_in.content_length_n < 0
-        && (r->headers_in.chunked || r->http_version >= NGX_HTTP_VERSION_20))
-    {
-        return ngx_http_abtest_json_error(r, NGX_HTTP_LENGTH_REQUIRED,
-                                          "Content-Length: required");
-    }
-
-    if (r->headers_in.content_length_n > max) {
-        return ngx_http_abtest_json_error(r,
-                                    NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                    "body: larger than %O bytes (%s)", max,
-                                    max_name);
-    }
-
-    r->request_body_in_single_buf = 1;
-
-    rc = ngx_http_read_client_request_body(r, handler);
-
-    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
-        return rc;
-    }
-
-    return NGX_DONE;
-}
-
-
-/*
- * A browser says where a request comes from (Origin, Sec-Fetch-Site):
- * writes from another site's page are refused, so that no page can drive
- * the API with the user's credentials or address.  Requests that say
- * nothing (curl, scripts) are not a browser's.
- */
-
-static ngx_int_t
-ngx_http_abtest_api_same_origin(ngx_http_request_t *r)
-{
-    u_char     *p, *last;
-    ngx_str_t   origin, site, *host;
-
-    if (ngx_http_abtest_api_header(r, "Sec-Fetch-Site", &site) == NGX_OK
-        && !(site.len == sizeof("same-origin") - 1
-             && ngx_strncasecmp(site.data, (u_char *) "same-origin",
-                                site.len) == 0)
-        && !(site.len == sizeof("none") - 1
-             && ngx_strncasecmp(site.data, (u_char *) "none", site.len) == 0))
-    {
-        return NGX_DECLINED;
-    }
-
-    if (ngx_http_abtest_api_header(r, "Origin", &origin) != NGX_OK) {
-        return NGX_OK;
-    }
-
-    /* "scheme://host[:port]", whose authority must be the Host */
-
-    last = origin.data + origin.len;
-    p = ngx_strlcasestrn(origin.data, last, (u_char *) "://", 3 - 1);
-
-    if (p == NULL || r->headers_in.host == NULL) {
-        return NGX_DECLINED;
-    }
-
-    p += 3;
-    host = &r->headers_in.host->value;
-
-    return ((size_t) (last - p) == host->len
-            && ngx_strncasecmp(p, host->data, host->len) == 0)
-           ? NGX_OK : NGX_DECLINED;
-}
-
-
-/* the first request header of that name */
-
-static ngx_int_t
-ngx_http_abtest_api_header(ngx_http_request_t *r, char *name,
-    ngx_str_t *value)
-{
-    size_t            len;
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
-
-    len = ngx_strlen(name);
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                return NGX_DECLINED;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == len
-            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
-        {
-            *value = h[i].value;
-            return NGX_OK;
-        }
-    }
-}
-
-
 static void
 ngx_http_abtest_api_update_body(ngx_http_request_t *r)
 {
     ngx_http_finalize_request(r, ngx_http_abtest_api_update(r));
-}
-
-
-/* the whole body in memory, NUL-terminated; NGX_DECLINED: no body */
-
-ngx_int_t
-ngx_http_abtest_api_read_body(ngx_http_request_t *r, ngx_str_t *body)
-{
-    off_t         len;
-    u_char       *p;
-    ssize_t       n;
-    ngx_buf_t    *b;
-    ngx_chain_t  *cl;
-
-    if (r->request_body == NULL || r->request_body->bufs == NULL) {
-        return NGX_DECLINED;
-    }
-
-    len = 0;
-
-    for (cl = r->request_body->bufs; cl; cl = cl->next) {
-        len += ngx_buf_size(cl->buf);
-    }
-
-    body->data = ngx_pnalloc(r->pool, (size_t) len + 1);
-    if (body->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    p = body->data;
-
-    for (cl = r->request_body->bufs; cl; cl = cl->next) {
-        b = cl->buf;
-
-        if (!b->in_file) {
-            p = ngx_cpymem(p, b->pos, b->last - b->pos);
-            continue;
-        }
-
-        /* a body larger than client_body_buffer_size, in a temp file */
-        n = ngx_read_file(b->file, p, (size_t) (b->file_last - b->file_pos),
-                          b->file_pos);
-
-        if (n != b->file_last - b->file_pos) {
-            return NGX_ERROR;
-        }
-
-        p += n;
-    }
-
-    *p = '\0';
-    body->len = p - body->data;
-
-    return NGX_OK;
 }
 
 
@@ -673,7 +458,6 @@ ngx_http_abtest_api_update(ngx_http_request_t *r)
     yajl_gen                       g;
     yajl_val                       tree;
     ngx_int_t                      rc;
-    ngx_str_t                      body;
     ngx_uint_t                     status;
     const char                    *msg;
     ngx_http_abtest_node_t         node;
@@ -681,52 +465,36 @@ ngx_http_abtest_api_update(ngx_http_request_t *r)
     ngx_http_abtest_main_conf_t   *amcf;
     ngx_http_abtest_experiment_t  *exp;
 
-    rc = ngx_http_abtest_api_read_body(r, &body);
-
-    if (rc == NGX_DECLINED || (rc == NGX_OK && body.len == 0)) {
-        return ngx_http_abtest_json_error(r, NGX_HTTP_BAD_REQUEST,
-                                          "body: empty, expected a JSON "
-                                          "object");
-    }
-
-    if (rc != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    err[0] = '\0';
-    tree = ngx_http_abtest_json_parse(r->pool, body.data, body.len,
-                                      NGX_HTTP_ABTEST_UPDATE_DEPTH, err,
-                                      sizeof(err));
+    rc = ngx_http_abtest_http_parse_body(r, NGX_HTTP_ABTEST_UPDATE_DEPTH,
+                                         "a JSON object", &tree);
     if (tree == NULL) {
-        return err[0] ? ngx_http_abtest_json_error(r, NGX_HTTP_BAD_REQUEST,
-                                                   "body: %s", err)
-                      : NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return rc;
     }
 
     if (!YAJL_IS_OBJECT(tree)) {
-        return ngx_http_abtest_json_error(r, NGX_HTTP_BAD_REQUEST,
+        return ngx_http_abtest_http_error(r, NGX_HTTP_BAD_REQUEST,
                                           "body: must be a JSON object");
     }
 
     status = ngx_http_abtest_api_parse_update(r, tree, &exp, &up, err,
                                               sizeof(err));
     if (status != NGX_HTTP_OK) {
-        return ngx_http_abtest_json_error(r, status, "%s", err);
+        return ngx_http_abtest_http_error(r, status, "%s", err);
     }
 
     amcf = ngx_http_get_module_main_conf(r, ngx_http_abtest_module);
 
     rc = ngx_http_abtest_shm_update(amcf, exp, &up, &node, &msg);
     if (rc != NGX_OK) {
-        return ngx_http_abtest_json_error(r, rc, "%s", msg);
+        return ngx_http_abtest_http_error(r, rc, "%s", msg);
     }
 
     ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
                   "abtest: experiment \"%V\" updated through the API",
                   &exp->name);
 
-    if (ngx_http_abtest_state_save(amcf, r->connection->log) == NGX_ERROR) {
-        return ngx_http_abtest_json_error(r,
+    if (ngx_http_abtest_shm_save(amcf, r->connection->log) == NGX_ERROR) {
+        return ngx_http_abtest_http_error(r,
                                     NGX_HTTP_INTERNAL_SERVER_ERROR,
                                     "the change is live, but the state "
                                     "file could not be written: see the "
@@ -740,10 +508,10 @@ ngx_http_abtest_api_update(ngx_http_request_t *r)
 
     yajl_gen_map_open(g);
     ngx_http_abtest_json_str(g, exp->name.data, exp->name.len);
-    ngx_http_abtest_json_experiment(g, exp, &node);
+    ngx_http_abtest_api_experiment(g, exp, &node);
     yajl_gen_map_close(g);
 
-    return ngx_http_abtest_json_send(r, NGX_HTTP_OK, g);
+    return ngx_http_abtest_http_send_json(r, NGX_HTTP_OK, g);
 }
 
 
@@ -848,4 +616,73 @@ ngx_http_abtest_api_parse_update(ngx_http_request_t *r, yajl_val obj,
     *expp = exp;
 
     return NGX_HTTP_OK;
+}
+
+
+/*
+ * One experiment as GET /api/experiments shows it: a superset of both
+ * seed versions ("active" of the first, "state" of the later ones).
+ */
+
+static void
+ngx_http_abtest_api_experiment(yajl_gen g, ngx_http_abtest_experiment_t *exp,
+    ngx_http_abtest_node_t *node)
+{
+    ngx_uint_t                i;
+    ngx_http_abtest_group_t  *group;
+
+    group = exp->groups.elts;
+
+    yajl_gen_map_open(g);
+
+    ngx_http_abtest_json_literal(g, "title");
+    ngx_http_abtest_json_str(g, exp->title.data, exp->title.len);
+
+    ngx_http_abtest_json_literal(g, "groups");
+    yajl_gen_map_open(g);
+
+    for (i = 0; i < exp->groups.nelts; i++) {
+        ngx_http_abtest_json_str(g, group[i].name.data, group[i].name.len);
+        yajl_gen_integer(g, node->state.weights[i]);
+    }
+
+    yajl_gen_map_close(g);
+
+    ngx_http_abtest_json_literal(g, "fallback");
+    ngx_http_abtest_json_str(g, group[exp->fallback].name.data,
+                             group[exp->fallback].name.len);
+
+    ngx_http_abtest_json_literal(g, "state");
+    ngx_http_abtest_json_state_name(g, node->state.state);
+
+    ngx_http_abtest_json_literal(g, "active");
+    yajl_gen_bool(g, node->state.state == NGX_HTTP_ABTEST_STATE_ACTIVE);
+
+    ngx_http_abtest_json_literal(g, "rollout_group");
+
+    if (node->state.rollout == NGX_HTTP_ABTEST_NO_GROUP) {
+        yajl_gen_null(g);
+
+    } else {
+        ngx_http_abtest_json_str(g, group[node->state.rollout].name.data,
+                                 group[node->state.rollout].name.len);
+    }
+
+    ngx_http_abtest_json_literal(g, "start");
+    ngx_http_abtest_json_time(g, node->start);
+
+    ngx_http_abtest_json_literal(g, "end");
+    ngx_http_abtest_json_time(g, node->end);
+
+    /* the group cookie, which keeps devices in their group (stickiness) */
+    ngx_http_abtest_json_literal(g, "cookie");
+
+    if (exp->cookie.len) {
+        ngx_http_abtest_json_str(g, exp->cookie.data, exp->cookie.len);
+
+    } else {
+        yajl_gen_null(g);
+    }
+
+    yajl_gen_map_close(g);
 }

@@ -26,12 +26,6 @@ ngx_int_t ngx_http_abtest_api_check(ngx_conf_t *cf,
     ngx_http_abtest_main_conf_t *amcf);
 void ngx_http_abtest_api_merge(ngx_conf_t *cf,
     ngx_http_abtest_loc_conf_t *prev, ngx_http_abtest_loc_conf_t *alcf);
-ngx_int_t ngx_http_abtest_api_not_allowed(ngx_http_request_t *r,
-    char *allow);
-ngx_int_t ngx_http_abtest_api_read_json(ngx_http_request_t *r, off_t max,
-    char *max_name, ngx_http_client_body_handler_pt handler);
-ngx_int_t ngx_http_abtest_api_read_body(ngx_http_request_t *r,
-    ngx_str_t *body);
 
 
 #endif /* _NGX_HTTP_ABTEST_API_H_INCLUDED_ */

@@ -1,23 +1,38 @@
 
 /*
  * Copyright (C) ngx_http_abtest_module authors
+ *
+ * A device's groups: the request context (the device id from its cookie,
+ * or a new one), then per experiment the seed's rule, the state, a group
+ * cookie from earlier weights, a random draw or a forced group.
  */
 
 
 #include "ngx_http_abtest_assign.h"
+#include "ngx_http_abtest_cookie.h"
+#include "ngx_http_abtest_experiment.h"
 #include "ngx_http_abtest_hash.h"
-#include "ngx_http_abtest_directive.h"
 #include "ngx_http_abtest_shm.h"
 
 #include <openssl/rand.h>
 
 
+/* device ids are drawn from a per-process buffer of random bytes */
+#define NGX_HTTP_ABTEST_RAND_BUF     1024
+
+
+typedef struct {
+    u_char                     buf[NGX_HTTP_ABTEST_RAND_BUF];
+    size_t                     pos;
+} ngx_http_abtest_random_t;
+
+
 static ngx_http_abtest_ctx_t *ngx_http_abtest_find_ctx(ngx_http_request_t *r);
 static void ngx_http_abtest_ctx_cleanup(void *data);
-static ngx_int_t ngx_http_abtest_random(ngx_http_request_t *r,
-    ngx_http_abtest_main_conf_t *amcf, u_char *buf, size_t len);
+static ngx_int_t ngx_http_abtest_random(ngx_http_request_t *r, u_char *buf,
+    size_t len);
 static ngx_int_t ngx_http_abtest_new_device_id(ngx_http_request_t *r,
-    ngx_http_abtest_main_conf_t *amcf, ngx_http_abtest_ctx_t *ctx);
+    ngx_http_abtest_ctx_t *ctx);
 static void ngx_http_abtest_read_force(ngx_http_request_t *r,
     ngx_http_abtest_ctx_t *ctx);
 static ngx_uint_t ngx_http_abtest_random_group(ngx_http_request_t *r,
@@ -30,50 +45,18 @@ static ngx_uint_t ngx_http_abtest_forced_group(
 static ngx_uint_t ngx_http_abtest_same_device(ngx_str_t *a, ngx_str_t *b);
 
 
+static ngx_http_abtest_random_t  ngx_http_abtest_random_bytes = {
+    { 0 }, NGX_HTTP_ABTEST_RAND_BUF
+};
+
+
 void
-ngx_http_abtest_init_random(ngx_http_abtest_main_conf_t *amcf)
+ngx_http_abtest_assign_init_process(void)
 {
     /* empty: a worker must never reuse bytes drawn before the fork */
-    amcf->rand_pos = NGX_HTTP_ABTEST_RAND_BUF;
-}
-
-
-/*
- * Cookie parsing changed twice in nginx: an array of headers before
- * 1.23.0, a list after it, and a parser that splits on ";" only in 1.29.6.
- */
-
-ngx_int_t
-ngx_http_abtest_read_cookie(ngx_http_request_t *r, ngx_str_t *name,
-    ngx_str_t *value)
-{
-#if (nginx_version >= 1029006)
-
-    return ngx_http_parse_cookie_lines(r, r->headers_in.cookie, name, value)
-           ? NGX_OK : NGX_DECLINED;
-
-#elif (nginx_version >= 1023000)
-
-    return ngx_http_parse_multi_header_lines(r, r->headers_in.cookie, name,
-                                             value)
-           ? NGX_OK : NGX_DECLINED;
-
-#else
-
-    return ngx_http_parse_multi_header_lines(&r->headers_in.cookies, name,
-                                             value)
-           == NGX_DECLINED ? NGX_DECLINED : NGX_OK;
-
-#endif
-}
-
-
-/* 1 to 64 bytes of [A-Za-z0-9_-], the characters of a name without "." */
-
-ngx_int_t
-ngx_http_abtest_valid_device_id(ngx_str_t *id)
-{
-    return ngx_http_abtest_valid_name(id, 0);
+    ngx_explicit_memzero(ngx_http_abtest_random_bytes.buf,
+                         NGX_HTTP_ABTEST_RAND_BUF);
+    ngx_http_abtest_random_bytes.pos = NGX_HTTP_ABTEST_RAND_BUF;
 }
 
 
@@ -118,6 +101,7 @@ ngx_http_abtest_ctx_cleanup(void *data)
 ngx_http_abtest_ctx_t *
 ngx_http_abtest_get_ctx(ngx_http_request_t *r)
 {
+    ngx_int_t                     rc;
     ngx_str_t                     cookie;
     ngx_uint_t                    i, n;
     ngx_pool_cleanup_t           *cln;
@@ -165,16 +149,17 @@ ngx_http_abtest_get_ctx(ngx_http_request_t *r)
         ngx_http_abtest_read_force(r, ctx);
     }
 
-    if (ngx_http_abtest_read_cookie(r, &alcf->cookie_name, &cookie) == NGX_OK)
-    {
-        if (ngx_http_abtest_valid_device_id(&cookie) == NGX_OK) {
-            ctx->device_id = cookie;
+    rc = ngx_http_abtest_cookie_device(r, &cookie);
 
-            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                           "abtest device id: \"%V\"", &cookie);
-            return ctx;
-        }
+    if (rc == NGX_OK) {
+        ctx->device_id = cookie;
 
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "abtest device id: \"%V\"", &cookie);
+        return ctx;
+    }
+
+    if (rc == NGX_ERROR) {
         /* the value is not echoed: it is the client's, of any length */
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "abtest: client sent an invalid \"%V\" cookie "
@@ -182,7 +167,7 @@ ngx_http_abtest_get_ctx(ngx_http_request_t *r)
                       &alcf->cookie_name, cookie.len);
     }
 
-    if (ngx_http_abtest_new_device_id(r, amcf, ctx) != NGX_OK) {
+    if (ngx_http_abtest_new_device_id(r, ctx) != NGX_OK) {
         return NULL;
     }
 
@@ -240,26 +225,27 @@ ngx_http_abtest_read_force(ngx_http_request_t *r, ngx_http_abtest_ctx_t *ctx)
 
 
 static ngx_int_t
-ngx_http_abtest_random(ngx_http_request_t *r,
-    ngx_http_abtest_main_conf_t *amcf, u_char *buf, size_t len)
+ngx_http_abtest_random(ngx_http_request_t *r, u_char *buf, size_t len)
 {
+    ngx_http_abtest_random_t  *rb = &ngx_http_abtest_random_bytes;
+
     /* one RAND_bytes() call serves many requests */
 
-    if (amcf->rand_pos + len > NGX_HTTP_ABTEST_RAND_BUF) {
-        if (RAND_bytes(amcf->rand_buf, NGX_HTTP_ABTEST_RAND_BUF) != 1) {
+    if (rb->pos + len > NGX_HTTP_ABTEST_RAND_BUF) {
+        if (RAND_bytes(rb->buf, NGX_HTTP_ABTEST_RAND_BUF) != 1) {
             ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                           "abtest: RAND_bytes() failed");
             return NGX_ERROR;
         }
 
-        amcf->rand_pos = 0;
+        rb->pos = 0;
     }
 
-    ngx_memcpy(buf, amcf->rand_buf + amcf->rand_pos, len);
+    ngx_memcpy(buf, rb->buf + rb->pos, len);
 
     /* bytes handed out are not kept in memory */
-    ngx_explicit_memzero(amcf->rand_buf + amcf->rand_pos, len);
-    amcf->rand_pos += len;
+    ngx_explicit_memzero(rb->buf + rb->pos, len);
+    rb->pos += len;
 
     return NGX_OK;
 }
@@ -269,11 +255,11 @@ ngx_http_abtest_random(ngx_http_request_t *r,
 
 static ngx_int_t
 ngx_http_abtest_new_device_id(ngx_http_request_t *r,
-    ngx_http_abtest_main_conf_t *amcf, ngx_http_abtest_ctx_t *ctx)
+    ngx_http_abtest_ctx_t *ctx)
 {
     u_char  *p, b[16];
 
-    if (ngx_http_abtest_random(r, amcf, b, sizeof(b)) != NGX_OK) {
+    if (ngx_http_abtest_random(r, b, sizeof(b)) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -307,10 +293,9 @@ static ngx_uint_t
 ngx_http_abtest_random_group(ngx_http_request_t *r,
     ngx_http_abtest_experiment_t *exp, ngx_http_abtest_exp_state_t *state)
 {
-    uint64_t                      draw;
-    ngx_str_t                     cookie;
-    ngx_uint_t                    group;
-    ngx_http_abtest_main_conf_t  *amcf;
+    uint64_t    draw;
+    ngx_str_t   cookie;
+    ngx_uint_t  group;
 
     if (ngx_http_abtest_read_cookie(r, &exp->cookie, &cookie) == NGX_OK) {
         group = ngx_http_abtest_find_group(exp, cookie.data, cookie.len);
@@ -320,9 +305,7 @@ ngx_http_abtest_random_group(ngx_http_request_t *r,
         }
     }
 
-    amcf = ngx_http_get_module_main_conf(r, ngx_http_abtest_module);
-
-    if (ngx_http_abtest_random(r, amcf, (u_char *) &draw, sizeof(draw))
+    if (ngx_http_abtest_random(r, (u_char *) &draw, sizeof(draw))
         != NGX_OK)
     {
         return NGX_HTTP_ABTEST_NO_GROUP;
@@ -533,13 +516,7 @@ ngx_http_abtest_get_group(ngx_http_request_t *r, ngx_http_abtest_ctx_t *ctx,
 void
 ngx_http_abtest_own_device(ngx_http_request_t *r, ngx_str_t *own)
 {
-    ngx_http_abtest_loc_conf_t  *alcf;
-
-    alcf = ngx_http_get_module_loc_conf(r, ngx_http_abtest_module);
-
-    if (ngx_http_abtest_read_cookie(r, &alcf->cookie_name, own) != NGX_OK
-        || ngx_http_abtest_valid_device_id(own) != NGX_OK)
-    {
+    if (ngx_http_abtest_cookie_device(r, own) != NGX_OK) {
         ngx_str_null(own);
     }
 }

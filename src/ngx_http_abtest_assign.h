@@ -17,16 +17,13 @@
 #define NGX_HTTP_ABTEST_GROUP_UNSET  ((ngx_uint_t) -2)
 
 
+void ngx_http_abtest_assign_init_process(void);
 ngx_http_abtest_ctx_t *ngx_http_abtest_get_ctx(ngx_http_request_t *r);
 ngx_uint_t ngx_http_abtest_get_group(ngx_http_request_t *r,
     ngx_http_abtest_ctx_t *ctx, ngx_http_abtest_experiment_t *exp);
 ngx_uint_t ngx_http_abtest_device_group(ngx_http_request_t *r,
     ngx_http_abtest_experiment_t *exp, ngx_str_t *device_id,
     ngx_http_abtest_ctx_t *ctx, ngx_uint_t *assigned);
-ngx_int_t ngx_http_abtest_read_cookie(ngx_http_request_t *r,
-    ngx_str_t *name, ngx_str_t *value);
-ngx_int_t ngx_http_abtest_valid_device_id(ngx_str_t *id);
-void ngx_http_abtest_init_random(ngx_http_abtest_main_conf_t *amcf);
 void ngx_http_abtest_own_device(ngx_http_request_t *r, ngx_str_t *own);
 ngx_int_t ngx_http_abtest_own_ctx(ngx_http_request_t *r, ngx_str_t *device,
     ngx_str_t *own, ngx_http_abtest_ctx_t **ctxp);

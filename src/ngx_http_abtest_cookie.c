@@ -1,34 +1,181 @@
 
 /*
  * Copyright (C) ngx_http_abtest_module authors
+ *
+ * Cookies: their settings (abtest_cookie_*), reading the device, group
+ * and forcing cookies a request carries, and formatting Set-Cookie.
  */
 
 
 #include "ngx_http_abtest_cookie.h"
-#include "ngx_http_abtest_assign.h"
+#include "ngx_http_abtest_util.h"
 
 
-static ngx_int_t ngx_http_abtest_header_filter(ngx_http_request_t *r);
-static ngx_int_t ngx_http_abtest_set_cookie(ngx_http_request_t *r,
-    ngx_http_abtest_loc_conf_t *alcf, ngx_str_t *name, ngx_str_t *value,
-    ngx_uint_t lifetime);
+static char *ngx_http_abtest_cookie_name_check(ngx_conf_t *cf, void *post,
+    void *data);
+static char *ngx_http_abtest_cookie_attr_check(ngx_conf_t *cf, void *post,
+    void *data);
+static ngx_int_t ngx_http_abtest_cookie_attrs(ngx_conf_t *cf,
+    ngx_http_abtest_loc_conf_t *alcf);
 
 
-#define NGX_HTTP_ABTEST_COOKIE_KEEP     0    /* abtest_cookie_expires */
-#define NGX_HTTP_ABTEST_COOKIE_SESSION  1
-#define NGX_HTTP_ABTEST_COOKIE_DELETE   2
+ngx_conf_bitmask_t  ngx_http_abtest_cookie_flags[] = {
+    { ngx_string("off"), NGX_HTTP_ABTEST_COOKIE_OFF },
+    { ngx_string("secure"), NGX_HTTP_ABTEST_COOKIE_SECURE },
+    { ngx_string("httponly"), NGX_HTTP_ABTEST_COOKIE_HTTPONLY },
+    { ngx_string("samesite=strict"), NGX_HTTP_ABTEST_COOKIE_SS_STRICT },
+    { ngx_string("samesite=lax"), NGX_HTTP_ABTEST_COOKIE_SS_LAX },
+    { ngx_string("samesite=none"), NGX_HTTP_ABTEST_COOKIE_SS_NONE },
+    { ngx_null_string, 0 }
+};
 
 
-static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
+ngx_conf_post_t  ngx_http_abtest_cookie_name_post =
+    { ngx_http_abtest_cookie_name_check };
+ngx_conf_post_t  ngx_http_abtest_cookie_attr_post =
+    { ngx_http_abtest_cookie_attr_check };
 
 
-ngx_int_t
-ngx_http_abtest_cookie_init(ngx_conf_t *cf)
+char *
+ngx_http_abtest_cookie_expires(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ngx_http_next_header_filter = ngx_http_top_header_filter;
-    ngx_http_top_header_filter = ngx_http_abtest_header_filter;
+    ngx_http_abtest_loc_conf_t *alcf = conf;
 
-    return NGX_OK;
+    ngx_str_t  *value;
+
+    if (alcf->cookie_expires != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "max") == 0) {
+        alcf->cookie_expires = NGX_HTTP_ABTEST_EXPIRES_MAX;
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        alcf->cookie_expires = NGX_HTTP_ABTEST_EXPIRES_OFF;
+        return NGX_CONF_OK;
+    }
+
+    alcf->cookie_expires = ngx_parse_time(&value[1], 1);
+
+    if (alcf->cookie_expires == (time_t) NGX_ERROR
+        || alcf->cookie_expires == 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid \"abtest_cookie_expires\" value \"%V\": "
+                           "use a time such as 365d, \"max\" or \"off\"",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_abtest_cookie_name_check(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_str_t  *name = data;
+
+    if (ngx_http_abtest_valid_name(name, 1) != NGX_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid cookie name \"%V\": use 1 to %d "
+                           "characters of [A-Za-z0-9_.-]",
+                           name, NGX_HTTP_ABTEST_NAME_MAX);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* a path or domain must not be able to add attributes of its own */
+
+static char *
+ngx_http_abtest_cookie_attr_check(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_str_t  *attr = data;
+
+    u_char      c;
+    ngx_uint_t  i;
+
+    for (i = 0; i < attr->len; i++) {
+        c = attr->data[i];
+
+        if (c <= ' ' || c == ';' || c == ',' || c == '"' || c == '\\'
+            || c >= 0x7f)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid cookie attribute \"%V\": "
+                               "spaces, control characters and ;,\"\\ "
+                               "are not allowed", attr);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (attr->len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "empty cookie attribute");
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+char *
+ngx_http_abtest_cookie_merge(ngx_conf_t *cf, ngx_http_abtest_loc_conf_t *prev,
+    ngx_http_abtest_loc_conf_t *conf)
+{
+    ngx_uint_t  samesite;
+
+    ngx_conf_merge_str_value(conf->cookie_name, prev->cookie_name,
+                             "device_id");
+    ngx_conf_merge_str_value(conf->cookie_domain, prev->cookie_domain,
+                             "none");
+    ngx_conf_merge_str_value(conf->cookie_path, prev->cookie_path, "/");
+    ngx_conf_merge_sec_value(conf->cookie_expires, prev->cookie_expires,
+                             365 * 24 * 60 * 60);
+    ngx_conf_merge_bitmask_value(conf->cookie_flags, prev->cookie_flags,
+                                 (NGX_CONF_BITMASK_SET
+                                  |NGX_HTTP_ABTEST_COOKIE_OFF));
+
+    if (conf->cookie_domain.len == sizeof("none") - 1
+        && ngx_strncmp(conf->cookie_domain.data, "none", 4) == 0)
+    {
+        ngx_str_null(&conf->cookie_domain);
+    }
+
+    if ((conf->cookie_flags & NGX_HTTP_ABTEST_COOKIE_OFF)
+        && (conf->cookie_flags & ~(NGX_CONF_BITMASK_SET
+                                   |NGX_HTTP_ABTEST_COOKIE_OFF)))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"abtest_cookie_flags off\" cannot be combined "
+                           "with other flags");
+        return NGX_CONF_ERROR;
+    }
+
+    samesite = conf->cookie_flags & (NGX_HTTP_ABTEST_COOKIE_SS_STRICT
+                                     |NGX_HTTP_ABTEST_COOKIE_SS_LAX
+                                     |NGX_HTTP_ABTEST_COOKIE_SS_NONE);
+
+    /* more than one bit set */
+    if (samesite & (samesite - 1)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"abtest_cookie_flags\" takes one samesite= "
+                           "value only");
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_abtest_cookie_attrs(cf, conf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
 }
 
 
@@ -37,7 +184,7 @@ ngx_http_abtest_cookie_init(ngx_conf_t *cf)
  * of the response, is put together once per location at merge time.
  */
 
-ngx_int_t
+static ngx_int_t
 ngx_http_abtest_cookie_attrs(ngx_conf_t *cf, ngx_http_abtest_loc_conf_t *alcf)
 {
     u_char      *p;
@@ -108,67 +255,24 @@ ngx_http_abtest_cookie_attrs(ngx_conf_t *cf, ngx_http_abtest_loc_conf_t *alcf)
 
 
 /*
- * As in the userid module, cookies go out from a header filter: every
- * response of the main request passes here, error pages and proxied
- * responses included, which a phase handler would miss.
+ * Checks across experiments once the whole http block is parsed: a group
+ * cookie may be written by one experiment only, and not be the device
+ * cookie.
  */
 
-static ngx_int_t
-ngx_http_abtest_header_filter(ngx_http_request_t *r)
+ngx_int_t
+ngx_http_abtest_cookie_check(ngx_conf_t *cf,
+    ngx_http_abtest_main_conf_t *amcf, ngx_http_abtest_loc_conf_t *alcf)
 {
-    ngx_str_t                      cookie, value;
-    ngx_str_t                      force_name = ngx_string("abtest_force");
-    ngx_uint_t                     i, group;
-    ngx_http_abtest_ctx_t         *ctx;
-    ngx_http_abtest_group_t       *groups;
-    ngx_http_abtest_loc_conf_t    *alcf;
-    ngx_http_abtest_main_conf_t   *amcf;
+    ngx_str_t                      device = ngx_string("device_id");
+    ngx_uint_t                     i, j;
     ngx_http_abtest_experiment_t  *exp;
 
-    if (r != r->main) {
-        return ngx_http_next_header_filter(r);
+    /* the http level's own settings are not merged with defaults */
+    if (alcf->cookie_name.len) {
+        device = alcf->cookie_name;
     }
 
-    alcf = ngx_http_get_module_loc_conf(r, ngx_http_abtest_module);
-
-    if (!alcf->enable) {
-        return ngx_http_next_header_filter(r);
-    }
-
-    ctx = ngx_http_abtest_get_ctx(r);
-    if (ctx == NULL) {
-        return NGX_ERROR;
-    }
-
-    if (ctx->cookies_sent) {
-        return ngx_http_next_header_filter(r);
-    }
-
-    ctx->cookies_sent = 1;
-
-    if (ctx->new_device) {
-        if (ngx_http_abtest_set_cookie(r, alcf, &alcf->cookie_name,
-                                       &ctx->device_id,
-                                       NGX_HTTP_ABTEST_COOKIE_KEEP)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-    }
-
-    /* a forced group lasts for the browser session; "?abtest_force=" ends it */
-    if (ctx->force_arg) {
-        if (ngx_http_abtest_set_cookie(r, alcf, &force_name, &ctx->force,
-                                       ctx->force.len
-                                       ? NGX_HTTP_ABTEST_COOKIE_SESSION
-                                       : NGX_HTTP_ABTEST_COOKIE_DELETE)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-    }
-
-    amcf = ngx_http_get_module_main_conf(r, ngx_http_abtest_module);
     exp = amcf->experiments.elts;
 
     for (i = 0; i < amcf->experiments.nelts; i++) {
@@ -176,32 +280,91 @@ ngx_http_abtest_header_filter(ngx_http_request_t *r)
             continue;
         }
 
-        group = ngx_http_abtest_get_group(r, ctx, &exp[i]);
-        groups = exp[i].groups.elts;
-        value = groups[group].name;
-
-        /* only when it changes, as the cookie is for the page's script */
-        if (ngx_http_abtest_read_cookie(r, &exp[i].cookie, &cookie) == NGX_OK
-            && cookie.len == value.len
-            && ngx_strncmp(cookie.data, value.data, value.len) == 0)
+        if (exp[i].cookie.len == device.len
+            && ngx_strncmp(exp[i].cookie.data, device.data, device.len) == 0)
         {
-            continue;
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "experiment \"%V\" in %s:%ui uses the device "
+                          "cookie \"%V\" as its group cookie",
+                          &exp[i].name, exp[i].file, exp[i].line,
+                          &exp[i].cookie);
+            return NGX_ERROR;
         }
 
-        if (ngx_http_abtest_set_cookie(r, alcf, &exp[i].cookie, &value,
-                                       NGX_HTTP_ABTEST_COOKIE_KEEP)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
+        for (j = 0; j < i; j++) {
+            if (exp[j].cookie.len == exp[i].cookie.len
+                && ngx_strncmp(exp[j].cookie.data, exp[i].cookie.data,
+                               exp[i].cookie.len) == 0)
+            {
+                ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                              "experiments \"%V\" and \"%V\" in %s:%ui both "
+                              "write the group cookie \"%V\"",
+                              &exp[j].name, &exp[i].name, exp[i].file,
+                              exp[i].line, &exp[i].cookie);
+                return NGX_ERROR;
+            }
         }
     }
 
-    return ngx_http_next_header_filter(r);
+    return NGX_OK;
 }
 
 
-static ngx_int_t
-ngx_http_abtest_set_cookie(ngx_http_request_t *r,
+/*
+ * Cookie parsing changed twice in nginx: an array of headers before
+ * 1.23.0, a list after it, and a parser that splits on ";" only in 1.29.6.
+ */
+
+ngx_int_t
+ngx_http_abtest_read_cookie(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_str_t *value)
+{
+#if (nginx_version >= 1029006)
+
+    return ngx_http_parse_cookie_lines(r, r->headers_in.cookie, name, value)
+           ? NGX_OK : NGX_DECLINED;
+
+#elif (nginx_version >= 1023000)
+
+    return ngx_http_parse_multi_header_lines(r, r->headers_in.cookie, name,
+                                             value)
+           ? NGX_OK : NGX_DECLINED;
+
+#else
+
+    return ngx_http_parse_multi_header_lines(&r->headers_in.cookies, name,
+                                             value)
+           == NGX_DECLINED ? NGX_DECLINED : NGX_OK;
+
+#endif
+}
+
+
+/*
+ * The device the request's cookie names: NGX_OK for a valid id,
+ * NGX_DECLINED for none, NGX_ERROR for a cookie that is no device id
+ * ("id" then holds it, for its length).
+ */
+
+ngx_int_t
+ngx_http_abtest_cookie_device(ngx_http_request_t *r, ngx_str_t *id)
+{
+    ngx_http_abtest_loc_conf_t  *alcf;
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_abtest_module);
+
+    if (ngx_http_abtest_read_cookie(r, &alcf->cookie_name, id) != NGX_OK) {
+        ngx_str_null(id);
+        return NGX_DECLINED;
+    }
+
+    return (ngx_http_abtest_valid_device_id(id) == NGX_OK) ? NGX_OK
+                                                            : NGX_ERROR;
+}
+
+
+ngx_int_t
+ngx_http_abtest_cookie_set(ngx_http_request_t *r,
     ngx_http_abtest_loc_conf_t *alcf, ngx_str_t *name, ngx_str_t *value,
     ngx_uint_t lifetime)
 {
@@ -234,10 +397,10 @@ ngx_http_abtest_set_cookie(ngx_http_request_t *r,
     *p++ = '=';
     p = ngx_copy(p, value->data, value->len);
 
-    if (lifetime == NGX_HTTP_ABTEST_COOKIE_DELETE) {
+    if (lifetime == NGX_HTTP_ABTEST_LIFETIME_DELETE) {
         p = ngx_cpymem(p, "; Max-Age=0", sizeof("; Max-Age=0") - 1);
 
-    } else if (lifetime == NGX_HTTP_ABTEST_COOKIE_SESSION
+    } else if (lifetime == NGX_HTTP_ABTEST_LIFETIME_SESSION
                || alcf->cookie_expires == NGX_HTTP_ABTEST_EXPIRES_OFF)
     {
         /* no Expires, no Max-Age */

@@ -5,19 +5,17 @@
  * The events location (abtest_api events): POST takes the seed demo's
  * analytics events, one object or an array of them, checks them whole,
  * adds what the server knows (receive time, device, groups) and hands
- * them to the ring, the statistics and the events log; GET pages through
- * the ring.
+ * them to the ring and the events log, and counts them in the
+ * statistics; GET pages through the ring.
  */
 
 
 #include "ngx_http_abtest_events.h"
-#include "ngx_http_abtest_api.h"
 #include "ngx_http_abtest_assign.h"
-#include "ngx_http_abtest_directive.h"
 #include "ngx_http_abtest_event_log.h"
-#include "ngx_http_abtest_json.h"
-#include "ngx_http_abtest_ring.h"
+#include "ngx_http_abtest_http.h"
 #include "ngx_http_abtest_shm.h"
+#include "ngx_http_abtest_util.h"
 
 
 #define NGX_HTTP_ABTEST_EVENTS_BATCH     1000
@@ -31,14 +29,29 @@
 #define NGX_HTTP_ABTEST_FIELD_MAX        64
 #define NGX_HTTP_ABTEST_PARAMS_MAX       4096
 
-/* what an event object may hold, each at most once */
-#define NGX_HTTP_ABTEST_F_EVENT          0x01
-#define NGX_HTTP_ABTEST_F_TS             0x02
-#define NGX_HTTP_ABTEST_F_SOURCE         0x04
-#define NGX_HTTP_ABTEST_F_DEVICEID       0x08
-#define NGX_HTTP_ABTEST_F_DEVICE_ID      0x10
-#define NGX_HTTP_ABTEST_F_EXP_GROUP      0x20
-#define NGX_HTTP_ABTEST_F_PARAMS         0x40
+
+/* an event object being read */
+typedef struct {
+    ngx_http_request_t              *r;
+    yajl_gen                         gen;        /* params, made again */
+    ngx_http_abtest_event_fields_t   f;
+    ngx_str_t                        device[2];  /* deviceId, device_id */
+    u_char                          *err;
+    size_t                           err_len;
+} ngx_http_abtest_event_parse_t;
+
+
+/* reads one field's value into "field", or says in ep->err what is wrong */
+typedef ngx_int_t (*ngx_http_abtest_field_pt)(
+    ngx_http_abtest_event_parse_t *ep, ngx_str_t *key, yajl_val v,
+    ngx_str_t *field);
+
+
+typedef struct {
+    ngx_str_t                  key;
+    ngx_http_abtest_field_pt   parse;
+    size_t                     offset;       /* of its ngx_str_t in "ep" */
+} ngx_http_abtest_event_field_t;
 
 
 static ngx_int_t ngx_http_abtest_events_get(ngx_http_request_t *r);
@@ -49,10 +62,50 @@ static ngx_int_t ngx_http_abtest_events_accept(ngx_http_request_t *r);
 static ngx_int_t ngx_http_abtest_event_parse(ngx_http_request_t *r,
     yajl_val obj, ngx_str_t *own, yajl_gen g,
     ngx_http_abtest_event_fields_t *f, u_char *err, size_t err_len);
+static ngx_int_t ngx_http_abtest_field_name(ngx_http_abtest_event_parse_t *ep,
+    ngx_str_t *key, yajl_val v, ngx_str_t *field);
+static ngx_int_t ngx_http_abtest_field_ts(ngx_http_abtest_event_parse_t *ep,
+    ngx_str_t *key, yajl_val v, ngx_str_t *field);
+static ngx_int_t ngx_http_abtest_field_text(ngx_http_abtest_event_parse_t *ep,
+    ngx_str_t *key, yajl_val v, ngx_str_t *field);
+static ngx_int_t ngx_http_abtest_field_device(
+    ngx_http_abtest_event_parse_t *ep, ngx_str_t *key, yajl_val v,
+    ngx_str_t *field);
+static ngx_int_t ngx_http_abtest_field_params(
+    ngx_http_abtest_event_parse_t *ep, ngx_str_t *key, yajl_val v,
+    ngx_str_t *field);
 static ngx_int_t ngx_http_abtest_event_string(yajl_val v, ngx_uint_t null,
     ngx_str_t *s);
 static ngx_int_t ngx_http_abtest_event_quote(ngx_pool_t *pool, ngx_str_t *s,
     ngx_str_t *json);
+static void ngx_http_abtest_events_count_locked(
+    ngx_http_abtest_main_conf_t *amcf, ngx_http_abtest_event_t *ev);
+static void ngx_http_abtest_count_locked(ngx_http_abtest_node_t *node,
+    ngx_str_t *name, ngx_uint_t group);
+
+
+#define ngx_http_abtest_field(name)                                         \
+    offsetof(ngx_http_abtest_event_parse_t, name)
+
+
+/* the seed's event fields, each at most once in an event */
+static ngx_http_abtest_event_field_t  ngx_http_abtest_event_fields[] = {
+    { ngx_string("event"), ngx_http_abtest_field_name,
+      ngx_http_abtest_field(f.name) },
+    { ngx_string("ts"), ngx_http_abtest_field_ts,
+      ngx_http_abtest_field(f.ts) },
+    { ngx_string("source"), ngx_http_abtest_field_text,
+      ngx_http_abtest_field(f.source) },
+    { ngx_string("exp_group"), ngx_http_abtest_field_text,
+      ngx_http_abtest_field(f.exp_group) },
+    { ngx_string("deviceId"), ngx_http_abtest_field_device,
+      ngx_http_abtest_field(device[0]) },
+    { ngx_string("device_id"), ngx_http_abtest_field_device,
+      ngx_http_abtest_field(device[1]) },
+    { ngx_string("params"), ngx_http_abtest_field_params,
+      ngx_http_abtest_field(f.params) },
+    { ngx_null_string, NULL, 0 }
+};
 
 
 static ngx_str_t  ngx_http_abtest_json_null = ngx_string("null");
@@ -68,14 +121,14 @@ ngx_http_abtest_events_handler(ngx_http_request_t *r)
     }
 
     if (r->method != NGX_HTTP_POST) {
-        return ngx_http_abtest_api_not_allowed(r, "GET, HEAD, POST");
+        return ngx_http_abtest_http_not_allowed(r, "GET, HEAD, POST");
     }
 
     alcf = ngx_http_get_module_loc_conf(r, ngx_http_abtest_module);
 
-    return ngx_http_abtest_api_read_json(r, alcf->events_body_max,
-                                         "client_max_body_size",
-                                         ngx_http_abtest_events_body);
+    return ngx_http_abtest_http_read_json(r, alcf->events_body_max,
+                                          "client_max_body_size",
+                                          ngx_http_abtest_events_body);
 }
 
 
@@ -87,6 +140,7 @@ ngx_http_abtest_events_get(ngx_http_request_t *r)
     off_t                         since, limit;
     ngx_int_t                     rc;
     ngx_str_t                     body;
+    ngx_http_abtest_zone_t       *zone;
     ngx_http_abtest_main_conf_t  *amcf;
 
     rc = ngx_http_discard_request_body(r);
@@ -100,7 +154,7 @@ ngx_http_abtest_events_get(ngx_http_request_t *r)
     if (ngx_http_abtest_events_arg(r, "since", 0, NGX_MAX_OFF_T_VALUE, &since)
         != NGX_OK)
     {
-        return ngx_http_abtest_json_error(r, NGX_HTTP_BAD_REQUEST,
+        return ngx_http_abtest_http_error(r, NGX_HTTP_BAD_REQUEST,
                                           "since: must be an event id, a "
                                           "non-negative integer");
     }
@@ -109,22 +163,26 @@ ngx_http_abtest_events_get(ngx_http_request_t *r)
                                    NGX_HTTP_ABTEST_EVENTS_PAGE_MAX, &limit)
         != NGX_OK)
     {
-        return ngx_http_abtest_json_error(r, NGX_HTTP_BAD_REQUEST,
+        return ngx_http_abtest_http_error(r, NGX_HTTP_BAD_REQUEST,
                                           "limit: must be an integer from "
                                           "1 to %d",
                                           NGX_HTTP_ABTEST_EVENTS_PAGE_MAX);
     }
 
     amcf = ngx_http_get_module_main_conf(r, ngx_http_abtest_module);
+    zone = amcf->zone;
 
-    if (ngx_http_abtest_ring_read(amcf, (uint64_t) since, (ngx_uint_t) limit,
+    ngx_http_abtest_shm_ready(amcf, r->connection->log);
+
+    if (ngx_http_abtest_ring_read(&zone->sh->ring, zone->shpool,
+                                  (uint64_t) since, (ngx_uint_t) limit,
                                   r->pool, &body)
         != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_http_abtest_json_send_text(r, NGX_HTTP_OK, &body);
+    return ngx_http_abtest_http_send_text(r, NGX_HTTP_OK, &body);
 }
 
 
@@ -174,26 +232,11 @@ ngx_http_abtest_events_accept(ngx_http_request_t *r)
     ngx_http_abtest_event_t        *events;
     ngx_http_abtest_event_fields_t  f;
 
-    rc = ngx_http_abtest_api_read_body(r, &body);
-
-    if (rc == NGX_DECLINED || (rc == NGX_OK && body.len == 0)) {
-        return ngx_http_abtest_json_error(r, NGX_HTTP_BAD_REQUEST,
-                                          "body: empty, expected an event "
-                                          "object or an array of them");
-    }
-
-    if (rc != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    err[0] = '\0';
-    tree = ngx_http_abtest_json_parse(r->pool, body.data, body.len,
-                                      NGX_HTTP_ABTEST_EVENTS_DEPTH, err,
-                                      sizeof(err));
+    rc = ngx_http_abtest_http_parse_body(r, NGX_HTTP_ABTEST_EVENTS_DEPTH,
+                                         "an event object or an array of "
+                                         "them", &tree);
     if (tree == NULL) {
-        return err[0] ? ngx_http_abtest_json_error(r, NGX_HTTP_BAD_REQUEST,
-                                                   "body: %s", err)
-                      : NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return rc;
     }
 
     if (YAJL_IS_OBJECT(tree)) {
@@ -205,20 +248,20 @@ ngx_http_abtest_events_accept(ngx_http_request_t *r)
         n = tree->u.array.len;
 
         if (n == 0) {
-            return ngx_http_abtest_json_error(r, NGX_HTTP_BAD_REQUEST,
+            return ngx_http_abtest_http_error(r, NGX_HTTP_BAD_REQUEST,
                                               "body: an empty array, "
                                               "expected events");
         }
 
         if (n > NGX_HTTP_ABTEST_EVENTS_BATCH) {
-            return ngx_http_abtest_json_error(r, NGX_HTTP_BAD_REQUEST,
+            return ngx_http_abtest_http_error(r, NGX_HTTP_BAD_REQUEST,
                                               "body: more than %d events "
                                               "in one request",
                                               NGX_HTTP_ABTEST_EVENTS_BATCH);
         }
 
     } else {
-        return ngx_http_abtest_json_error(r, NGX_HTTP_BAD_REQUEST,
+        return ngx_http_abtest_http_error(r, NGX_HTTP_BAD_REQUEST,
                                           "body: must be an event object "
                                           "or an array of them");
     }
@@ -242,17 +285,21 @@ ngx_http_abtest_events_accept(ngx_http_request_t *r)
         }
 
         if (!YAJL_IS_OBJECT(items[i])) {
-            return ngx_http_abtest_json_error(r, NGX_HTTP_BAD_REQUEST,
+            return ngx_http_abtest_http_error(r, NGX_HTTP_BAD_REQUEST,
                                               "[%ui]: must be an event "
                                               "object", i);
         }
 
-        if (ngx_http_abtest_event_parse(r, items[i], &own, g, &f, err,
-                                        sizeof(err))
-            != NGX_OK)
-        {
-            return ngx_http_abtest_json_error(r, NGX_HTTP_BAD_REQUEST,
+        rc = ngx_http_abtest_event_parse(r, items[i], &own, g, &f, err,
+                                         sizeof(err));
+
+        if (rc == NGX_DECLINED) {
+            return ngx_http_abtest_http_error(r, NGX_HTTP_BAD_REQUEST,
                                               "%s%s", prefix, err);
+        }
+
+        if (rc != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
         if (ngx_http_abtest_own_ctx(r, &f.device_id, &own, &ctx) != NGX_OK
@@ -264,7 +311,7 @@ ngx_http_abtest_events_accept(ngx_http_request_t *r)
 
     rc = ngx_http_abtest_events_store(r, events, n, &msg);
     if (rc != NGX_OK) {
-        return ngx_http_abtest_json_error(r, rc, "%s", msg);
+        return ngx_http_abtest_http_error(r, rc, "%s", msg);
     }
 
     ngx_str_set(&body, "{\"status\":\"ok\"}\n");
@@ -282,14 +329,14 @@ ngx_http_abtest_events_accept(ngx_http_request_t *r)
                    - body.data;
     }
 
-    return ngx_http_abtest_json_send_text(r, NGX_HTTP_OK, &body);
+    return ngx_http_abtest_http_send_text(r, NGX_HTTP_OK, &body);
 }
 
 
 /*
- * The seed's event fields: "event" (required), "ts", "source",
- * "deviceId" or "device_id", "exp_group", "params"; nothing else.  "f"
- * gets them as JSON text, the name and device id as they are.
+ * The seed's event fields ("event" required), nothing else.  "f" gets
+ * them as JSON text, the name and device id as they are.  NGX_DECLINED:
+ * not a valid event, "err" says why.
  */
 
 static ngx_int_t
@@ -297,198 +344,221 @@ ngx_http_abtest_event_parse(ngx_http_request_t *r, yajl_val obj,
     ngx_str_t *own, yajl_gen g, ngx_http_abtest_event_fields_t *f,
     u_char *err, size_t err_len)
 {
-    size_t                 i, len;
-    yajl_val               v;
-    ngx_str_t              s, device, device2;
-    ngx_uint_t             seen, bit;
-    const char            *key;
-    const unsigned char   *buf;
+    size_t                          i;
+    ngx_int_t                       rc;
+    ngx_str_t                       key, *device;
+    ngx_uint_t                      k, seen;
+    ngx_http_abtest_event_field_t  *field;
+    ngx_http_abtest_event_parse_t   ep;
 
-    ngx_memzero(f, sizeof(ngx_http_abtest_event_fields_t));
-    f->ts = ngx_http_abtest_json_null;
-    f->source = ngx_http_abtest_json_null;
-    ngx_str_set(&f->params, "{}");
+    ngx_memzero(&ep, sizeof(ngx_http_abtest_event_parse_t));
+    ep.r = r;
+    ep.gen = g;
+    ep.err = err;
+    ep.err_len = err_len;
+    ep.f.ts = ngx_http_abtest_json_null;
+    ep.f.source = ngx_http_abtest_json_null;
+    ngx_str_set(&ep.f.params, "{}");
 
-    ngx_str_null(&device);
-    ngx_str_null(&device2);
+    field = ngx_http_abtest_event_fields;
     seen = 0;
 
     for (i = 0; i < obj->u.object.len; i++) {
-        key = obj->u.object.keys[i];
-        v = obj->u.object.values[i];
+        key.data = (u_char *) obj->u.object.keys[i];
+        key.len = ngx_strlen(key.data);
 
-        if (ngx_strcmp(key, "event") == 0) {
-            bit = NGX_HTTP_ABTEST_F_EVENT;
-
-            if (ngx_http_abtest_event_string(v, 0, &f->name) != NGX_OK
-                || ngx_http_abtest_valid_event_name(&f->name) != NGX_OK)
+        for (k = 0; field[k].key.len; k++) {
+            if (field[k].key.len == key.len
+                && ngx_strncmp(field[k].key.data, key.data, key.len) == 0)
             {
-                goto bad_event;
+                break;
             }
+        }
 
-        } else if (ngx_strcmp(key, "ts") == 0) {
-            bit = NGX_HTTP_ABTEST_F_TS;
-
-            if (YAJL_IS_NUMBER(v)) {
-                /* the number as it was written */
-                f->ts.data = (u_char *) v->u.number.r;
-                f->ts.len = ngx_strlen(v->u.number.r);
-
-                if (f->ts.len > NGX_HTTP_ABTEST_FIELD_MAX) {
-                    goto bad_ts;
-                }
-
-            } else if (ngx_http_abtest_event_string(v, 1, &s) != NGX_OK) {
-                goto bad_ts;
-
-            } else if (s.data
-                       && ngx_http_abtest_event_quote(r->pool, &s, &f->ts)
-                          != NGX_OK)
-            {
-                return NGX_ERROR;
-            }
-
-        } else if (ngx_strcmp(key, "source") == 0
-                   || ngx_strcmp(key, "exp_group") == 0)
-        {
-            bit = (key[0] == 's') ? NGX_HTTP_ABTEST_F_SOURCE
-                                  : NGX_HTTP_ABTEST_F_EXP_GROUP;
-
-            if (ngx_http_abtest_event_string(v, 1, &s) != NGX_OK) {
-                ngx_snprintf(err, err_len, "%s: must be a string of at most "
-                             "%d bytes, or null%Z", key,
-                             NGX_HTTP_ABTEST_FIELD_MAX);
-                return NGX_ERROR;
-            }
-
-            if (s.data
-                && ngx_http_abtest_event_quote(r->pool, &s,
-                                     (bit == NGX_HTTP_ABTEST_F_SOURCE)
-                                     ? &f->source : &f->exp_group)
-                   != NGX_OK)
-            {
-                return NGX_ERROR;
-            }
-
-        } else if (ngx_strcmp(key, "deviceId") == 0
-                   || ngx_strcmp(key, "device_id") == 0)
-        {
-            bit = (key[6] == 'I') ? NGX_HTTP_ABTEST_F_DEVICEID
-                                  : NGX_HTTP_ABTEST_F_DEVICE_ID;
-
-            if (ngx_http_abtest_event_string(v, 1, &s) != NGX_OK
-                || (s.data && ngx_http_abtest_valid_device_id(&s) != NGX_OK))
-            {
-                ngx_snprintf(err, err_len, "%s: must be 1 to %d characters "
-                             "of [A-Za-z0-9_-], or null%Z", key,
-                             NGX_HTTP_ABTEST_DEVICE_ID_MAX);
-                return NGX_ERROR;
-            }
-
-            if (device.data == NULL) {
-                device = s;
-
-            } else {
-                device2 = s;
-            }
-
-        } else if (ngx_strcmp(key, "params") == 0) {
-            bit = NGX_HTTP_ABTEST_F_PARAMS;
-
-            if (YAJL_IS_NULL(v)) {
-                goto next;
-            }
-
-            if (!YAJL_IS_OBJECT(v)) {
-                ngx_snprintf(err, err_len, "params: must be an object or "
-                             "null%Z");
-                return NGX_ERROR;
-            }
-
-            yajl_gen_clear(g);
-            yajl_gen_reset(g, NULL);
-
-            if (ngx_http_abtest_json_copy(g, v) != yajl_gen_status_ok
-                || yajl_gen_get_buf(g, &buf, &len) != yajl_gen_status_ok)
-            {
-                ngx_snprintf(err, err_len, "params: cannot be stored%Z");
-                return NGX_ERROR;
-            }
-
-            if (len > NGX_HTTP_ABTEST_PARAMS_MAX) {
-                ngx_snprintf(err, err_len, "params: larger than %d bytes%Z",
-                             NGX_HTTP_ABTEST_PARAMS_MAX);
-                return NGX_ERROR;
-            }
-
-            f->params.data = ngx_pnalloc(r->pool, len);
-            if (f->params.data == NULL) {
-                return NGX_ERROR;
-            }
-
-            f->params.len = len;
-            ngx_memcpy(f->params.data, buf, len);
-
-        } else {
+        if (field[k].key.len == 0) {
             ngx_snprintf(err, err_len, "%s: unknown field (extra data goes "
-                         "in params)%Z", ngx_http_abtest_client_name(key));
-            return NGX_ERROR;
+                         "in params)%Z",
+                         ngx_http_abtest_client_name((char *) key.data));
+            return NGX_DECLINED;
         }
 
-    next:
-
-        if (seen & bit) {
-            ngx_snprintf(err, err_len, "%s: given twice%Z", key);
-            return NGX_ERROR;
+        rc = field[k].parse(&ep, &key, obj->u.object.values[i],
+                            (ngx_str_t *) ((u_char *) &ep + field[k].offset));
+        if (rc != NGX_OK) {
+            return rc;
         }
 
-        seen |= bit;
+        if (seen & (1 << k)) {
+            ngx_snprintf(err, err_len, "%V: given twice%Z", &key);
+            return NGX_DECLINED;
+        }
+
+        seen |= 1 << k;
     }
 
-    if (!(seen & NGX_HTTP_ABTEST_F_EVENT)) {
-        goto bad_event;
+    if (ep.f.name.data == NULL) {
+        return ngx_http_abtest_field_name(&ep, &field[0].key, NULL,
+                                          &ep.f.name);
     }
 
-    if (device.data && device2.data
-        && (device.len != device2.len
-            || ngx_strncmp(device.data, device2.data, device.len) != 0))
+    device = ep.device;
+
+    if (device[0].data && device[1].data
+        && (device[0].len != device[1].len
+            || ngx_strncmp(device[0].data, device[1].data, device[0].len)
+               != 0))
     {
         ngx_snprintf(err, err_len, "device_id: differs from deviceId%Z");
-        return NGX_ERROR;
+        return NGX_DECLINED;
     }
 
-    if (device.data == NULL) {
-        device = device2;
-    }
+    ep.f.device_id = device[0].data ? device[0]
+                                    : (device[1].data ? device[1] : *own);
 
-    if (device.data == NULL) {
-        device = *own;
-    }
-
-    if (device.len == 0) {
+    if (ep.f.device_id.len == 0) {
         ngx_snprintf(err, err_len, "deviceId: missing, and the request has "
                      "no device cookie%Z");
+        return NGX_DECLINED;
+    }
+
+    *f = ep.f;
+
+    return NGX_OK;
+}
+
+
+/* "event": a name of 1 to 64 bytes; "v" NULL: the event has none */
+
+static ngx_int_t
+ngx_http_abtest_field_name(ngx_http_abtest_event_parse_t *ep, ngx_str_t *key,
+    yajl_val v, ngx_str_t *field)
+{
+    if (v == NULL
+        || ngx_http_abtest_event_string(v, 0, field) != NGX_OK
+        || ngx_http_abtest_valid_event_name(field) != NGX_OK)
+    {
+        ngx_snprintf(ep->err, ep->err_len, "event: a name of 1 to %d bytes "
+                     "without control characters is required%Z",
+                     NGX_HTTP_ABTEST_NAME_MAX);
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+/* "ts": a number as it was written, a string, or null */
+
+static ngx_int_t
+ngx_http_abtest_field_ts(ngx_http_abtest_event_parse_t *ep, ngx_str_t *key,
+    yajl_val v, ngx_str_t *field)
+{
+    ngx_str_t  s;
+
+    if (YAJL_IS_NUMBER(v)) {
+        s.data = (u_char *) v->u.number.r;
+        s.len = ngx_strlen(s.data);
+
+        if (s.len <= NGX_HTTP_ABTEST_FIELD_MAX) {
+            *field = s;
+            return NGX_OK;
+        }
+
+    } else if (ngx_http_abtest_event_string(v, 1, &s) == NGX_OK) {
+        return s.data ? ngx_http_abtest_event_quote(ep->r->pool, &s, field)
+                      : NGX_OK;
+    }
+
+    ngx_snprintf(ep->err, ep->err_len, "ts: must be a string or a number of "
+                 "at most %d bytes, or null%Z", NGX_HTTP_ABTEST_FIELD_MAX);
+
+    return NGX_DECLINED;
+}
+
+
+/* "source", "exp_group": a string or null, kept as JSON */
+
+static ngx_int_t
+ngx_http_abtest_field_text(ngx_http_abtest_event_parse_t *ep, ngx_str_t *key,
+    yajl_val v, ngx_str_t *field)
+{
+    ngx_str_t  s;
+
+    if (ngx_http_abtest_event_string(v, 1, &s) != NGX_OK) {
+        ngx_snprintf(ep->err, ep->err_len, "%V: must be a string of at most "
+                     "%d bytes, or null%Z", key, NGX_HTTP_ABTEST_FIELD_MAX);
+        return NGX_DECLINED;
+    }
+
+    return s.data ? ngx_http_abtest_event_quote(ep->r->pool, &s, field)
+                  : NGX_OK;
+}
+
+
+/* "deviceId", "device_id": a device id or null */
+
+static ngx_int_t
+ngx_http_abtest_field_device(ngx_http_abtest_event_parse_t *ep,
+    ngx_str_t *key, yajl_val v, ngx_str_t *field)
+{
+    if (ngx_http_abtest_event_string(v, 1, field) != NGX_OK
+        || (field->data
+            && ngx_http_abtest_valid_device_id(field) != NGX_OK))
+    {
+        ngx_snprintf(ep->err, ep->err_len, "%V: must be 1 to %d characters "
+                     "of [A-Za-z0-9_-], or null%Z", key,
+                     NGX_HTTP_ABTEST_DEVICE_ID_MAX);
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+/* "params": an object of at most PARAMS_MAX bytes as JSON, or null */
+
+static ngx_int_t
+ngx_http_abtest_field_params(ngx_http_abtest_event_parse_t *ep,
+    ngx_str_t *key, yajl_val v, ngx_str_t *field)
+{
+    size_t                len;
+    const unsigned char  *buf;
+
+    if (YAJL_IS_NULL(v)) {
+        return NGX_OK;
+    }
+
+    if (!YAJL_IS_OBJECT(v)) {
+        ngx_snprintf(ep->err, ep->err_len,
+                     "params: must be an object or null%Z");
+        return NGX_DECLINED;
+    }
+
+    yajl_gen_clear(ep->gen);
+    yajl_gen_reset(ep->gen, NULL);
+
+    if (ngx_http_abtest_json_copy(ep->gen, v) != yajl_gen_status_ok
+        || yajl_gen_get_buf(ep->gen, &buf, &len) != yajl_gen_status_ok)
+    {
+        ngx_snprintf(ep->err, ep->err_len, "params: cannot be stored%Z");
+        return NGX_DECLINED;
+    }
+
+    if (len > NGX_HTTP_ABTEST_PARAMS_MAX) {
+        ngx_snprintf(ep->err, ep->err_len, "params: larger than %d bytes%Z",
+                     NGX_HTTP_ABTEST_PARAMS_MAX);
+        return NGX_DECLINED;
+    }
+
+    field->data = ngx_pnalloc(ep->r->pool, len);
+    if (field->data == NULL) {
         return NGX_ERROR;
     }
 
-    f->device_id = device;
+    field->len = len;
+    ngx_memcpy(field->data, buf, len);
 
     return NGX_OK;
-
-bad_event:
-
-    ngx_snprintf(err, err_len, "event: a name of 1 to %d bytes without "
-                 "control characters is required%Z",
-                 NGX_HTTP_ABTEST_NAME_MAX);
-
-    return NGX_ERROR;
-
-bad_ts:
-
-    ngx_snprintf(err, err_len, "ts: must be a string or a number of at most "
-                 "%d bytes, or null%Z", NGX_HTTP_ABTEST_FIELD_MAX);
-
-    return NGX_ERROR;
 }
 
 
@@ -648,22 +718,25 @@ ngx_http_abtest_event_make(ngx_http_request_t *r,
 
 
 /*
- * Hands accepted events to the ring (with the statistics) and to the
- * events log.  Returns NGX_OK, or an HTTP status with "err" saying why:
- * 503 when nothing was stored, 500 when the ring took the events but the
- * log did not.
+ * Hands accepted events to the ring and to the events log, and counts
+ * them, under the one lock the ring takes.  Returns NGX_OK, or an HTTP
+ * status with "err" saying why: 503 when nothing was stored, 500 when
+ * the ring took the events but the log did not.
  */
 
 ngx_int_t
 ngx_http_abtest_events_store(ngx_http_request_t *r,
     ngx_http_abtest_event_t *events, ngx_uint_t n, const char **err)
 {
+    u_char                      **mem;
     size_t                        len;
     ngx_int_t                     rc;
-    ngx_uint_t                    i;
+    ngx_uint_t                    i, full;
+    ngx_http_abtest_zone_t       *zone;
     ngx_http_abtest_main_conf_t  *amcf;
 
     amcf = ngx_http_get_module_main_conf(r, ngx_http_abtest_module);
+    zone = amcf->zone;
 
     if (amcf->event_log) {
         len = 0;
@@ -682,18 +755,35 @@ ngx_http_abtest_events_store(ngx_http_request_t *r,
         }
     }
 
-    rc = ngx_http_abtest_ring_append(amcf, events, n, r->pool,
-                                     r->connection->log);
+    mem = ngx_palloc(r->pool, n * sizeof(u_char *));
+    if (mem == NULL) {
+        *err = "the events could not be stored";
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
-    if (rc == NGX_DECLINED) {
-        *err = "the zone has no room for these events: a larger "
-               "abtest_zone is needed";
-        return NGX_HTTP_SERVICE_UNAVAILABLE;
+    ngx_http_abtest_shm_ready(amcf, r->connection->log);
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    rc = ngx_http_abtest_ring_append_locked(&zone->sh->ring, zone->shpool,
+                                            events, n, mem, &full);
+
+    if (rc == NGX_OK) {
+        for (i = 0; i < n; i++) {
+            ngx_http_abtest_events_count_locked(amcf, &events[i]);
+        }
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    if (full) {
+        ngx_http_abtest_ring_warn_full(&zone->sh->ring, r->connection->log);
     }
 
     if (rc != NGX_OK) {
-        *err = "the events could not be stored";
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        *err = "the zone has no room for these events: a larger "
+               "abtest_zone is needed";
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
     }
 
     if (amcf->event_log
@@ -707,4 +797,65 @@ ngx_http_abtest_events_store(ngx_http_request_t *r,
     }
 
     return NGX_OK;
+}
+
+
+/* the statistics of experiments that are active now */
+
+static void
+ngx_http_abtest_events_count_locked(ngx_http_abtest_main_conf_t *amcf,
+    ngx_http_abtest_event_t *ev)
+{
+    ngx_uint_t                     i;
+    ngx_http_abtest_node_t        *node;
+    ngx_http_abtest_experiment_t  *exp;
+
+    exp = amcf->experiments.elts;
+
+    for (i = 0; i < amcf->experiments.nelts; i++) {
+        node = amcf->zone->nodes[i];
+
+        if (ev->counted[i] == NGX_HTTP_ABTEST_NO_GROUP
+            || !ngx_http_abtest_node_valid(node, &exp[i])
+            || node->state.state != NGX_HTTP_ABTEST_STATE_ACTIVE)
+        {
+            continue;
+        }
+
+        ngx_http_abtest_count_locked(node, &ev->name, ev->counted[i]);
+    }
+}
+
+
+/*
+ * Names get a counter in the order they come; past EVENT_NAMES of them,
+ * the rest share one.  Names are at most NAME_MAX bytes (checked when
+ * the event was accepted).
+ */
+
+static void
+ngx_http_abtest_count_locked(ngx_http_abtest_node_t *node, ngx_str_t *name,
+    ngx_uint_t group)
+{
+    ngx_uint_t  i;
+
+    if (node->counts == NULL || group >= node->ngroups) {
+        return;
+    }
+
+    for (i = 0; i < node->nnames; i++) {
+        if (node->name_lens[i] == name->len
+            && ngx_memcmp(node->names[i], name->data, name->len) == 0)
+        {
+            break;
+        }
+    }
+
+    if (i == node->nnames && i < NGX_HTTP_ABTEST_EVENT_NAMES) {
+        ngx_memcpy(node->names[i], name->data, name->len);
+        node->name_lens[i] = (u_char) name->len;
+        node->nnames++;
+    }
+
+    ngx_http_abtest_count(node, group, i)++;
 }

@@ -1,69 +1,163 @@
 
 /*
  * Copyright (C) ngx_http_abtest_module authors
+ *
+ * The seed's assignment rule: SHA-256 of "<device_id>:<experiment>" as a
+ * big-endian number, modulo the sum of the weights, walked through the
+ * groups in name order.  Each process keeps its own digest handles and
+ * a cache of recent devices' digests.
  */
 
 
 #include "ngx_http_abtest_hash.h"
 
+#include <openssl/evp.h>
 
-static void ngx_http_abtest_hash_cleanup(void *data);
-static ngx_int_t ngx_http_abtest_hash_cache_init(ngx_conf_t *cf,
-    ngx_http_abtest_main_conf_t *amcf);
 
+/* per-process cache of recent devices' digests (returning devices) */
+#define NGX_HTTP_ABTEST_DIGEST_CACHE   1024
+#define NGX_HTTP_ABTEST_DIGEST_CACHED  64       /* first experiments */
+
+
+typedef struct {
+    u_char                     id[NGX_HTTP_ABTEST_DEVICE_ID_MAX];
+    size_t                     len;
+    uint64_t                   have;         /* a bit per experiment */
+    u_char                    *digests;      /* 32 bytes per experiment */
+} ngx_http_abtest_digest_entry_t;
+
+
+typedef struct {
+    /* fetched once per process, not on every request */
+    EVP_MD                    *sha256;
+    EVP_MD_CTX                *md_ctx;
+
+    /* the cache, for the configuration whose experiments it indexes */
+    ngx_http_abtest_main_conf_t     *amcf;
+    ngx_http_abtest_digest_entry_t  *cache;
+    u_char                          *digests;
+    ngx_uint_t                       cached;  /* experiments per entry */
+} ngx_http_abtest_hash_process_t;
+
+
+static EVP_MD *ngx_http_abtest_sha256_fetch(void);
+static void ngx_http_abtest_sha256_free(EVP_MD *md);
+static ngx_int_t ngx_http_abtest_hash_cache(ngx_http_abtest_main_conf_t *amcf,
+    ngx_log_t *log);
+
+
+static ngx_http_abtest_hash_process_t  ngx_http_abtest_hash_proc;
+
+
+/* at configuration time, so that nginx -t tells what is missing */
 
 ngx_int_t
-ngx_http_abtest_hash_init(ngx_conf_t *cf, ngx_http_abtest_main_conf_t *amcf)
+ngx_http_abtest_hash_check(ngx_conf_t *cf)
 {
-    ngx_pool_cleanup_t  *cln;
+    EVP_MD  *md;
 
-    cln = ngx_pool_cleanup_add(cf->pool, 0);
-    if (cln == NULL) {
-        return NGX_ERROR;
-    }
+    md = ngx_http_abtest_sha256_fetch();
 
-    cln->handler = ngx_http_abtest_hash_cleanup;
-    cln->data = amcf;
-
-#if (OPENSSL_VERSION_NUMBER >= 0x30000000L)
-    /*
-     * An explicit fetch once per configuration: the implicit fetch done by
-     * EVP_sha256() and SHA256() looks the algorithm up on every call.
-     */
-    amcf->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
-#else
-    amcf->sha256 = EVP_sha256();
-#endif
-
-    if (amcf->sha256 == NULL) {
+    if (md == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "abtest: SHA-256 is not available from OpenSSL");
         return NGX_ERROR;
     }
 
-    amcf->md_ctx = EVP_MD_CTX_new();
-    if (amcf->md_ctx == NULL) {
+    ngx_http_abtest_sha256_free(md);
+
+    return NGX_OK;
+}
+
+
+/*
+ * OpenSSL 3: an explicit fetch once per process, since the implicit fetch
+ * done by EVP_sha256() and SHA256() looks the algorithm up on every call
+ */
+
+static EVP_MD *
+ngx_http_abtest_sha256_fetch(void)
+{
+#if (OPENSSL_VERSION_NUMBER >= 0x30000000L)
+    return EVP_MD_fetch(NULL, "SHA256", NULL);
+#else
+    return (EVP_MD *) EVP_sha256();
+#endif
+}
+
+
+static void
+ngx_http_abtest_sha256_free(EVP_MD *md)
+{
+#if (OPENSSL_VERSION_NUMBER >= 0x30000000L)
+    EVP_MD_free(md);
+#endif
+}
+
+
+ngx_int_t
+ngx_http_abtest_hash_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_abtest_hash_process_t  *hp = &ngx_http_abtest_hash_proc;
+
+    if (hp->md_ctx) {
+        return NGX_OK;
+    }
+
+    hp->sha256 = ngx_http_abtest_sha256_fetch();
+    hp->md_ctx = EVP_MD_CTX_new();
+
+    if (hp->sha256 == NULL || hp->md_ctx == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "abtest: SHA-256 is not available from OpenSSL");
         return NGX_ERROR;
     }
 
-    return ngx_http_abtest_hash_cache_init(cf, amcf);
+    return NGX_OK;
+}
+
+
+void
+ngx_http_abtest_hash_exit_process(void)
+{
+    ngx_http_abtest_hash_process_t  *hp = &ngx_http_abtest_hash_proc;
+
+    EVP_MD_CTX_free(hp->md_ctx);
+    ngx_http_abtest_sha256_free(hp->sha256);
+
+    if (hp->cache) {
+        ngx_free(hp->cache);
+        ngx_free(hp->digests);
+    }
+
+    ngx_memzero(hp, sizeof(ngx_http_abtest_hash_process_t));
 }
 
 
 /*
  * SHA-256 of a 36-byte UUID and a name takes two compression rounds per
  * experiment.  A device's requests (page, assets, API calls) come in
- * runs, so each worker keeps the digests of recent devices in a small
- * direct-mapped table.
+ * runs, so each process keeps the digests of recent devices in a small
+ * direct-mapped table, made again for a new configuration (nginx without
+ * a master process reloads in the same process).
  */
 
 static ngx_int_t
-ngx_http_abtest_hash_cache_init(ngx_conf_t *cf,
-    ngx_http_abtest_main_conf_t *amcf)
+ngx_http_abtest_hash_cache(ngx_http_abtest_main_conf_t *amcf, ngx_log_t *log)
 {
-    u_char      *digests;
-    size_t       per_entry;
-    ngx_uint_t   i, n;
+    size_t                           per_entry;
+    ngx_uint_t                       i, n;
+    ngx_http_abtest_hash_process_t  *hp = &ngx_http_abtest_hash_proc;
+
+    if (hp->cache) {
+        ngx_free(hp->cache);
+        ngx_free(hp->digests);
+        hp->cache = NULL;
+        hp->digests = NULL;
+    }
+
+    hp->amcf = amcf;
+    hp->cached = 0;
 
     n = ngx_min(amcf->experiments.nelts, NGX_HTTP_ABTEST_DIGEST_CACHED);
 
@@ -73,39 +167,25 @@ ngx_http_abtest_hash_cache_init(ngx_conf_t *cf,
 
     per_entry = n * NGX_HTTP_ABTEST_DIGEST_LEN;
 
-    amcf->digest_cache = ngx_pcalloc(cf->pool,
-                                     NGX_HTTP_ABTEST_DIGEST_CACHE
-                                     * sizeof(ngx_http_abtest_digest_entry_t));
-    digests = ngx_palloc(cf->pool, NGX_HTTP_ABTEST_DIGEST_CACHE * per_entry);
+    hp->cache = ngx_calloc(NGX_HTTP_ABTEST_DIGEST_CACHE
+                           * sizeof(ngx_http_abtest_digest_entry_t), log);
+    hp->digests = ngx_alloc(NGX_HTTP_ABTEST_DIGEST_CACHE * per_entry, log);
 
-    if (amcf->digest_cache == NULL || digests == NULL) {
+    if (hp->cache == NULL || hp->digests == NULL) {
+        ngx_free(hp->cache);
+        ngx_free(hp->digests);
+        hp->cache = NULL;
+        hp->digests = NULL;
         return NGX_ERROR;
     }
 
     for (i = 0; i < NGX_HTTP_ABTEST_DIGEST_CACHE; i++) {
-        amcf->digest_cache[i].digests = digests + i * per_entry;
+        hp->cache[i].digests = hp->digests + i * per_entry;
     }
+
+    hp->cached = n;
 
     return NGX_OK;
-}
-
-
-static void
-ngx_http_abtest_hash_cleanup(void *data)
-{
-    ngx_http_abtest_main_conf_t  *amcf = data;
-
-    if (amcf->md_ctx) {
-        EVP_MD_CTX_free(amcf->md_ctx);
-        amcf->md_ctx = NULL;
-    }
-
-#if (OPENSSL_VERSION_NUMBER >= 0x30000000L)
-    if (amcf->sha256) {
-        EVP_MD_free((EVP_MD *) amcf->sha256);
-        amcf->sha256 = NULL;
-    }
-#endif
 }
 
 
@@ -125,20 +205,26 @@ ngx_http_abtest_hash_digest(ngx_http_abtest_main_conf_t *amcf,
     uint64_t                         bit;
     unsigned int                     len;
     ngx_http_abtest_digest_entry_t  *e;
+    ngx_http_abtest_hash_process_t  *hp = &ngx_http_abtest_hash_proc;
 
     if (device_id->len > NGX_HTTP_ABTEST_DEVICE_ID_MAX
-        || exp->name.len > NGX_HTTP_ABTEST_NAME_MAX)
+        || exp->name.len > NGX_HTTP_ABTEST_NAME_MAX
+        || hp->md_ctx == NULL)
     {
         return NGX_ERROR;
+    }
+
+    if (hp->amcf != amcf) {
+        /* without a cache the digests are only not cached */
+        (void) ngx_http_abtest_hash_cache(amcf, ngx_cycle->log);
     }
 
     e = NULL;
     bit = 0;
 
-    if (amcf->digest_cache && exp->index < NGX_HTTP_ABTEST_DIGEST_CACHED) {
-        e = &amcf->digest_cache[ngx_murmur_hash2(device_id->data,
-                                                 device_id->len)
-                                % NGX_HTTP_ABTEST_DIGEST_CACHE];
+    if (exp->index < hp->cached) {
+        e = &hp->cache[ngx_murmur_hash2(device_id->data, device_id->len)
+                       % NGX_HTTP_ABTEST_DIGEST_CACHE];
         bit = (uint64_t) 1 << exp->index;
 
         if (e->len == device_id->len
@@ -162,9 +248,9 @@ ngx_http_abtest_hash_digest(ngx_http_abtest_main_conf_t *amcf,
     *p++ = ':';
     p = ngx_cpymem(p, exp->name.data, exp->name.len);
 
-    if (EVP_DigestInit_ex(amcf->md_ctx, amcf->sha256, NULL) != 1
-        || EVP_DigestUpdate(amcf->md_ctx, key, p - key) != 1
-        || EVP_DigestFinal_ex(amcf->md_ctx, md, &len) != 1
+    if (EVP_DigestInit_ex(hp->md_ctx, hp->sha256, NULL) != 1
+        || EVP_DigestUpdate(hp->md_ctx, key, p - key) != 1
+        || EVP_DigestFinal_ex(hp->md_ctx, md, &len) != 1
         || len != NGX_HTTP_ABTEST_DIGEST_LEN)
     {
         return NGX_ERROR;

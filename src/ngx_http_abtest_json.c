@@ -1,11 +1,15 @@
 
 /*
  * Copyright (C) ngx_http_abtest_module authors
+ *
+ * JSON text in and out: yajl generators and parse trees in a pool, and
+ * the values of the experiment model (weights, states, groups) as JSON.
  */
 
 
 #include "ngx_http_abtest_json.h"
-#include "ngx_http_abtest_directive.h"
+#include "ngx_http_abtest_experiment.h"
+#include "ngx_http_abtest_util.h"
 
 #include <yajl/yajl_parse.h>
 
@@ -48,13 +52,6 @@ static int ngx_http_abtest_json_start_array(void *ctx);
 static int ngx_http_abtest_json_open(ngx_http_abtest_json_tree_t *t,
     yajl_type type);
 static int ngx_http_abtest_json_close(void *ctx);
-
-
-static ngx_str_t  ngx_http_abtest_state_json[] = {
-    ngx_string("active"),
-    ngx_string("inactive"),
-    ngx_string("rollout"),
-};
 
 
 static yajl_callbacks  ngx_http_abtest_json_callbacks = {
@@ -434,22 +431,6 @@ ngx_http_abtest_json_close(void *ctx)
 }
 
 
-/* ISO 8601 in UTC with milliseconds: NGX_HTTP_ABTEST_ISO_LEN bytes */
-
-u_char *
-ngx_http_abtest_iso_time(u_char *buf, int64_t ms)
-{
-    ngx_tm_t  tm;
-
-    ngx_gmtime((time_t) (ms / 1000), &tm);
-
-    return ngx_sprintf(buf, "%4d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-                       tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
-                       tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec,
-                       (int) (ms % 1000));
-}
-
-
 /* an ISO 8601 time, or null for a negative "ms" */
 
 void
@@ -488,216 +469,6 @@ ngx_http_abtest_json_buf(yajl_gen g, ngx_pool_t *pool, ngx_str_t *out)
     out->len = len + 1;
 
     return NGX_OK;
-}
-
-
-ngx_int_t
-ngx_http_abtest_add_header(ngx_http_request_t *r, char *key, char *value)
-{
-    ngx_table_elt_t  *h;
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-
-    h->hash = 1;
-#if (nginx_version >= 1023000)
-    h->next = NULL;
-#endif
-    h->key.data = (u_char *) key;
-    h->key.len = ngx_strlen(key);
-    h->value.data = (u_char *) value;
-    h->value.len = ngx_strlen(value);
-
-    return NGX_OK;
-}
-
-
-ngx_int_t
-ngx_http_abtest_json_send(ngx_http_request_t *r, ngx_uint_t status,
-    yajl_gen g)
-{
-    ngx_str_t  body;
-
-    if (ngx_http_abtest_json_buf(g, r->pool, &body) != NGX_OK) {
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                      "abtest: could not produce JSON");
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_http_abtest_json_send_text(r, status, &body);
-}
-
-
-/* "body" is JSON text, sent as it is */
-
-ngx_int_t
-ngx_http_abtest_json_send_text(ngx_http_request_t *r, ngx_uint_t status,
-    ngx_str_t *body)
-{
-    ngx_int_t     rc;
-    ngx_buf_t    *b;
-    ngx_chain_t   out;
-
-    r->headers_out.status = status;
-    r->headers_out.content_length_n = body->len;
-    ngx_str_set(&r->headers_out.content_type, "application/json");
-    r->headers_out.content_type_len = sizeof("application/json") - 1;
-    r->headers_out.content_type_lowcase = NULL;
-
-    /* run-time state: never from a cache */
-    if (ngx_http_abtest_add_header(r, "Cache-Control", "no-store") != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (r->method == NGX_HTTP_HEAD) {
-        r->header_only = 1;
-    }
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    b = ngx_calloc_buf(r->pool);
-    if (b == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    b->pos = body->data;
-    b->last = body->data + body->len;
-    b->memory = 1;
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
-}
-
-
-/*
- * {"error": "..."} with the status; client mistakes are logged at info,
- * as nginx logs its own client errors
- */
-
-ngx_int_t
-ngx_http_abtest_json_error(ngx_http_request_t *r, ngx_uint_t status,
-    const char *fmt, ...)
-{
-    u_char      *p, *s, *line, msg[NGX_MAX_ERROR_STR],
-                 safe[NGX_MAX_ERROR_STR];
-    va_list      args;
-    yajl_gen     g;
-    ngx_int_t    rc;
-    ngx_uint_t   level;
-
-    /* a body not read yet is not wanted: no "100 Continue" for it */
-    r->expect_tested = 1;
-
-    rc = ngx_http_discard_request_body(r);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    va_start(args, fmt);
-    p = ngx_vslprintf(msg, msg + sizeof(msg), fmt, args);
-    va_end(args);
-
-    level = (status >= NGX_HTTP_INTERNAL_SERVER_ERROR) ? NGX_LOG_ERR
-                                                       : NGX_LOG_INFO;
-
-    /* a message may quote a client's bytes: no line of its own in the log */
-    for (s = msg, line = safe; s < p; s++) {
-        *line++ = (*s < 0x20 || *s == 0x7f) ? '?' : *s;
-    }
-
-    ngx_log_error(level, r->connection->log, 0,
-                  "abtest api: %d %*s", (int) status, p - msg, safe);
-
-    g = ngx_http_abtest_json_gen(r->pool);
-    if (g == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    yajl_gen_map_open(g);
-    ngx_http_abtest_json_literal(g, "error");
-    ngx_http_abtest_json_str(g, msg, p - msg);
-    yajl_gen_map_close(g);
-
-    return ngx_http_abtest_json_send(r, status, g);
-}
-
-
-/*
- * One experiment as GET /api/experiments shows it: a superset of both
- * seed versions ("active" of the first, "state" of the later ones).
- */
-
-void
-ngx_http_abtest_json_experiment(yajl_gen g, ngx_http_abtest_experiment_t *exp,
-    ngx_http_abtest_node_t *node)
-{
-    ngx_uint_t                i;
-    ngx_http_abtest_group_t  *group;
-
-    group = exp->groups.elts;
-
-    yajl_gen_map_open(g);
-
-    ngx_http_abtest_json_literal(g, "title");
-    ngx_http_abtest_json_str(g, exp->title.data, exp->title.len);
-
-    ngx_http_abtest_json_literal(g, "groups");
-    yajl_gen_map_open(g);
-
-    for (i = 0; i < exp->groups.nelts; i++) {
-        ngx_http_abtest_json_str(g, group[i].name.data, group[i].name.len);
-        yajl_gen_integer(g, node->state.weights[i]);
-    }
-
-    yajl_gen_map_close(g);
-
-    ngx_http_abtest_json_literal(g, "fallback");
-    ngx_http_abtest_json_str(g, group[exp->fallback].name.data,
-                             group[exp->fallback].name.len);
-
-    ngx_http_abtest_json_literal(g, "state");
-    ngx_http_abtest_json_state_name(g, node->state.state);
-
-    ngx_http_abtest_json_literal(g, "active");
-    yajl_gen_bool(g, node->state.state == NGX_HTTP_ABTEST_STATE_ACTIVE);
-
-    ngx_http_abtest_json_literal(g, "rollout_group");
-
-    if (node->state.rollout == NGX_HTTP_ABTEST_NO_GROUP) {
-        yajl_gen_null(g);
-
-    } else {
-        ngx_http_abtest_json_str(g, group[node->state.rollout].name.data,
-                                 group[node->state.rollout].name.len);
-    }
-
-    ngx_http_abtest_json_literal(g, "start");
-    ngx_http_abtest_json_time(g, node->start);
-
-    ngx_http_abtest_json_literal(g, "end");
-    ngx_http_abtest_json_time(g, node->end);
-
-    /* the group cookie, which keeps devices in their group (stickiness) */
-    ngx_http_abtest_json_literal(g, "cookie");
-
-    if (exp->cookie.len) {
-        ngx_http_abtest_json_str(g, exp->cookie.data, exp->cookie.len);
-
-    } else {
-        yajl_gen_null(g);
-    }
-
-    yajl_gen_map_close(g);
 }
 
 
@@ -779,7 +550,7 @@ ngx_http_abtest_json_weights(yajl_val obj, ngx_http_abtest_experiment_t *exp,
 ngx_int_t
 ngx_http_abtest_json_state(yajl_val v, ngx_uint_t *state)
 {
-    ngx_uint_t   i;
+    ngx_int_t    n;
     const char  *s;
 
     s = YAJL_GET_STRING(v);
@@ -788,16 +559,15 @@ ngx_http_abtest_json_state(yajl_val v, ngx_uint_t *state)
         return NGX_ERROR;
     }
 
-    for (i = 0; i < sizeof(ngx_http_abtest_state_json) / sizeof(ngx_str_t);
-         i++)
-    {
-        if (ngx_strcmp(s, ngx_http_abtest_state_json[i].data) == 0) {
-            *state = i;
-            return NGX_OK;
-        }
+    n = ngx_http_abtest_state_by_name((u_char *) s, ngx_strlen(s));
+
+    if (n == NGX_ERROR) {
+        return NGX_ERROR;
     }
 
-    return NGX_ERROR;
+    *state = n;
+
+    return NGX_OK;
 }
 
 
@@ -829,8 +599,25 @@ ngx_http_abtest_json_group(yajl_val v, ngx_http_abtest_experiment_t *exp,
 void
 ngx_http_abtest_json_state_name(yajl_gen g, ngx_uint_t state)
 {
-    ngx_http_abtest_json_str(g, ngx_http_abtest_state_json[state].data,
-                             ngx_http_abtest_state_json[state].len);
+    ngx_str_t  *name;
+
+    name = ngx_http_abtest_state_name(state);
+
+    ngx_http_abtest_json_str(g, name->data, name->len);
+}
+
+
+/* a count, an index or a time: null where it is negative (none) */
+
+void
+ngx_http_abtest_json_integer_or_null(yajl_gen g, int64_t v)
+{
+    if (v < 0) {
+        yajl_gen_null(g);
+
+    } else {
+        yajl_gen_integer(g, v);
+    }
 }
 
 
@@ -925,17 +712,4 @@ ngx_http_abtest_json_double(yajl_gen g, double v)
     n = snprintf(buf, sizeof(buf), "%.15g", v);
 
     yajl_gen_number(g, buf, n);
-}
-
-
-/*
- * A name a client sent, for a message: whole or not at all, so that a
- * message never cuts a UTF-8 character in two (names were checked UTF-8)
- */
-
-const char *
-ngx_http_abtest_client_name(const char *name)
-{
-    return (ngx_strlen(name) <= NGX_HTTP_ABTEST_NAME_MAX)
-           ? name : "(a name longer than 64 bytes)";
 }

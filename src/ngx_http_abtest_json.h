@@ -21,24 +21,20 @@
 #define ngx_http_abtest_json_str(g, p, n)                                    \
     yajl_gen_string(g, (const unsigned char *) (p), n)
 
-#define NGX_HTTP_ABTEST_ISO_LEN  (sizeof("1970-01-01T00:00:00.000Z") - 1)
-
 
 yajl_gen ngx_http_abtest_json_gen(ngx_pool_t *pool);
 yajl_val ngx_http_abtest_json_parse(ngx_pool_t *pool, u_char *text,
     size_t len, ngx_uint_t max_depth, u_char *err, size_t err_len);
-u_char *ngx_http_abtest_iso_time(u_char *buf, int64_t ms);
-void ngx_http_abtest_json_time(yajl_gen g, int64_t ms);
 ngx_int_t ngx_http_abtest_json_buf(yajl_gen g, ngx_pool_t *pool,
     ngx_str_t *out);
-ngx_int_t ngx_http_abtest_add_header(ngx_http_request_t *r, char *key,
-    char *value);
-ngx_int_t ngx_http_abtest_json_send(ngx_http_request_t *r,
-    ngx_uint_t status, yajl_gen g);
-ngx_int_t ngx_http_abtest_json_send_text(ngx_http_request_t *r,
-    ngx_uint_t status, ngx_str_t *body);
-ngx_int_t ngx_http_abtest_json_error(ngx_http_request_t *r,
-    ngx_uint_t status, const char *fmt, ...);
+yajl_gen_status ngx_http_abtest_json_copy(yajl_gen g, yajl_val v);
+
+void ngx_http_abtest_json_time(yajl_gen g, int64_t ms);
+void ngx_http_abtest_json_double(yajl_gen g, double v);
+void ngx_http_abtest_json_integer_or_null(yajl_gen g, int64_t v);
+size_t ngx_http_abtest_json_quoted_len(u_char *s, size_t len);
+u_char *ngx_http_abtest_json_quote(u_char *dst, u_char *s, size_t len);
+
 ngx_int_t ngx_http_abtest_json_weights(yajl_val obj,
     ngx_http_abtest_experiment_t *exp, uint32_t *weights, uint64_t *total,
     u_char *err, size_t err_len);
@@ -46,13 +42,6 @@ ngx_int_t ngx_http_abtest_json_state(yajl_val v, ngx_uint_t *state);
 ngx_int_t ngx_http_abtest_json_group(yajl_val v,
     ngx_http_abtest_experiment_t *exp, ngx_uint_t *group);
 void ngx_http_abtest_json_state_name(yajl_gen g, ngx_uint_t state);
-void ngx_http_abtest_json_experiment(yajl_gen g,
-    ngx_http_abtest_experiment_t *exp, ngx_http_abtest_node_t *node);
-yajl_gen_status ngx_http_abtest_json_copy(yajl_gen g, yajl_val v);
-size_t ngx_http_abtest_json_quoted_len(u_char *s, size_t len);
-u_char *ngx_http_abtest_json_quote(u_char *dst, u_char *s, size_t len);
-void ngx_http_abtest_json_double(yajl_gen g, double v);
-const char *ngx_http_abtest_client_name(const char *name);
 
 
 #endif /* _NGX_HTTP_ABTEST_JSON_H_INCLUDED_ */

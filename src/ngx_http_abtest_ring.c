@@ -6,20 +6,19 @@
  * N accepted events as JSON text, for GET on an events location.  Ids
  * increase by one per event; a fresh zone starts them at the current
  * time in microseconds, so that they keep increasing across restarts.
- * The functions take the zone's lock themselves, but for _locked ones.
+ * The ring only stores: the caller holds the zone's lock for the _locked
+ * functions, and counts what it stores.
  */
 
 
 #include "ngx_http_abtest_ring.h"
-#include "ngx_http_abtest_shm.h"
-#include "ngx_http_abtest_stats.h"
+#include "ngx_http_abtest_util.h"
 
 
-static void ngx_http_abtest_ring_drop_oldest(ngx_http_abtest_main_conf_t *amcf);
-static void ngx_http_abtest_ring_empty(ngx_http_abtest_main_conf_t *amcf);
-static void ngx_http_abtest_ring_count(ngx_http_abtest_main_conf_t *amcf,
-    ngx_http_abtest_event_t *ev);
-static void ngx_http_abtest_ring_full(ngx_log_t *log, ngx_uint_t nslots);
+static void ngx_http_abtest_ring_drop_oldest(ngx_http_abtest_ring_t *ring,
+    ngx_slab_pool_t *shpool);
+static void ngx_http_abtest_ring_empty(ngx_http_abtest_ring_t *ring,
+    ngx_slab_pool_t *shpool);
 static size_t ngx_http_abtest_slab_size(size_t size);
 
 
@@ -28,61 +27,62 @@ static size_t ngx_http_abtest_slab_size(size_t size);
 
 
 /*
- * Under the zone's lock, when a configuration is applied to the zone
- * (ngx_http_abtest_shm_apply).  A new events=N starts an empty ring (the
- * events are in the log); the ids go on.  A ring the zone cannot hold is
- * an error, and the ring there was stays.
+ * When a configuration is applied to the zone (ngx_http_abtest_shm_apply).
+ * A new events=N starts an empty ring (the events are in the log); the
+ * ids go on.  A ring the zone cannot hold is an error, and the ring there
+ * was stays.
  */
 
 ngx_int_t
-ngx_http_abtest_ring_init_locked(ngx_http_abtest_main_conf_t *amcf,
+ngx_http_abtest_ring_init_locked(ngx_http_abtest_ring_t *ring,
+    ngx_slab_pool_t *shpool, ngx_uint_t nslots, size_t zone_size,
     ngx_log_t *log)
 {
-    uint64_t                  kept;
-    ngx_http_abtest_slot_t   *slots;
-    ngx_http_abtest_shctx_t  *sh;
+    uint64_t                 kept;
+    ngx_http_abtest_slot_t  *slots;
 
-    sh = amcf->sh;
+    /* what the zone could never hold must not empty the ring first */
+    ring->room = zone_size / 2;
 
-    if (sh->next_id == 0) {
-        sh->next_id = (uint64_t) ngx_http_abtest_now_ms() * 1000;
-        sh->first_id = sh->next_id;
+    if (ring->next_id == 0) {
+        ring->next_id = (uint64_t) ngx_http_abtest_now_ms() * 1000;
+        ring->first_id = ring->next_id;
     }
 
-    if (sh->nslots == amcf->events) {
+    if (ring->nslots == nslots) {
         return NGX_OK;
     }
 
     slots = NULL;
 
-    if (amcf->events) {
-        slots = ngx_slab_calloc_locked(amcf->shpool, amcf->events
-                                             * sizeof(ngx_http_abtest_slot_t));
+    if (nslots) {
+        slots = ngx_slab_calloc_locked(shpool,
+                                       nslots * sizeof(ngx_http_abtest_slot_t));
         if (slots == NULL) {
             ngx_log_error(NGX_LOG_EMERG, log, 0,
                           "abtest: zone is too small for events=%ui, the "
-                          "events ring keeps events=%ui", amcf->events,
-                          sh->nslots);
+                          "events ring keeps events=%ui", nslots,
+                          ring->nslots);
             return NGX_ERROR;
         }
     }
 
-    kept = sh->next_id - sh->first_id;
+    kept = ring->next_id - ring->first_id;
 
-    ngx_http_abtest_ring_empty(amcf);
+    ngx_http_abtest_ring_empty(ring, shpool);
 
-    if (sh->slots) {
-        ngx_slab_free_locked(amcf->shpool, sh->slots);
+    if (ring->slots) {
+        ngx_slab_free_locked(shpool, ring->slots);
     }
 
-    sh->slots = slots;
-    sh->nslots = amcf->events;
+    ring->slots = slots;
+    ring->nslots = nslots;
 
     if (kept) {
         ngx_log_error(NGX_LOG_NOTICE, log, 0,
                       "abtest: events=%ui is new, the events ring starts "
                       "empty (its %uL events are in the events log, if "
-                      "there is one)", amcf->events, kept);
+                      "there is one)", nslots, kept);
     }
 
     return NGX_OK;
@@ -90,70 +90,55 @@ ngx_http_abtest_ring_init_locked(ngx_http_abtest_main_conf_t *amcf,
 
 
 static void
-ngx_http_abtest_ring_drop_oldest(ngx_http_abtest_main_conf_t *amcf)
+ngx_http_abtest_ring_drop_oldest(ngx_http_abtest_ring_t *ring,
+    ngx_slab_pool_t *shpool)
 {
-    ngx_http_abtest_slot_t   *slot;
-    ngx_http_abtest_shctx_t  *sh;
+    ngx_http_abtest_slot_t  *slot;
 
-    sh = amcf->sh;
-    slot = &sh->slots[sh->first_id % sh->nslots];
+    slot = &ring->slots[ring->first_id % ring->nslots];
 
-    ngx_slab_free_locked(amcf->shpool, slot->data);
+    ngx_slab_free_locked(shpool, slot->data);
     slot->data = NULL;
     slot->len = 0;
 
-    sh->first_id++;
+    ring->first_id++;
 }
 
 
 static void
-ngx_http_abtest_ring_empty(ngx_http_abtest_main_conf_t *amcf)
+ngx_http_abtest_ring_empty(ngx_http_abtest_ring_t *ring,
+    ngx_slab_pool_t *shpool)
 {
-    ngx_http_abtest_shctx_t  *sh;
-
-    sh = amcf->sh;
-
-    while (sh->nslots && sh->first_id < sh->next_id) {
-        ngx_http_abtest_ring_drop_oldest(amcf);
+    while (ring->nslots && ring->first_id < ring->next_id) {
+        ngx_http_abtest_ring_drop_oldest(ring, shpool);
     }
 
-    sh->first_id = sh->next_id;
+    ring->first_id = ring->next_id;
 }
 
 
 /*
  * Stores a batch whole or not at all: the memory of every event the ring
- * keeps is taken first, dropping the oldest events when the zone is full,
- * then ids are given and the statistics counted.  Sets each event's
- * "line".  Returns NGX_DECLINED when even an empty ring leaves no room.
+ * keeps is taken first (into "mem", n pointers), dropping the oldest
+ * events when the zone is full ("full" is set when that starts), then
+ * ids are given.  Sets each event's "line".  Returns NGX_DECLINED when
+ * even an empty ring leaves no room.
  */
 
 ngx_int_t
-ngx_http_abtest_ring_append(ngx_http_abtest_main_conf_t *amcf,
-    ngx_http_abtest_event_t *events, ngx_uint_t n, ngx_pool_t *pool,
-    ngx_log_t *log)
+ngx_http_abtest_ring_append_locked(ngx_http_abtest_ring_t *ring,
+    ngx_slab_pool_t *shpool, ngx_http_abtest_event_t *events, ngx_uint_t n,
+    u_char **mem, ngx_uint_t *full)
 {
-    u_char                   *p, **mem, prefix[NGX_HTTP_ABTEST_ID_PREFIX_LEN];
+    u_char                   *p, prefix[NGX_HTTP_ABTEST_ID_PREFIX_LEN];
     size_t                    len, total;
     uint64_t                  id;
-    ngx_uint_t                i, k, skip, nslots, full;
+    ngx_uint_t                i, k, skip, nslots;
     ngx_http_abtest_slot_t   *slot;
-    ngx_http_abtest_shctx_t  *sh;
     ngx_http_abtest_event_t  *ev;
 
-    mem = ngx_palloc(pool, n * sizeof(u_char *));
-    if (mem == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_http_abtest_shm_ready(amcf, log);
-
-    sh = amcf->sh;
-    full = 0;
-
-    ngx_shmtx_lock(&amcf->shpool->mutex);
-
-    nslots = sh->nslots;
+    *full = 0;
+    nslots = ring->nslots;
 
     /* of a batch larger than the ring, only the last nslots stay in it */
     skip = (n > nslots) ? n - nslots : 0;
@@ -165,49 +150,46 @@ ngx_http_abtest_ring_append(ngx_http_abtest_main_conf_t *amcf,
                                            + events[i].text.len);
     }
 
-    /* what the zone could never hold must not empty the ring first */
-    if (total > amcf->shm_zone->shm.size / 2) {
-        ngx_shmtx_unlock(&amcf->shpool->mutex);
+    if (total > ring->room) {
         return NGX_DECLINED;
     }
 
     for (i = skip; i < n; i++) {
-        id = sh->next_id + i;
+        id = ring->next_id + i;
         len = ngx_sprintf(prefix, "{\"id\":%uL,", id) - prefix
               + events[i].text.len;
 
         for ( ;; ) {
-            mem[i] = ngx_slab_alloc_locked(amcf->shpool, len);
+            mem[i] = ngx_slab_alloc_locked(shpool, len);
 
-            if (mem[i] || sh->first_id == sh->next_id) {
+            if (mem[i] || ring->first_id == ring->next_id) {
                 break;
             }
 
-            ngx_http_abtest_ring_drop_oldest(amcf);
+            ngx_http_abtest_ring_drop_oldest(ring, shpool);
 
-            if (sh->evicted++ == 0) {
-                full = 1;
+            if (ring->evicted++ == 0) {
+                *full = 1;
             }
         }
 
         if (mem[i] == NULL) {
             for (k = skip; k < i; k++) {
-                ngx_slab_free_locked(amcf->shpool, mem[k]);
+                ngx_slab_free_locked(shpool, mem[k]);
             }
 
-            ngx_shmtx_unlock(&amcf->shpool->mutex);
-            goto failed;
+            return NGX_DECLINED;
         }
     }
 
     if (skip) {
         /* the batch fills the ring: every older event leaves it */
-        ngx_http_abtest_ring_empty(amcf);
+        ngx_http_abtest_ring_empty(ring, shpool);
     }
 
     for (i = 0; i < n; i++) {
         ev = &events[i];
-        id = sh->next_id++;
+        id = ring->next_id++;
 
         /* "{"id":N," goes in the room left before the text */
         len = ngx_sprintf(prefix, "{\"id\":%uL,", id) - prefix;
@@ -219,37 +201,21 @@ ngx_http_abtest_ring_append(ngx_http_abtest_main_conf_t *amcf,
         p[ev->line.len - 1] = LF;
 
         if (i < skip) {
-            sh->first_id = sh->next_id;
-
-        } else {
-            if (sh->next_id - sh->first_id > nslots) {
-                ngx_http_abtest_ring_drop_oldest(amcf);
-            }
-
-            slot = &sh->slots[id % nslots];
-            slot->data = mem[i];
-            slot->len = ev->line.len - 1;
-            ngx_memcpy(slot->data, ev->line.data, slot->len);
+            ring->first_id = ring->next_id;
+            continue;
         }
 
-        ngx_http_abtest_ring_count(amcf, ev);
-    }
+        if (ring->next_id - ring->first_id > nslots) {
+            ngx_http_abtest_ring_drop_oldest(ring, shpool);
+        }
 
-    ngx_shmtx_unlock(&amcf->shpool->mutex);
-
-    if (full) {
-        ngx_http_abtest_ring_full(log, nslots);
+        slot = &ring->slots[id % nslots];
+        slot->data = mem[i];
+        slot->len = ev->line.len - 1;
+        ngx_memcpy(slot->data, ev->line.data, slot->len);
     }
 
     return NGX_OK;
-
-failed:
-
-    if (full) {
-        ngx_http_abtest_ring_full(log, nslots);
-    }
-
-    return NGX_DECLINED;
 }
 
 
@@ -270,40 +236,14 @@ ngx_http_abtest_slab_size(size_t size)
 }
 
 
-static void
-ngx_http_abtest_ring_full(ngx_log_t *log, ngx_uint_t nslots)
+void
+ngx_http_abtest_ring_warn_full(ngx_http_abtest_ring_t *ring, ngx_log_t *log)
 {
     ngx_log_error(NGX_LOG_WARN, log, 0,
                   "abtest: the zone is full, the events ring keeps fewer "
                   "than events=%ui events (the others are in the events "
-                  "log, if there is one): a larger zone keeps more", nslots);
-}
-
-
-/* the statistics of experiments that are active now */
-
-static void
-ngx_http_abtest_ring_count(ngx_http_abtest_main_conf_t *amcf,
-    ngx_http_abtest_event_t *ev)
-{
-    ngx_uint_t                     i;
-    ngx_http_abtest_node_t        *node;
-    ngx_http_abtest_experiment_t  *exp;
-
-    exp = amcf->experiments.elts;
-
-    for (i = 0; i < amcf->experiments.nelts; i++) {
-        node = amcf->nodes[i];
-
-        if (ev->counted[i] == NGX_HTTP_ABTEST_NO_GROUP
-            || !ngx_http_abtest_node_valid(node, &exp[i])
-            || node->state.state != NGX_HTTP_ABTEST_STATE_ACTIVE)
-        {
-            continue;
-        }
-
-        ngx_http_abtest_stats_count_locked(node, &ev->name, ev->counted[i]);
-    }
+                  "log, if there is one): a larger zone keeps more",
+                  ring->nslots);
 }
 
 
@@ -315,28 +255,24 @@ ngx_http_abtest_ring_count(ngx_http_abtest_main_conf_t *amcf,
  */
 
 ngx_int_t
-ngx_http_abtest_ring_read(ngx_http_abtest_main_conf_t *amcf, uint64_t since,
-    ngx_uint_t limit, ngx_pool_t *pool, ngx_str_t *out)
+ngx_http_abtest_ring_read(ngx_http_abtest_ring_t *ring,
+    ngx_slab_pool_t *shpool, uint64_t since, ngx_uint_t limit,
+    ngx_pool_t *pool, ngx_str_t *out)
 {
-    u_char                   *p, *last;
-    size_t                    len;
-    uint64_t                  from, to, id;
-    ngx_http_abtest_slot_t   *slot;
-    ngx_http_abtest_shctx_t  *sh;
+    u_char                  *p, *last;
+    size_t                   len;
+    uint64_t                 from, to, id;
+    ngx_http_abtest_slot_t  *slot;
 
-    ngx_http_abtest_shm_ready(amcf, ngx_cycle->log);
+    ngx_shmtx_lock(&shpool->mutex);
 
-    sh = amcf->sh;
-
-    ngx_shmtx_lock(&amcf->shpool->mutex);
-
-    from = ngx_max(since + 1, sh->first_id);
-    to = (from < sh->next_id) ? ngx_min(from + limit, sh->next_id) : from;
+    from = ngx_max(since + 1, ring->first_id);
+    to = (from < ring->next_id) ? ngx_min(from + limit, ring->next_id) : from;
 
     len = sizeof("[]\n") - 1;
 
     for (id = from; id < to; id++) {
-        slot = &sh->slots[id % sh->nslots];
+        slot = &ring->slots[id % ring->nslots];
 
         if (id > from && len + slot->len + 1 > NGX_HTTP_ABTEST_PAGE_BYTES) {
             to = id;
@@ -346,7 +282,7 @@ ngx_http_abtest_ring_read(ngx_http_abtest_main_conf_t *amcf, uint64_t since,
         len += slot->len + 1;
     }
 
-    ngx_shmtx_unlock(&amcf->shpool->mutex);
+    ngx_shmtx_unlock(&shpool->mutex);
 
     out->data = ngx_pnalloc(pool, len);
     if (out->data == NULL) {
@@ -357,10 +293,10 @@ ngx_http_abtest_ring_read(ngx_http_abtest_main_conf_t *amcf, uint64_t since,
     last = p + len;
     *p++ = '[';
 
-    ngx_shmtx_lock(&amcf->shpool->mutex);
+    ngx_shmtx_lock(&shpool->mutex);
 
-    for (id = ngx_max(from, sh->first_id); id < to; id++) {
-        slot = &sh->slots[id % sh->nslots];
+    for (id = ngx_max(from, ring->first_id); id < to; id++) {
+        slot = &ring->slots[id % ring->nslots];
 
         if (p + slot->len + 3 > last) {
             break;
@@ -373,7 +309,7 @@ ngx_http_abtest_ring_read(ngx_http_abtest_main_conf_t *amcf, uint64_t since,
         p = ngx_cpymem(p, slot->data, slot->len);
     }
 
-    ngx_shmtx_unlock(&amcf->shpool->mutex);
+    ngx_shmtx_unlock(&shpool->mutex);
 
     *p++ = ']';
     *p++ = LF;

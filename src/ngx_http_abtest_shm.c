@@ -1,32 +1,68 @@
 
 /*
  * Copyright (C) ngx_http_abtest_module authors
+ *
+ * The shared zone (abtest_zone): one node per experiment with its
+ * run-time state and counters, and the events ring, shared by all
+ * workers and kept across reloads.  A configuration meets the zone in
+ * its own first worker; the state file keeps the run-time state across
+ * restarts.
  */
 
 
 #include "ngx_http_abtest_shm.h"
-#include "ngx_http_abtest_ring.h"
-#include "ngx_http_abtest_state.h"
-#include "ngx_http_abtest_stats.h"
+#include "ngx_http_abtest_state_file.h"
+#include "ngx_http_abtest_util.h"
 
 
 #define NGX_HTTP_ABTEST_EVENTS_DEFAULT  1000
 #define NGX_HTTP_ABTEST_EVENTS_MAX      10000000
 
 
+/* this process's copy of the states, taken when the zone's version moves */
+typedef struct {
+    ngx_http_abtest_main_conf_t  *amcf;
+    ngx_http_abtest_exp_state_t  *states;
+    ngx_atomic_uint_t             version;
+} ngx_http_abtest_shm_copy_t;
+
+
 static ngx_int_t ngx_http_abtest_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
+static void ngx_http_abtest_shm_restore(ngx_http_abtest_zone_t *zone,
+    ngx_log_t *log);
+static void ngx_http_abtest_shm_apply(ngx_http_abtest_main_conf_t *amcf,
+    ngx_log_t *log);
 static ngx_int_t ngx_http_abtest_reconcile_locked(
     ngx_http_abtest_main_conf_t *amcf, ngx_log_t *log);
+static ngx_int_t ngx_http_abtest_take_nodes_locked(
+    ngx_http_abtest_main_conf_t *amcf, ngx_log_t *log);
+static void ngx_http_abtest_node_meet_locked(ngx_http_abtest_zone_t *zone,
+    ngx_http_abtest_experiment_t *exp, ngx_log_t *log);
+static void ngx_http_abtest_retire_locked(ngx_http_abtest_main_conf_t *amcf,
+    ngx_log_t *log);
 static ngx_http_abtest_node_t *ngx_http_abtest_retired_node(
     ngx_http_abtest_main_conf_t *amcf);
 static ngx_http_abtest_node_t *ngx_http_abtest_find_node(
     ngx_http_abtest_shctx_t *sh, ngx_str_t *name);
-static void ngx_http_abtest_node_reconfigure(ngx_http_abtest_node_t *node,
-    ngx_http_abtest_experiment_t *exp);
 static ngx_uint_t ngx_http_abtest_same_config(
     ngx_http_abtest_exp_state_t *a, ngx_http_abtest_exp_state_t *b,
     ngx_uint_t ngroups);
+static void ngx_http_abtest_node_reconfigure(ngx_http_abtest_node_t *node,
+    ngx_http_abtest_experiment_t *exp);
+static void ngx_http_abtest_node_from_conf(ngx_http_abtest_node_t *node,
+    ngx_http_abtest_experiment_t *exp);
+static void ngx_http_abtest_node_restart_stats(ngx_http_abtest_node_t *node,
+    ngx_http_abtest_experiment_t *exp);
+static ngx_uint_t ngx_http_abtest_node_same_names(
+    ngx_http_abtest_node_t *node, ngx_http_abtest_experiment_t *exp);
+static void ngx_http_abtest_push_history(ngx_http_abtest_exp_state_t *state,
+    uint32_t *weights, ngx_uint_t ngroups);
+static void ngx_http_abtest_snapshot_conf(ngx_http_abtest_node_t *node,
+    ngx_http_abtest_experiment_t *exp);
+
+
+static ngx_http_abtest_shm_copy_t  ngx_http_abtest_shm_copy;
 
 
 /* abtest_zone zone=name:size [state=path] [events=N] */
@@ -36,21 +72,29 @@ ngx_http_abtest_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_abtest_main_conf_t *amcf = conf;
 
-    u_char      *p;
-    ssize_t      size;
-    ngx_int_t    events;
-    ngx_str_t   *value, name, s;
-    ngx_uint_t   i;
+    u_char                  *p;
+    ssize_t                  size;
+    ngx_int_t                events;
+    ngx_str_t               *value, name, s;
+    ngx_uint_t               i;
+    ngx_http_abtest_zone_t  *zone;
 
-    if (amcf->shm_zone) {
+    if (amcf->zone) {
         return "is duplicate";
     }
+
+    zone = ngx_pcalloc(cf->pool, sizeof(ngx_http_abtest_zone_t));
+    if (zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    zone->amcf = amcf;
+    zone->pool = cf->pool;
+    zone->events = NGX_HTTP_ABTEST_EVENTS_DEFAULT;
 
     value = cf->args->elts;
     size = 0;
     ngx_str_null(&name);
-
-    amcf->events = NGX_HTTP_ABTEST_EVENTS_DEFAULT;
 
     for (i = 1; i < cf->args->nelts; i++) {
 
@@ -102,7 +146,7 @@ ngx_http_abtest_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                 return NGX_CONF_ERROR;
             }
 
-            amcf->state_file = s;
+            zone->state_file = s;
             continue;
         }
 
@@ -119,7 +163,7 @@ ngx_http_abtest_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                 return NGX_CONF_ERROR;
             }
 
-            amcf->events = events;
+            zone->events = events;
             continue;
         }
 
@@ -135,49 +179,49 @@ ngx_http_abtest_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    amcf->shm_zone = ngx_shared_memory_add(cf, &name, size,
+    zone->shm_zone = ngx_shared_memory_add(cf, &name, size,
                                            &ngx_http_abtest_module);
-    if (amcf->shm_zone == NULL) {
+    if (zone->shm_zone == NULL) {
         return NGX_CONF_ERROR;
     }
 
-    if (amcf->shm_zone->data) {
+    if (zone->shm_zone->data) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "zone \"%V\" is already used", &name);
         return NGX_CONF_ERROR;
     }
 
-    amcf->shm_zone->init = ngx_http_abtest_init_zone;
-    amcf->shm_zone->data = amcf;
+    zone->shm_zone->init = ngx_http_abtest_init_zone;
+    zone->shm_zone->data = zone;
+
+    amcf->zone = zone;
 
     return NGX_CONF_OK;
 }
 
 
-/* per-process arrays, once the experiments are known */
+/* this configuration's arrays, once the experiments are known */
 
 ngx_int_t
 ngx_http_abtest_shm_prepare(ngx_conf_t *cf, ngx_http_abtest_main_conf_t *amcf)
 {
-    ngx_uint_t  n;
+    ngx_uint_t               n;
+    ngx_http_abtest_zone_t  *zone;
 
-    if (amcf->shm_zone == NULL) {
+    zone = amcf->zone;
+
+    if (zone == NULL) {
         return NGX_OK;
     }
 
     n = amcf->experiments.nelts ? amcf->experiments.nelts : 1;
 
-    amcf->nodes = ngx_pcalloc(cf->pool, n * sizeof(ngx_http_abtest_node_t *));
-    amcf->fresh = ngx_pcalloc(cf->pool, n * sizeof(ngx_uint_t));
-    amcf->cache = ngx_pcalloc(cf->pool,
-                              n * sizeof(ngx_http_abtest_exp_state_t));
+    zone->nodes = ngx_pcalloc(cf->pool, n * sizeof(ngx_http_abtest_node_t *));
+    zone->fresh = ngx_pcalloc(cf->pool, n * sizeof(ngx_uint_t));
 
-    if (amcf->nodes == NULL || amcf->fresh == NULL || amcf->cache == NULL) {
+    if (zone->nodes == NULL || zone->fresh == NULL) {
         return NGX_ERROR;
     }
-
-    /* differs from any version: the first request takes a copy */
-    amcf->cache_version = (ngx_atomic_uint_t) -1;
 
     return NGX_OK;
 }
@@ -194,75 +238,78 @@ ngx_http_abtest_shm_prepare(ngx_conf_t *cf, ngx_http_abtest_main_conf_t *amcf)
 static ngx_int_t
 ngx_http_abtest_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 {
-    ngx_http_abtest_main_conf_t  *oamcf = data;
+    ngx_http_abtest_zone_t  *ozone = data;
 
-    size_t                        len;
-    ngx_int_t                     rc;
-    ngx_http_abtest_main_conf_t  *amcf;
+    size_t                   len;
+    ngx_int_t                rc;
+    ngx_http_abtest_zone_t  *zone;
 
-    amcf = shm_zone->data;
-    amcf->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+    zone = shm_zone->data;
+    zone->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
 
-    if (oamcf || shm_zone->shm.exists) {
-        amcf->sh = oamcf ? oamcf->sh : amcf->shpool->data;
+    if (ozone || shm_zone->shm.exists) {
+        zone->sh = ozone ? ozone->sh : zone->shpool->data;
 
-        ngx_shmtx_lock(&amcf->shpool->mutex);
-        amcf->generation = ++amcf->sh->generations;
-        ngx_shmtx_unlock(&amcf->shpool->mutex);
+        ngx_shmtx_lock(&zone->shpool->mutex);
+        zone->generation = ++zone->sh->generations;
+        ngx_shmtx_unlock(&zone->shpool->mutex);
 
         return NGX_OK;
     }
 
-    amcf->sh = ngx_slab_alloc(amcf->shpool, sizeof(ngx_http_abtest_shctx_t));
-    if (amcf->sh == NULL) {
+    zone->sh = ngx_slab_alloc(zone->shpool, sizeof(ngx_http_abtest_shctx_t));
+    if (zone->sh == NULL) {
         return NGX_ERROR;
     }
 
-    ngx_memzero(amcf->sh, sizeof(ngx_http_abtest_shctx_t));
-    ngx_queue_init(&amcf->sh->experiments);
+    ngx_memzero(zone->sh, sizeof(ngx_http_abtest_shctx_t));
+    ngx_queue_init(&zone->sh->experiments);
 
-    amcf->shpool->data = amcf->sh;
+    zone->shpool->data = zone->sh;
 
     len = sizeof(" in abtest zone \"\"") + shm_zone->shm.name.len;
 
-    amcf->shpool->log_ctx = ngx_slab_alloc(amcf->shpool, len);
-    if (amcf->shpool->log_ctx == NULL) {
+    zone->shpool->log_ctx = ngx_slab_alloc(zone->shpool, len);
+    if (zone->shpool->log_ctx == NULL) {
         return NGX_ERROR;
     }
 
-    ngx_sprintf(amcf->shpool->log_ctx, " in abtest zone \"%V\"%Z",
+    ngx_sprintf(zone->shpool->log_ctx, " in abtest zone \"%V\"%Z",
                 &shm_zone->shm.name);
 
     /* a full zone drops old events, and says so once, itself */
-    amcf->shpool->log_nomem = 0;
+    zone->shpool->log_nomem = 0;
 
-    amcf->generation = ++amcf->sh->generations;
+    zone->generation = ++zone->sh->generations;
 
-    ngx_shmtx_lock(&amcf->shpool->mutex);
+    ngx_shmtx_lock(&zone->shpool->mutex);
 
-    rc = ngx_http_abtest_reconcile_locked(amcf, shm_zone->shm.log);
+    rc = ngx_http_abtest_reconcile_locked(zone->amcf, shm_zone->shm.log);
 
     if (rc == NGX_OK) {
-        rc = ngx_http_abtest_ring_init_locked(amcf, shm_zone->shm.log);
+        rc = ngx_http_abtest_ring_init_locked(&zone->sh->ring, zone->shpool,
+                                              zone->events,
+                                              shm_zone->shm.size,
+                                              shm_zone->shm.log);
     }
 
-    amcf->sh->applied = amcf->generation;
+    zone->sh->applied = zone->generation;
 
-    ngx_shmtx_unlock(&amcf->shpool->mutex);
+    ngx_shmtx_unlock(&zone->shpool->mutex);
 
     if (rc != NGX_OK) {
         return NGX_ERROR;
     }
 
     /* the workers inherit the nodes found here */
-    amcf->ready = 1;
+    zone->ready = 1;
 
-    if (amcf->state_file.len) {
+    if (zone->state_file.len) {
         /* a fresh zone: the state file tells what happened before */
-        ngx_http_abtest_state_load(amcf, shm_zone->shm.log);
+        ngx_http_abtest_shm_restore(zone, shm_zone->shm.log);
 
         if (!ngx_test_config) {
-            (void) ngx_http_abtest_state_save(amcf, shm_zone->shm.log);
+            (void) ngx_http_abtest_shm_save(zone->amcf, shm_zone->shm.log);
         }
     }
 
@@ -270,110 +317,198 @@ ngx_http_abtest_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 }
 
 
+/* what the state file says replaces the configuration's start */
+
+static void
+ngx_http_abtest_shm_restore(ngx_http_abtest_zone_t *zone, ngx_log_t *log)
+{
+    ngx_uint_t                    i, n;
+    ngx_http_abtest_node_t       *node;
+    ngx_http_abtest_saved_t      *saved;
+    ngx_http_abtest_main_conf_t  *amcf;
+
+    amcf = zone->amcf;
+    n = amcf->experiments.nelts;
+
+    saved = ngx_pcalloc(zone->pool, (n + 1) * sizeof(ngx_http_abtest_saved_t));
+    if (saved == NULL) {
+        return;
+    }
+
+    ngx_http_abtest_state_file_read(&zone->state_file, &amcf->experiments,
+                                    saved, log);
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    for (i = 0; i < n; i++) {
+        if (!saved[i].found) {
+            continue;
+        }
+
+        node = zone->nodes[i];
+        node->state = saved[i].state;
+        node->start = saved[i].start;
+        node->end = saved[i].end;
+    }
+
+    zone->sh->version++;
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+}
+
+
 /*
- * A worker's configuration meets the zone: the first process of a newer
- * generation brings the zone's experiments and ring to its configuration;
- * the others (and an older configuration's) only find their nodes.  Runs
- * when a worker starts, and before any use of the zone (nginx without a
- * master process starts no new workers on a reload).
+ * Before any use of the zone by a process: a worker's configuration meets
+ * the zone when the worker starts; nginx without a master process starts
+ * no new workers on a reload, and the first use does it there.
  */
 
 void
+ngx_http_abtest_shm_ready(ngx_http_abtest_main_conf_t *amcf, ngx_log_t *log)
+{
+    if (amcf->zone && !amcf->zone->ready) {
+        ngx_http_abtest_shm_apply(amcf, log);
+    }
+}
+
+
+/*
+ * The first process of a newer generation brings the zone's experiments
+ * and ring to its configuration; the others (and an older
+ * configuration's) only find their nodes.
+ */
+
+static void
 ngx_http_abtest_shm_apply(ngx_http_abtest_main_conf_t *amcf, ngx_log_t *log)
 {
     ngx_uint_t                     i, save;
+    ngx_http_abtest_zone_t        *zone;
     ngx_http_abtest_shctx_t       *sh;
     ngx_http_abtest_experiment_t  *exp;
 
-    sh = amcf->sh;
+    zone = amcf->zone;
+    sh = zone->sh;
     exp = amcf->experiments.elts;
     save = 0;
 
-    ngx_shmtx_lock(&amcf->shpool->mutex);
+    ngx_shmtx_lock(&zone->shpool->mutex);
 
-    if (sh->applied < amcf->generation) {
-        sh->applied = amcf->generation;
+    if (sh->applied < zone->generation) {
+        sh->applied = zone->generation;
 
         if (ngx_http_abtest_reconcile_locked(amcf, log) == NGX_OK) {
-            (void) ngx_http_abtest_ring_init_locked(amcf, log);
+            (void) ngx_http_abtest_ring_init_locked(&sh->ring, zone->shpool,
+                                                zone->events,
+                                                zone->shm_zone->shm.size,
+                                                log);
             save = 1;
             goto done;
         }
     }
 
     for (i = 0; i < amcf->experiments.nelts; i++) {
-        amcf->nodes[i] = ngx_http_abtest_find_node(sh, &exp[i].name);
+        zone->nodes[i] = ngx_http_abtest_find_node(sh, &exp[i].name);
     }
 
 done:
 
     sh->version++;
 
-    ngx_shmtx_unlock(&amcf->shpool->mutex);
+    ngx_shmtx_unlock(&zone->shpool->mutex);
 
-    amcf->ready = 1;
+    zone->ready = 1;
 
-    if (save && amcf->state_file.len) {
-        (void) ngx_http_abtest_state_save(amcf, log);
+    if (save && zone->state_file.len) {
+        (void) ngx_http_abtest_shm_save(amcf, log);
     }
 }
 
 
 /*
- * Under the lock.  First what can fail: a node for each experiment the
- * zone does not have, a retired one reused or a new one, so that a zone
- * too small changes nothing.  Then the changes.
+ * Under the lock.  First what can fail: a node for each experiment, so
+ * that a zone too small changes nothing.  Then each node meets its
+ * experiment, and the nodes no experiment took are retired.
  */
 
 static ngx_int_t
 ngx_http_abtest_reconcile_locked(ngx_http_abtest_main_conf_t *amcf,
     ngx_log_t *log)
 {
-    ngx_uint_t                     i, k, n;
-    ngx_queue_t                   *q;
-    ngx_http_abtest_node_t        *node;
-    ngx_http_abtest_shctx_t       *sh;
+    ngx_uint_t                     i;
     ngx_http_abtest_experiment_t  *exp;
 
-    sh = amcf->sh;
+    if (ngx_http_abtest_take_nodes_locked(amcf, log) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    exp = amcf->experiments.elts;
+
+    for (i = 0; i < amcf->experiments.nelts; i++) {
+        ngx_http_abtest_node_meet_locked(amcf->zone, &exp[i], log);
+    }
+
+    ngx_http_abtest_retire_locked(amcf, log);
+
+    amcf->zone->sh->version++;
+
+    return NGX_OK;
+}
+
+
+/*
+ * A node for every experiment: its own, or else a retired one reused or a
+ * new one ("fresh").  When the zone is too small, the new nodes are
+ * freed and nothing changes.
+ */
+
+static ngx_int_t
+ngx_http_abtest_take_nodes_locked(ngx_http_abtest_main_conf_t *amcf,
+    ngx_log_t *log)
+{
+    ngx_uint_t                     i, k, n;
+    ngx_http_abtest_node_t        *node;
+    ngx_http_abtest_zone_t        *zone;
+    ngx_http_abtest_experiment_t  *exp;
+
+    zone = amcf->zone;
     exp = amcf->experiments.elts;
     n = amcf->experiments.nelts;
 
     for (i = 0; i < n; i++) {
-        amcf->nodes[i] = ngx_http_abtest_find_node(sh, &exp[i].name);
-        amcf->fresh[i] = 0;
+        zone->nodes[i] = ngx_http_abtest_find_node(zone->sh, &exp[i].name);
+        zone->fresh[i] = 0;
     }
 
     for (i = 0; i < n; i++) {
-        if (amcf->nodes[i]) {
+        if (zone->nodes[i]) {
             continue;
         }
 
-        amcf->fresh[i] = 1;
-        amcf->nodes[i] = ngx_http_abtest_retired_node(amcf);
+        zone->fresh[i] = 1;
+        zone->nodes[i] = ngx_http_abtest_retired_node(amcf);
 
-        if (amcf->nodes[i]) {
+        if (zone->nodes[i]) {
             continue;
         }
 
-        node = ngx_slab_calloc_locked(amcf->shpool,
+        node = ngx_slab_calloc_locked(zone->shpool,
                                       sizeof(ngx_http_abtest_node_t));
         if (node) {
-            node->counts = ngx_slab_calloc_locked(amcf->shpool,
+            node->counts = ngx_slab_calloc_locked(zone->shpool,
                                  ngx_http_abtest_counts_size(
                                                  NGX_HTTP_ABTEST_GROUPS_MAX));
             if (node->counts == NULL) {
-                ngx_slab_free_locked(amcf->shpool, node);
+                ngx_slab_free_locked(zone->shpool, node);
                 node = NULL;
             }
         }
 
         if (node == NULL) {
             for (k = 0; k < i; k++) {
-                if (amcf->fresh[k] && amcf->nodes[k]->name_len == 0) {
-                    ngx_slab_free_locked(amcf->shpool,
-                                         amcf->nodes[k]->counts);
-                    ngx_slab_free_locked(amcf->shpool, amcf->nodes[k]);
+                if (zone->fresh[k] && zone->nodes[k]->name_len == 0) {
+                    ngx_slab_free_locked(zone->shpool,
+                                         zone->nodes[k]->counts);
+                    ngx_slab_free_locked(zone->shpool, zone->nodes[k]);
                 }
             }
 
@@ -382,88 +517,111 @@ ngx_http_abtest_reconcile_locked(ngx_http_abtest_main_conf_t *amcf,
             return NGX_ERROR;
         }
 
-        amcf->nodes[i] = node;
+        zone->nodes[i] = node;
     }
 
-    for (i = 0; i < n; i++) {
-        node = amcf->nodes[i];
+    return NGX_OK;
+}
 
-        if (amcf->fresh[i]) {
-            /* a new node, or a retired one of another name */
-            if (node->name_len == 0) {
-                ngx_queue_insert_tail(&sh->experiments, &node->queue);
-            }
 
-            ngx_memcpy(node->name, exp[i].name.data, exp[i].name.len);
-            node->name_len = exp[i].name.len;
+/* an experiment and the node it took: what a reload keeps of it */
 
-        } else if (node->retired) {
-            ngx_log_error(NGX_LOG_NOTICE, log, 0,
-                          "abtest: experiment \"%V\" is configured again, "
-                          "it starts from the configuration", &exp[i].name);
+static void
+ngx_http_abtest_node_meet_locked(ngx_http_abtest_zone_t *zone,
+    ngx_http_abtest_experiment_t *exp, ngx_log_t *log)
+{
+    ngx_http_abtest_node_t  *node;
 
-        } else if (node->ngroups != exp[i].groups.nelts
-                   || node->groups_crc != exp[i].groups_crc)
-        {
-            ngx_log_error(NGX_LOG_NOTICE, log, 0,
-                          "abtest: experiment \"%V\" has new groups, its "
-                          "run-time state starts again from the "
-                          "configuration", &exp[i].name);
+    node = zone->nodes[exp->index];
 
-        } else if (!ngx_http_abtest_same_config(&node->configured,
-                                                &exp[i].conf_state,
-                                                node->ngroups))
-        {
-            /*
-             * the configuration was edited: it wins over run-time changes,
-             * and devices keep the groups earlier weights gave them
-             */
-            ngx_log_error(NGX_LOG_NOTICE, log, 0,
-                          "abtest: experiment \"%V\" is configured anew, "
-                          "its run-time state follows the configuration",
-                          &exp[i].name);
-
-            ngx_http_abtest_node_reconfigure(node, &exp[i]);
-            continue;
-
-        } else {
-            if (!ngx_http_abtest_stats_same_names(node, &exp[i])) {
-                ngx_log_error(NGX_LOG_NOTICE, log, 0,
-                              "abtest: experiment \"%V\" has a new exposure "
-                              "or goal, its statistics start again",
-                              &exp[i].name);
-
-                ngx_http_abtest_stats_restart(node, &exp[i]);
-            }
-
-            continue;
+    if (zone->fresh[exp->index]) {
+        /* a new node, or a retired one of another name */
+        if (node->name_len == 0) {
+            ngx_queue_insert_tail(&zone->sh->experiments, &node->queue);
         }
 
-        /*
-         * Workers of another configuration no longer take the node for
-         * theirs (node_valid, under this lock), so its state, and the
-         * counters (sized for any number of groups), start again.
-         */
+        ngx_memcpy(node->name, exp->name.data, exp->name.len);
+        node->name_len = exp->name.len;
 
-        node->retired = 0;
-        ngx_http_abtest_node_from_conf(node, &exp[i]);
+    } else if (node->retired) {
+        ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                      "abtest: experiment \"%V\" is configured again, "
+                      "it starts from the configuration", &exp->name);
+
+    } else if (node->ngroups != exp->groups.nelts
+               || node->groups_crc != exp->groups_crc)
+    {
+        ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                      "abtest: experiment \"%V\" has new groups, its "
+                      "run-time state starts again from the "
+                      "configuration", &exp->name);
+
+    } else if (!ngx_http_abtest_same_config(&node->configured,
+                                            &exp->conf_state, node->ngroups))
+    {
+        /*
+         * the configuration was edited: it wins over run-time changes,
+         * and devices keep the groups earlier weights gave them
+         */
+        ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                      "abtest: experiment \"%V\" is configured anew, "
+                      "its run-time state follows the configuration",
+                      &exp->name);
+
+        ngx_http_abtest_node_reconfigure(node, exp);
+        return;
+
+    } else {
+        if (!ngx_http_abtest_node_same_names(node, exp)) {
+            ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                          "abtest: experiment \"%V\" has a new exposure "
+                          "or goal, its statistics start again",
+                          &exp->name);
+
+            ngx_http_abtest_node_restart_stats(node, exp);
+        }
+
+        return;
     }
 
     /*
-     * Experiments no longer configured are retired, never freed: workers
-     * of the previous configuration may still be running, and they read
-     * the node (and find it retired).  A retired node is reused when the
-     * experiment comes back, or for another one.
+     * Workers of another configuration no longer take the node for
+     * theirs (node_valid, under this lock), so its state, and the
+     * counters (sized for any number of groups), start again.
      */
 
-    for (q = ngx_queue_head(&sh->experiments);
-         q != ngx_queue_sentinel(&sh->experiments);
+    node->retired = 0;
+    ngx_http_abtest_node_from_conf(node, exp);
+}
+
+
+/*
+ * Experiments no longer configured are retired, never freed: workers of
+ * the previous configuration may still be running, and they read the
+ * node (and find it retired).  A retired node is reused when the
+ * experiment comes back, or for another one.
+ */
+
+static void
+ngx_http_abtest_retire_locked(ngx_http_abtest_main_conf_t *amcf,
+    ngx_log_t *log)
+{
+    ngx_uint_t               i, n;
+    ngx_queue_t             *q;
+    ngx_http_abtest_node_t  *node;
+    ngx_http_abtest_zone_t  *zone;
+
+    zone = amcf->zone;
+    n = amcf->experiments.nelts;
+
+    for (q = ngx_queue_head(&zone->sh->experiments);
+         q != ngx_queue_sentinel(&zone->sh->experiments);
          q = ngx_queue_next(q))
     {
         node = ngx_queue_data(q, ngx_http_abtest_node_t, queue);
 
         for (i = 0; i < n; i++) {
-            if (amcf->nodes[i] == node) {
+            if (zone->nodes[i] == node) {
                 break;
             }
         }
@@ -476,10 +634,6 @@ ngx_http_abtest_reconcile_locked(ngx_http_abtest_main_conf_t *amcf,
             node->retired = 1;
         }
     }
-
-    sh->version++;
-
-    return NGX_OK;
 }
 
 
@@ -491,9 +645,12 @@ ngx_http_abtest_retired_node(ngx_http_abtest_main_conf_t *amcf)
     ngx_uint_t               i;
     ngx_queue_t             *q;
     ngx_http_abtest_node_t  *node;
+    ngx_http_abtest_zone_t  *zone;
 
-    for (q = ngx_queue_head(&amcf->sh->experiments);
-         q != ngx_queue_sentinel(&amcf->sh->experiments);
+    zone = amcf->zone;
+
+    for (q = ngx_queue_head(&zone->sh->experiments);
+         q != ngx_queue_sentinel(&zone->sh->experiments);
          q = ngx_queue_next(q))
     {
         node = ngx_queue_data(q, ngx_http_abtest_node_t, queue);
@@ -503,7 +660,7 @@ ngx_http_abtest_retired_node(ngx_http_abtest_main_conf_t *amcf)
         }
 
         for (i = 0; i < amcf->experiments.nelts; i++) {
-            if (amcf->nodes[i] == node) {
+            if (zone->nodes[i] == node) {
                 break;
             }
         }
@@ -576,7 +733,7 @@ ngx_http_abtest_node_reconfigure(ngx_http_abtest_node_t *node,
 }
 
 
-void
+static void
 ngx_http_abtest_node_from_conf(ngx_http_abtest_node_t *node,
     ngx_http_abtest_experiment_t *exp)
 {
@@ -589,13 +746,52 @@ ngx_http_abtest_node_from_conf(ngx_http_abtest_node_t *node,
                   ? -1 : ngx_http_abtest_now_ms();
     node->end = -1;
 
-    ngx_http_abtest_stats_restart(node, exp);
+    ngx_http_abtest_node_restart_stats(node, exp);
+}
+
+
+/* the results start afresh: a re-activation, a request, a new setup */
+
+static void
+ngx_http_abtest_node_restart_stats(ngx_http_abtest_node_t *node,
+    ngx_http_abtest_experiment_t *exp)
+{
+    node->stats_start = ngx_http_abtest_now_ms();
+
+    ngx_memcpy(node->names[NGX_HTTP_ABTEST_EXPOSURE], exp->exposure.data,
+               exp->exposure.len);
+    node->name_lens[NGX_HTTP_ABTEST_EXPOSURE] = (u_char) exp->exposure.len;
+
+    ngx_memcpy(node->names[NGX_HTTP_ABTEST_GOAL], exp->goal.data,
+               exp->goal.len);
+    node->name_lens[NGX_HTTP_ABTEST_GOAL] = (u_char) exp->goal.len;
+
+    node->nnames = 2;
+
+    if (node->counts) {
+        ngx_memzero(node->counts, ngx_http_abtest_counts_size(node->ngroups));
+    }
+}
+
+
+/* whether the node counts the experiment's exposure and goal names */
+
+static ngx_uint_t
+ngx_http_abtest_node_same_names(ngx_http_abtest_node_t *node,
+    ngx_http_abtest_experiment_t *exp)
+{
+    return node->name_lens[NGX_HTTP_ABTEST_EXPOSURE] == exp->exposure.len
+           && ngx_memcmp(node->names[NGX_HTTP_ABTEST_EXPOSURE],
+                         exp->exposure.data, exp->exposure.len) == 0
+           && node->name_lens[NGX_HTTP_ABTEST_GOAL] == exp->goal.len
+           && ngx_memcmp(node->names[NGX_HTTP_ABTEST_GOAL], exp->goal.data,
+                         exp->goal.len) == 0;
 }
 
 
 /* keeps the weights a device may have been given before, newest first */
 
-void
+static void
 ngx_http_abtest_push_history(ngx_http_abtest_exp_state_t *state,
     uint32_t *weights, ngx_uint_t ngroups)
 {
@@ -613,58 +809,6 @@ ngx_http_abtest_push_history(ngx_http_abtest_exp_state_t *state,
 }
 
 
-int64_t
-ngx_http_abtest_now_ms(void)
-{
-    ngx_time_t  *tp;
-
-    tp = ngx_timeofday();
-
-    return (int64_t) tp->sec * 1000 + tp->msec;
-}
-
-
-/*
- * The request path reads a per-process copy, taken again only when the
- * zone's version moves: one load and compare per request.  A node that
- * is not this configuration's (retired, or with other groups, after a
- * reload while an old worker still runs) is not trusted: the
- * configuration is used instead.
- */
-
-ngx_http_abtest_exp_state_t *
-ngx_http_abtest_shm_state(ngx_http_abtest_main_conf_t *amcf,
-    ngx_http_abtest_experiment_t *exp)
-{
-    ngx_uint_t                     i;
-    ngx_http_abtest_experiment_t  *all;
-
-    if (amcf->sh == NULL) {
-        return &exp->conf_state;
-    }
-
-    ngx_http_abtest_shm_ready(amcf, ngx_cycle->log);
-
-    if (amcf->cache_version != amcf->sh->version) {
-        all = amcf->experiments.elts;
-
-        ngx_shmtx_lock(&amcf->shpool->mutex);
-
-        for (i = 0; i < amcf->experiments.nelts; i++) {
-            amcf->cache[i] = ngx_http_abtest_node_valid(amcf->nodes[i],
-                                                        &all[i])
-                             ? amcf->nodes[i]->state : all[i].conf_state;
-        }
-
-        amcf->cache_version = amcf->sh->version;
-
-        ngx_shmtx_unlock(&amcf->shpool->mutex);
-    }
-
-    return &amcf->cache[exp->index];
-}
-
-
 ngx_uint_t
 ngx_http_abtest_node_valid(ngx_http_abtest_node_t *node,
     ngx_http_abtest_experiment_t *exp)
@@ -675,7 +819,86 @@ ngx_http_abtest_node_valid(ngx_http_abtest_node_t *node,
            && ngx_strncmp(node->name, exp->name.data, node->name_len) == 0
            && node->ngroups == exp->groups.nelts
            && node->groups_crc == exp->groups_crc
-           && ngx_http_abtest_stats_same_names(node, exp);
+           && ngx_http_abtest_node_same_names(node, exp);
+}
+
+
+/*
+ * The request path reads this process's copy, taken again only when the
+ * zone's version moves: one load and compare per request.  A node that
+ * is not this configuration's (retired, or with other groups, after a
+ * reload while an old worker still runs) is not trusted: the
+ * configuration is used instead.
+ */
+
+ngx_http_abtest_exp_state_t *
+ngx_http_abtest_shm_state(ngx_http_abtest_main_conf_t *amcf,
+    ngx_http_abtest_experiment_t *exp)
+{
+    size_t                         len;
+    ngx_uint_t                     i, n;
+    ngx_http_abtest_zone_t        *zone;
+    ngx_http_abtest_shm_copy_t    *copy;
+    ngx_http_abtest_experiment_t  *all;
+
+    zone = amcf->zone;
+
+    if (zone == NULL) {
+        return &exp->conf_state;
+    }
+
+    if (!zone->ready) {
+        ngx_http_abtest_shm_apply(amcf, ngx_cycle->log);
+    }
+
+    copy = &ngx_http_abtest_shm_copy;
+
+    if (copy->amcf == amcf && copy->version == zone->sh->version) {
+        return &copy->states[exp->index];
+    }
+
+    n = amcf->experiments.nelts;
+
+    if (copy->amcf != amcf) {
+        /* a new configuration in this process */
+        len = (n + 1) * sizeof(ngx_http_abtest_exp_state_t);
+
+        copy->states = ngx_palloc(zone->pool, len);
+        if (copy->states == NULL) {
+            copy->amcf = NULL;
+            return &exp->conf_state;
+        }
+
+        copy->amcf = amcf;
+    }
+
+    all = amcf->experiments.elts;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    for (i = 0; i < n; i++) {
+        copy->states[i] = ngx_http_abtest_node_valid(zone->nodes[i], &all[i])
+                          ? zone->nodes[i]->state : all[i].conf_state;
+    }
+
+    copy->version = zone->sh->version;
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return &copy->states[exp->index];
+}
+
+
+/* what the configuration says; no times it cannot know, no counts */
+
+static void
+ngx_http_abtest_snapshot_conf(ngx_http_abtest_node_t *node,
+    ngx_http_abtest_experiment_t *exp)
+{
+    ngx_memzero(node, sizeof(ngx_http_abtest_node_t));
+    ngx_http_abtest_node_from_conf(node, exp);
+    node->start = -1;
+    node->stats_start = -1;
 }
 
 
@@ -691,16 +914,15 @@ ngx_http_abtest_shm_snapshot(ngx_http_abtest_main_conf_t *amcf,
 {
     ngx_uint_t                     i;
     ngx_http_abtest_node_t        *node;
+    ngx_http_abtest_zone_t        *zone;
     ngx_http_abtest_experiment_t  *exp;
 
     exp = amcf->experiments.elts;
+    zone = amcf->zone;
 
-    if (amcf->sh == NULL) {
+    if (zone == NULL) {
         for (i = 0; i < amcf->experiments.nelts; i++) {
-            ngx_memzero(&nodes[i], sizeof(ngx_http_abtest_node_t));
-            ngx_http_abtest_node_from_conf(&nodes[i], &exp[i]);
-            nodes[i].start = -1;
-            nodes[i].stats_start = -1;
+            ngx_http_abtest_snapshot_conf(&nodes[i], &exp[i]);
             nodes[i].counts = counts ? counts[i] : NULL;
         }
 
@@ -709,10 +931,10 @@ ngx_http_abtest_shm_snapshot(ngx_http_abtest_main_conf_t *amcf,
 
     ngx_http_abtest_shm_ready(amcf, ngx_cycle->log);
 
-    ngx_shmtx_lock(&amcf->shpool->mutex);
+    ngx_shmtx_lock(&zone->shpool->mutex);
 
     for (i = 0; i < amcf->experiments.nelts; i++) {
-        node = amcf->nodes[i];
+        node = zone->nodes[i];
 
         if (ngx_http_abtest_node_valid(node, &exp[i])) {
             nodes[i] = *node;
@@ -723,17 +945,13 @@ ngx_http_abtest_shm_snapshot(ngx_http_abtest_main_conf_t *amcf,
             }
 
         } else {
-            ngx_memzero(&nodes[i], sizeof(ngx_http_abtest_node_t));
-            /* what the configuration says; no times it cannot know */
-            ngx_http_abtest_node_from_conf(&nodes[i], &exp[i]);
-            nodes[i].start = -1;
-            nodes[i].stats_start = -1;
+            ngx_http_abtest_snapshot_conf(&nodes[i], &exp[i]);
         }
 
         nodes[i].counts = counts ? counts[i] : NULL;
     }
 
-    ngx_shmtx_unlock(&amcf->shpool->mutex);
+    ngx_shmtx_unlock(&zone->shpool->mutex);
 }
 
 
@@ -750,15 +968,18 @@ ngx_http_abtest_shm_update(ngx_http_abtest_main_conf_t *amcf,
 {
     ngx_uint_t               from, to, rollout;
     ngx_http_abtest_node_t  *node;
+    ngx_http_abtest_zone_t  *zone;
+
+    zone = amcf->zone;
 
     ngx_http_abtest_shm_ready(amcf, ngx_cycle->log);
 
-    ngx_shmtx_lock(&amcf->shpool->mutex);
+    ngx_shmtx_lock(&zone->shpool->mutex);
 
-    node = amcf->nodes[exp->index];
+    node = zone->nodes[exp->index];
 
     if (!ngx_http_abtest_node_valid(node, exp)) {
-        ngx_shmtx_unlock(&amcf->shpool->mutex);
+        ngx_shmtx_unlock(&zone->shpool->mutex);
         *err = "the experiment is being reconfigured, try again";
         return NGX_HTTP_SERVICE_UNAVAILABLE;
     }
@@ -775,7 +996,7 @@ ngx_http_abtest_shm_update(ngx_http_abtest_main_conf_t *amcf,
           || (from == NGX_HTTP_ABTEST_STATE_ROLLOUT
               && to == NGX_HTTP_ABTEST_STATE_ACTIVE)))
     {
-        ngx_shmtx_unlock(&amcf->shpool->mutex);
+        ngx_shmtx_unlock(&zone->shpool->mutex);
         *err = (from == NGX_HTTP_ABTEST_STATE_INACTIVE)
                ? "state: an inactive experiment can only become active"
                : "state: an experiment in rollout can only become active";
@@ -794,7 +1015,7 @@ ngx_http_abtest_shm_update(ngx_http_abtest_main_conf_t *amcf,
     if (to == NGX_HTTP_ABTEST_STATE_ROLLOUT
         && rollout == NGX_HTTP_ABTEST_NO_GROUP)
     {
-        ngx_shmtx_unlock(&amcf->shpool->mutex);
+        ngx_shmtx_unlock(&zone->shpool->mutex);
         *err = "rollout_group: a group is needed for state rollout";
         return NGX_HTTP_BAD_REQUEST;
     }
@@ -802,7 +1023,7 @@ ngx_http_abtest_shm_update(ngx_http_abtest_main_conf_t *amcf,
     if (up->has_rollout && up->rollout != NGX_HTTP_ABTEST_NO_GROUP
         && to != NGX_HTTP_ABTEST_STATE_ROLLOUT)
     {
-        ngx_shmtx_unlock(&amcf->shpool->mutex);
+        ngx_shmtx_unlock(&zone->shpool->mutex);
         *err = "rollout_group: only with state rollout";
         return NGX_HTTP_BAD_REQUEST;
     }
@@ -819,7 +1040,7 @@ ngx_http_abtest_shm_update(ngx_http_abtest_main_conf_t *amcf,
         node->state.total = up->total;
 
         /* a new split is a new comparison: results, and SRM, start anew */
-        ngx_http_abtest_stats_restart(node, exp);
+        ngx_http_abtest_node_restart_stats(node, exp);
     }
 
     if (from != to) {
@@ -829,7 +1050,7 @@ ngx_http_abtest_shm_update(ngx_http_abtest_main_conf_t *amcf,
             /* (re-)activation starts the experiment, and its results, anew */
             node->start = ngx_http_abtest_now_ms();
             node->end = -1;
-            ngx_http_abtest_stats_restart(node, exp);
+            ngx_http_abtest_node_restart_stats(node, exp);
             rollout = NGX_HTTP_ABTEST_NO_GROUP;
             break;
 
@@ -843,14 +1064,104 @@ ngx_http_abtest_shm_update(ngx_http_abtest_main_conf_t *amcf,
                           ? rollout : NGX_HTTP_ABTEST_NO_GROUP;
 
     if (up->reset_stats) {
-        ngx_http_abtest_stats_restart(node, exp);
+        ngx_http_abtest_node_restart_stats(node, exp);
     }
 
-    amcf->sh->version++;
+    zone->sh->version++;
 
     *result = *node;
 
-    ngx_shmtx_unlock(&amcf->shpool->mutex);
+    ngx_shmtx_unlock(&zone->shpool->mutex);
 
     return NGX_OK;
+}
+
+
+/*
+ * Writes the state file.  One saver at a time across all processes; a
+ * change made while a save is running sets "dirty", and the saver writes
+ * again.  A saver that died is noticed by its pid.  The file is made
+ * after the lock is released.
+ */
+
+ngx_int_t
+ngx_http_abtest_shm_save(ngx_http_abtest_main_conf_t *amcf, ngx_log_t *log)
+{
+    ngx_int_t                 rc;
+    ngx_uint_t                i, n, again;
+    ngx_pool_t               *pool;
+    ngx_slab_pool_t          *shpool;
+    ngx_http_abtest_node_t   *nodes;
+    ngx_http_abtest_zone_t   *zone;
+    ngx_http_abtest_saved_t  *saved;
+    ngx_http_abtest_shctx_t  *sh;
+
+    zone = amcf->zone;
+
+    if (zone == NULL || zone->state_file.len == 0) {
+        return NGX_OK;
+    }
+
+    sh = zone->sh;
+    shpool = zone->shpool;
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    if (sh->saving && sh->saving != (ngx_uint_t) ngx_pid
+        && kill((ngx_pid_t) sh->saving, 0) == 0)
+    {
+        sh->dirty = 1;
+        ngx_shmtx_unlock(&shpool->mutex);
+        return NGX_BUSY;
+    }
+
+    sh->saving = ngx_pid;
+
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    n = amcf->experiments.nelts;
+
+    do {
+        ngx_shmtx_lock(&shpool->mutex);
+        sh->dirty = 0;
+        ngx_shmtx_unlock(&shpool->mutex);
+
+        rc = NGX_ERROR;
+        pool = ngx_create_pool(4096, log);
+
+        if (pool) {
+            nodes = ngx_palloc(pool, (n + 1) * sizeof(ngx_http_abtest_node_t));
+            saved = ngx_palloc(pool, (n + 1) * sizeof(ngx_http_abtest_saved_t));
+
+            if (nodes && saved) {
+                ngx_http_abtest_shm_snapshot(amcf, nodes, NULL);
+
+                for (i = 0; i < n; i++) {
+                    saved[i].state = nodes[i].state;
+                    saved[i].configured = nodes[i].configured;
+                    saved[i].start = nodes[i].start;
+                    saved[i].end = nodes[i].end;
+                }
+
+                rc = ngx_http_abtest_state_file_write(&zone->state_file,
+                                                      &amcf->experiments,
+                                                      saved, pool, log);
+            }
+
+            ngx_destroy_pool(pool);
+        }
+
+        ngx_shmtx_lock(&shpool->mutex);
+
+        again = sh->dirty;
+
+        if (!again) {
+            sh->saving = 0;
+        }
+
+        ngx_shmtx_unlock(&shpool->mutex);
+
+    } while (again);
+
+    return rc;
 }

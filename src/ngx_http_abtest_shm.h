@@ -9,8 +9,77 @@
 
 
 #include "ngx_http_abtest_module.h"
+#include "ngx_http_abtest_ring.h"
+#include "ngx_http_abtest_stats.h"
 
 
+/* an experiment's run-time record in the shared zone */
+typedef struct {
+    ngx_queue_t                queue;
+    u_char                     name[NGX_HTTP_ABTEST_NAME_MAX];
+    size_t                     name_len;
+
+    /* the set of group names, to notice a reload that changes it */
+    ngx_uint_t                 ngroups;
+    uint32_t                   groups_crc;
+
+    /* no longer configured; kept for the previous configuration's workers */
+    ngx_uint_t                 retired;
+
+    /* the configuration it was last started from */
+    ngx_http_abtest_exp_state_t  configured;
+    ngx_http_abtest_exp_state_t  state;
+
+    int64_t                    start;        /* ms since the epoch, or -1 */
+    int64_t                    end;
+
+    /* statistics since stats_start: counters by ngx_http_abtest_count() */
+    int64_t                    stats_start;
+    ngx_uint_t                 nnames;
+    u_char                     names[NGX_HTTP_ABTEST_EVENT_NAMES]
+                                    [NGX_HTTP_ABTEST_NAME_MAX];
+    u_char                     name_lens[NGX_HTTP_ABTEST_EVENT_NAMES];
+    uint64_t                  *counts;       /* in the zone, or NULL */
+} ngx_http_abtest_node_t;
+
+
+/* the zone's own record */
+typedef struct {
+    ngx_queue_t                experiments;  /* ngx_http_abtest_node_t */
+    ngx_atomic_t               version;      /* bumped by every change */
+
+    /* configurations given to the zone, and the newest applied to it */
+    ngx_uint_t                 generations;
+    ngx_uint_t                 applied;
+
+    /* state file: one saver at a time, "dirty" asks it for another pass */
+    ngx_uint_t                 saving;
+    ngx_uint_t                 dirty;
+
+    ngx_http_abtest_ring_t     ring;
+} ngx_http_abtest_shctx_t;
+
+
+/* abtest_zone, as a configuration sees it */
+struct ngx_http_abtest_zone_s {
+    ngx_shm_zone_t            *shm_zone;
+    ngx_slab_pool_t           *shpool;
+    ngx_http_abtest_shctx_t   *sh;
+    ngx_http_abtest_main_conf_t  *amcf;
+    ngx_pool_t                *pool;         /* the configuration's */
+
+    ngx_str_t                  state_file;
+    ngx_uint_t                 events;       /* events=N, the ring's size */
+
+    /* this configuration's nodes, per experiment */
+    ngx_http_abtest_node_t   **nodes;
+    ngx_uint_t                *fresh;        /* reconcile's */
+    ngx_uint_t                 generation;
+    ngx_uint_t                 ready;        /* this process found nodes */
+};
+
+
+/* a validated change of one experiment, through the API */
 typedef struct {
     ngx_uint_t                 has_weights;
     uint32_t                   weights[NGX_HTTP_ABTEST_GROUPS_MAX];
@@ -29,30 +98,19 @@ typedef struct {
 char *ngx_http_abtest_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 ngx_int_t ngx_http_abtest_shm_prepare(ngx_conf_t *cf,
     ngx_http_abtest_main_conf_t *amcf);
-void ngx_http_abtest_shm_apply(ngx_http_abtest_main_conf_t *amcf,
+void ngx_http_abtest_shm_ready(ngx_http_abtest_main_conf_t *amcf,
     ngx_log_t *log);
-
-
-/* before any use of the zone by a process */
-#define ngx_http_abtest_shm_ready(amcf, log)                                 \
-    if ((amcf)->sh && !(amcf)->ready) {                                      \
-        ngx_http_abtest_shm_apply(amcf, log);                                \
-    }
-
 ngx_http_abtest_exp_state_t *ngx_http_abtest_shm_state(
     ngx_http_abtest_main_conf_t *amcf, ngx_http_abtest_experiment_t *exp);
 void ngx_http_abtest_shm_snapshot(ngx_http_abtest_main_conf_t *amcf,
     ngx_http_abtest_node_t *nodes, uint64_t **counts);
 ngx_uint_t ngx_http_abtest_node_valid(ngx_http_abtest_node_t *node,
     ngx_http_abtest_experiment_t *exp);
-void ngx_http_abtest_node_from_conf(ngx_http_abtest_node_t *node,
-    ngx_http_abtest_experiment_t *exp);
-void ngx_http_abtest_push_history(ngx_http_abtest_exp_state_t *state,
-    uint32_t *weights, ngx_uint_t ngroups);
-int64_t ngx_http_abtest_now_ms(void);
 ngx_int_t ngx_http_abtest_shm_update(ngx_http_abtest_main_conf_t *amcf,
     ngx_http_abtest_experiment_t *exp, ngx_http_abtest_update_t *up,
     ngx_http_abtest_node_t *result, const char **err);
+ngx_int_t ngx_http_abtest_shm_save(ngx_http_abtest_main_conf_t *amcf,
+    ngx_log_t *log);
 
 
 #endif /* _NGX_HTTP_ABTEST_SHM_H_INCLUDED_ */

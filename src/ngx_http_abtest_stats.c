@@ -9,8 +9,7 @@
 
 
 #include "ngx_http_abtest_stats.h"
-#include "ngx_http_abtest_api.h"
-#include "ngx_http_abtest_json.h"
+#include "ngx_http_abtest_http.h"
 #include "ngx_http_abtest_shm.h"
 
 #include <math.h>
@@ -33,79 +32,6 @@ static void ngx_http_abtest_stats_srm(yajl_gen g,
 static double ngx_http_abtest_gamma_q(double a, double x);
 
 
-/* the results start afresh: a re-activation, a request, a new setup */
-
-void
-ngx_http_abtest_stats_restart(ngx_http_abtest_node_t *node,
-    ngx_http_abtest_experiment_t *exp)
-{
-    node->stats_start = ngx_http_abtest_now_ms();
-
-    ngx_memcpy(node->names[NGX_HTTP_ABTEST_EXPOSURE], exp->exposure.data,
-               exp->exposure.len);
-    node->name_lens[NGX_HTTP_ABTEST_EXPOSURE] = (u_char) exp->exposure.len;
-
-    ngx_memcpy(node->names[NGX_HTTP_ABTEST_GOAL], exp->goal.data,
-               exp->goal.len);
-    node->name_lens[NGX_HTTP_ABTEST_GOAL] = (u_char) exp->goal.len;
-
-    node->nnames = 2;
-
-    if (node->counts) {
-        ngx_memzero(node->counts, ngx_http_abtest_counts_size(node->ngroups));
-    }
-}
-
-
-/* whether the node counts the experiment's exposure and goal names */
-
-ngx_uint_t
-ngx_http_abtest_stats_same_names(ngx_http_abtest_node_t *node,
-    ngx_http_abtest_experiment_t *exp)
-{
-    return node->name_lens[NGX_HTTP_ABTEST_EXPOSURE] == exp->exposure.len
-           && ngx_memcmp(node->names[NGX_HTTP_ABTEST_EXPOSURE],
-                         exp->exposure.data, exp->exposure.len) == 0
-           && node->name_lens[NGX_HTTP_ABTEST_GOAL] == exp->goal.len
-           && ngx_memcmp(node->names[NGX_HTTP_ABTEST_GOAL], exp->goal.data,
-                         exp->goal.len) == 0;
-}
-
-
-/*
- * Names get a counter in the order they come; past EVENT_NAMES of them,
- * the rest share one.  Names are at most NAME_MAX bytes (checked when
- * the event was accepted).
- */
-
-void
-ngx_http_abtest_stats_count_locked(ngx_http_abtest_node_t *node,
-    ngx_str_t *name, ngx_uint_t group)
-{
-    ngx_uint_t  i;
-
-    if (node->counts == NULL || group >= node->ngroups) {
-        return;
-    }
-
-    for (i = 0; i < node->nnames; i++) {
-        if (node->name_lens[i] == name->len
-            && ngx_memcmp(node->names[i], name->data, name->len) == 0)
-        {
-            break;
-        }
-    }
-
-    if (i == node->nnames && i < NGX_HTTP_ABTEST_EVENT_NAMES) {
-        ngx_memcpy(node->names[i], name->data, name->len);
-        node->name_lens[i] = (u_char) name->len;
-        node->nnames++;
-    }
-
-    ngx_http_abtest_count(node, group, i)++;
-}
-
-
 ngx_int_t
 ngx_http_abtest_stats_handler(ngx_http_request_t *r)
 {
@@ -117,12 +43,8 @@ ngx_http_abtest_stats_handler(ngx_http_request_t *r)
     ngx_http_abtest_main_conf_t   *amcf;
     ngx_http_abtest_experiment_t  *exp;
 
-    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-        return ngx_http_abtest_api_not_allowed(r, "GET, HEAD");
-    }
-
-    rc = ngx_http_discard_request_body(r);
-    if (rc != NGX_OK) {
+    rc = ngx_http_abtest_http_get(r);
+    if (rc != NGX_DECLINED) {
         return rc;
     }
 
@@ -157,7 +79,7 @@ ngx_http_abtest_stats_handler(ngx_http_request_t *r)
 
     yajl_gen_map_close(g);
 
-    return ngx_http_abtest_json_send(r, NGX_HTTP_OK, g);
+    return ngx_http_abtest_http_send_json(r, NGX_HTTP_OK, g);
 }
 
 

@@ -11,12 +11,25 @@
 #include "ngx_http_abtest_module.h"
 
 
-void ngx_http_abtest_stats_restart(ngx_http_abtest_node_t *node,
-    ngx_http_abtest_experiment_t *exp);
-ngx_uint_t ngx_http_abtest_stats_same_names(ngx_http_abtest_node_t *node,
-    ngx_http_abtest_experiment_t *exp);
-void ngx_http_abtest_stats_count_locked(ngx_http_abtest_node_t *node,
-    ngx_str_t *name, ngx_uint_t group);
+/* event names counted per experiment, exposure and goal included */
+#define NGX_HTTP_ABTEST_EVENT_NAMES      32
+#define NGX_HTTP_ABTEST_EXPOSURE         0        /* name index */
+#define NGX_HTTP_ABTEST_GOAL             1
+
+
+/*
+ * An experiment's counters, in its node in the zone: per group, one per
+ * event name (names[0] is the exposure, names[1] the goal, the others as
+ * they come) and one for the names that found no place.
+ */
+
+#define ngx_http_abtest_count(node, group, name)                             \
+    (node)->counts[(group) * (NGX_HTTP_ABTEST_EVENT_NAMES + 1) + (name)]
+
+#define ngx_http_abtest_counts_size(ngroups)                                 \
+    ((ngroups) * (NGX_HTTP_ABTEST_EVENT_NAMES + 1) * sizeof(uint64_t))
+
+
 ngx_int_t ngx_http_abtest_stats_handler(ngx_http_request_t *r);
 
 

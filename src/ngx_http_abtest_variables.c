@@ -1,12 +1,16 @@
 
 /*
  * Copyright (C) ngx_http_abtest_module authors
+ *
+ * The variables ($ab_device_id, $ab_new_device, $ab_group, $ab_groups,
+ * $ab_group_<experiment>) and abtest_use, which picks $ab_group's
+ * experiment.
  */
 
 
 #include "ngx_http_abtest_variables.h"
 #include "ngx_http_abtest_assign.h"
-#include "ngx_http_abtest_directive.h"
+#include "ngx_http_abtest_experiment.h"
 
 
 static ngx_http_abtest_ctx_t *ngx_http_abtest_variable_ctx(
@@ -63,6 +67,68 @@ ngx_http_abtest_add_variables(ngx_conf_t *cf)
     }
 
     return NGX_OK;
+}
+
+
+char *
+ngx_http_abtest_use(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_abtest_loc_conf_t *alcf = conf;
+
+    ngx_str_t  *value;
+
+    if (alcf->use_name.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    alcf->use_name = value[1];
+    alcf->use_file = cf->conf_file->file.name.data;
+    alcf->use_line = cf->conf_file->line;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * From the location's merge: experiments may be declared after the
+ * server blocks that use them, so the name is resolved once the http
+ * block is parsed.
+ */
+
+char *
+ngx_http_abtest_variables_merge(ngx_conf_t *cf,
+    ngx_http_abtest_loc_conf_t *prev, ngx_http_abtest_loc_conf_t *alcf)
+{
+    ngx_http_abtest_main_conf_t   *amcf;
+    ngx_http_abtest_experiment_t  *exp;
+
+    if (alcf->use_name.data == NULL) {
+        alcf->use_name = prev->use_name;
+        alcf->use_file = prev->use_file;
+        alcf->use_line = prev->use_line;
+    }
+
+    amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_abtest_module);
+
+    if (alcf->use_name.data == NULL) {
+        alcf->use = amcf->experiments.nelts ? 0 : NGX_CONF_UNSET;
+        return NGX_CONF_OK;
+    }
+
+    exp = ngx_http_abtest_find_experiment(amcf, alcf->use_name.data,
+                                          alcf->use_name.len, 0);
+    if (exp == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "unknown experiment \"%V\" in \"abtest_use\" in %s:%ui",
+                      &alcf->use_name, alcf->use_file, alcf->use_line);
+        return NGX_CONF_ERROR;
+    }
+
+    alcf->use = exp->index;
+
+    return NGX_CONF_OK;
 }
 
 

@@ -4,12 +4,12 @@
  *
  * The state file (abtest_zone ... state=path): the run-time state of every
  * experiment, so that it survives a full restart.  Written whole to a
- * temporary file then renamed, never while holding the zone's lock.
+ * temporary file then renamed; the zone decides when, and applies what
+ * is read (ngx_http_abtest_shm.c).
  */
 
 
-#include "ngx_http_abtest_state.h"
-#include "ngx_http_abtest_shm.h"
+#include "ngx_http_abtest_state_file.h"
 #include "ngx_http_abtest_json.h"
 
 
@@ -19,15 +19,15 @@
 #define NGX_HTTP_ABTEST_STATE_DEPTH     6
 
 
-static ngx_int_t ngx_http_abtest_state_write(ngx_http_abtest_main_conf_t *amcf,
-    ngx_pool_t *pool, ngx_log_t *log);
 static void ngx_http_abtest_state_weights(yajl_gen g,
     ngx_http_abtest_experiment_t *exp, uint32_t *weights);
+static void ngx_http_abtest_state_setting(yajl_gen g,
+    ngx_http_abtest_experiment_t *exp, ngx_http_abtest_exp_state_t *state);
 static u_char *ngx_http_abtest_state_read(ngx_str_t *path, ngx_log_t *log,
     size_t *len);
-static ngx_int_t ngx_http_abtest_state_apply(
-    ngx_http_abtest_main_conf_t *amcf, ngx_http_abtest_experiment_t *exp,
-    yajl_val saved, ngx_log_t *log);
+static ngx_int_t ngx_http_abtest_state_experiment(ngx_str_t *path,
+    ngx_http_abtest_experiment_t *exp, yajl_val saved,
+    ngx_http_abtest_saved_t *out, ngx_log_t *log);
 static ngx_int_t ngx_http_abtest_state_parse(ngx_http_abtest_experiment_t *exp,
     yajl_val obj, ngx_http_abtest_exp_state_t *state, u_char *err,
     size_t err_len);
@@ -35,97 +35,29 @@ static int64_t ngx_http_abtest_state_ms(yajl_val v);
 
 
 /*
- * One saver at a time across all processes; a change made while a save is
- * running sets "dirty", and the saver writes again.  A saver that died is
- * noticed by its pid.
+ * {"version": 1, "experiments": {"<name>": {"groups": {...}, "state":
+ * ..., "rollout_group": ..., "start_ms": ..., "end_ms": ..., "history":
+ * [...], "configured": {"groups": {...}, "state": ...,
+ * "rollout_group": ...}}}}
  */
 
 ngx_int_t
-ngx_http_abtest_state_save(ngx_http_abtest_main_conf_t *amcf, ngx_log_t *log)
-{
-    ngx_int_t                 rc;
-    ngx_uint_t                again;
-    ngx_pool_t               *pool;
-    ngx_slab_pool_t          *shpool;
-    ngx_http_abtest_shctx_t  *sh;
-
-    if (amcf->state_file.len == 0 || amcf->sh == NULL) {
-        return NGX_OK;
-    }
-
-    sh = amcf->sh;
-    shpool = amcf->shpool;
-
-    ngx_shmtx_lock(&shpool->mutex);
-
-    if (sh->saving && sh->saving != (ngx_uint_t) ngx_pid
-        && kill((ngx_pid_t) sh->saving, 0) == 0)
-    {
-        sh->dirty = 1;
-        ngx_shmtx_unlock(&shpool->mutex);
-        return NGX_BUSY;
-    }
-
-    sh->saving = ngx_pid;
-
-    ngx_shmtx_unlock(&shpool->mutex);
-
-    do {
-        ngx_shmtx_lock(&shpool->mutex);
-        sh->dirty = 0;
-        ngx_shmtx_unlock(&shpool->mutex);
-
-        pool = ngx_create_pool(4096, log);
-
-        if (pool == NULL) {
-            rc = NGX_ERROR;
-
-        } else {
-            rc = ngx_http_abtest_state_write(amcf, pool, log);
-            ngx_destroy_pool(pool);
-        }
-
-        ngx_shmtx_lock(&shpool->mutex);
-
-        again = sh->dirty;
-
-        if (!again) {
-            sh->saving = 0;
-        }
-
-        ngx_shmtx_unlock(&shpool->mutex);
-
-    } while (again);
-
-    return rc;
-}
-
-
-static ngx_int_t
-ngx_http_abtest_state_write(ngx_http_abtest_main_conf_t *amcf,
-    ngx_pool_t *pool, ngx_log_t *log)
+ngx_http_abtest_state_file_write(ngx_str_t *path, ngx_array_t *experiments,
+    ngx_http_abtest_saved_t *saved, ngx_pool_t *pool, ngx_log_t *log)
 {
     u_char                        *temp;
     yajl_gen                       g;
     ngx_fd_t                       fd;
     ngx_str_t                      json;
     ngx_uint_t                     i, k;
-    ngx_http_abtest_node_t        *nodes;
     ngx_http_abtest_experiment_t  *exp;
 
-    exp = amcf->experiments.elts;
+    exp = experiments->elts;
 
-    nodes = ngx_palloc(pool, (amcf->experiments.nelts + 1)
-                             * sizeof(ngx_http_abtest_node_t));
     g = ngx_http_abtest_json_gen(pool);
-
-    if (nodes == NULL || g == NULL) {
+    if (g == NULL) {
         return NGX_ERROR;
     }
-
-    ngx_http_abtest_shm_snapshot(amcf, nodes, NULL);
-
-    /* the JSON is made after the lock is released */
 
     yajl_gen_map_open(g);
     ngx_http_abtest_json_literal(g, "version");
@@ -133,46 +65,24 @@ ngx_http_abtest_state_write(ngx_http_abtest_main_conf_t *amcf,
     ngx_http_abtest_json_literal(g, "experiments");
     yajl_gen_map_open(g);
 
-    for (i = 0; i < amcf->experiments.nelts; i++) {
+    for (i = 0; i < experiments->nelts; i++) {
         ngx_http_abtest_json_str(g, exp[i].name.data, exp[i].name.len);
         yajl_gen_map_open(g);
 
-        ngx_http_abtest_json_literal(g, "groups");
-        ngx_http_abtest_state_weights(g, &exp[i], nodes[i].state.weights);
-
-        ngx_http_abtest_json_literal(g, "state");
-        ngx_http_abtest_json_state_name(g, nodes[i].state.state);
-
-        ngx_http_abtest_json_literal(g, "rollout_group");
-        if (nodes[i].state.rollout == NGX_HTTP_ABTEST_NO_GROUP) {
-            yajl_gen_null(g);
-
-        } else {
-            yajl_gen_integer(g, nodes[i].state.rollout);
-        }
+        ngx_http_abtest_state_setting(g, &exp[i], &saved[i].state);
 
         ngx_http_abtest_json_literal(g, "start_ms");
-        if (nodes[i].start < 0) {
-            yajl_gen_null(g);
-
-        } else {
-            yajl_gen_integer(g, nodes[i].start);
-        }
+        ngx_http_abtest_json_integer_or_null(g, saved[i].start);
 
         ngx_http_abtest_json_literal(g, "end_ms");
-        if (nodes[i].end < 0) {
-            yajl_gen_null(g);
-
-        } else {
-            yajl_gen_integer(g, nodes[i].end);
-        }
+        ngx_http_abtest_json_integer_or_null(g, saved[i].end);
 
         ngx_http_abtest_json_literal(g, "history");
         yajl_gen_array_open(g);
 
-        for (k = 0; k < nodes[i].state.nhistory; k++) {
+        for (k = 0; k < saved[i].state.nhistory; k++) {
             ngx_http_abtest_state_weights(g, &exp[i],
-                                          nodes[i].state.history[k]);
+                                          saved[i].state.history[k]);
         }
 
         yajl_gen_array_close(g);
@@ -180,18 +90,7 @@ ngx_http_abtest_state_write(ngx_http_abtest_main_conf_t *amcf,
         /* what the configuration said, to notice it was edited since */
         ngx_http_abtest_json_literal(g, "configured");
         yajl_gen_map_open(g);
-        ngx_http_abtest_json_literal(g, "groups");
-        ngx_http_abtest_state_weights(g, &exp[i],
-                                      nodes[i].configured.weights);
-        ngx_http_abtest_json_literal(g, "state");
-        ngx_http_abtest_json_state_name(g, nodes[i].configured.state);
-        ngx_http_abtest_json_literal(g, "rollout_group");
-        if (nodes[i].configured.rollout == NGX_HTTP_ABTEST_NO_GROUP) {
-            yajl_gen_null(g);
-
-        } else {
-            yajl_gen_integer(g, nodes[i].configured.rollout);
-        }
+        ngx_http_abtest_state_setting(g, &exp[i], &saved[i].configured);
         yajl_gen_map_close(g);
 
         yajl_gen_map_close(g);
@@ -206,12 +105,12 @@ ngx_http_abtest_state_write(ngx_http_abtest_main_conf_t *amcf,
         return NGX_ERROR;
     }
 
-    temp = ngx_pnalloc(pool, amcf->state_file.len + sizeof(".tmp"));
+    temp = ngx_pnalloc(pool, path->len + sizeof(".tmp"));
     if (temp == NULL) {
         return NGX_ERROR;
     }
 
-    ngx_sprintf(temp, "%V.tmp%Z", &amcf->state_file);
+    ngx_sprintf(temp, "%V.tmp%Z", path);
 
     fd = ngx_open_file(temp, NGX_FILE_WRONLY, NGX_FILE_TRUNCATE,
                        NGX_FILE_DEFAULT_ACCESS);
@@ -239,19 +138,36 @@ ngx_http_abtest_state_write(ngx_http_abtest_main_conf_t *amcf,
         return NGX_ERROR;
     }
 
-    if (ngx_rename_file(temp, amcf->state_file.data) == NGX_FILE_ERROR) {
+    if (ngx_rename_file(temp, path->data) == NGX_FILE_ERROR) {
         ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
                       "abtest: cannot write the state file, "
                       ngx_rename_file_n " \"%s\" to \"%V\" failed",
-                      temp, &amcf->state_file);
+                      temp, path);
         (void) ngx_delete_file(temp);
         return NGX_ERROR;
     }
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, log, 0,
-                   "abtest state file \"%V\" written", &amcf->state_file);
+                   "abtest state file \"%V\" written", path);
 
     return NGX_OK;
+}
+
+
+/* "groups", "state", "rollout_group" (an index) */
+
+static void
+ngx_http_abtest_state_setting(yajl_gen g, ngx_http_abtest_experiment_t *exp,
+    ngx_http_abtest_exp_state_t *state)
+{
+    ngx_http_abtest_json_literal(g, "groups");
+    ngx_http_abtest_state_weights(g, exp, state->weights);
+
+    ngx_http_abtest_json_literal(g, "state");
+    ngx_http_abtest_json_state_name(g, state->state);
+
+    ngx_http_abtest_json_literal(g, "rollout_group");
+    ngx_http_abtest_json_integer_or_null(g, (int64_t) state->rollout);
 }
 
 
@@ -276,23 +192,23 @@ ngx_http_abtest_state_weights(yajl_gen g, ngx_http_abtest_experiment_t *exp,
 
 
 /*
- * Called in the master for a fresh zone, after the experiments were set
- * up from the configuration: what the file says replaces that, one
- * experiment at a time, where it is valid and still fits the configuration.
+ * For a fresh zone: what the file says of each experiment, into "saved"
+ * (found), where it is valid and still fits the configuration.
  */
 
 void
-ngx_http_abtest_state_load(ngx_http_abtest_main_conf_t *amcf, ngx_log_t *log)
+ngx_http_abtest_state_file_read(ngx_str_t *path, ngx_array_t *experiments,
+    ngx_http_abtest_saved_t *saved, ngx_log_t *log)
 {
     u_char                        *text, err[256];
     size_t                         len;
-    yajl_val                       tree, exps, saved;
+    yajl_val                       tree, exps, one;
     ngx_uint_t                     i;
     ngx_pool_t                    *pool;
-    const char                    *path[2];
+    const char                    *key[2];
     ngx_http_abtest_experiment_t  *exp;
 
-    text = ngx_http_abtest_state_read(&amcf->state_file, log, &len);
+    text = ngx_http_abtest_state_read(path, log, &len);
     if (text == NULL) {
         return;
     }
@@ -313,31 +229,30 @@ ngx_http_abtest_state_load(ngx_http_abtest_main_conf_t *amcf, ngx_log_t *log)
     if (tree == NULL) {
         ngx_log_error(NGX_LOG_ERR, log, 0,
                       "abtest: state file \"%V\" cannot be read, "
-                      "starting from the configuration: %s",
-                      &amcf->state_file, err);
+                      "starting from the configuration: %s", path, err);
         goto done;
     }
 
-    path[0] = "experiments";
-    path[1] = NULL;
+    key[0] = "experiments";
+    key[1] = NULL;
 
-    exps = yajl_tree_get(tree, path, yajl_t_object);
+    exps = yajl_tree_get(tree, key, yajl_t_object);
     if (exps == NULL) {
         ngx_log_error(NGX_LOG_ERR, log, 0,
                       "abtest: state file \"%V\" has no \"experiments\" "
-                      "object, starting from the configuration",
-                      &amcf->state_file);
+                      "object, starting from the configuration", path);
         goto done;
     }
 
-    exp = amcf->experiments.elts;
+    exp = experiments->elts;
 
-    for (i = 0; i < amcf->experiments.nelts; i++) {
-        path[0] = (const char *) exp[i].name.data;
-        saved = yajl_tree_get(exps, path, yajl_t_object);
+    for (i = 0; i < experiments->nelts; i++) {
+        key[0] = (const char *) exp[i].name.data;
+        one = yajl_tree_get(exps, key, yajl_t_object);
 
-        if (saved) {
-            (void) ngx_http_abtest_state_apply(amcf, &exp[i], saved, log);
+        if (one) {
+            (void) ngx_http_abtest_state_experiment(path, &exp[i], one,
+                                                    &saved[i], log);
         }
     }
 
@@ -416,26 +331,26 @@ close:
 
 
 static ngx_int_t
-ngx_http_abtest_state_apply(ngx_http_abtest_main_conf_t *amcf,
-    ngx_http_abtest_experiment_t *exp, yajl_val saved, ngx_log_t *log)
+ngx_http_abtest_state_experiment(ngx_str_t *path,
+    ngx_http_abtest_experiment_t *exp, yajl_val saved,
+    ngx_http_abtest_saved_t *out, ngx_log_t *log)
 {
-    u_char                       err[256];
-    uint64_t                     total;
-    yajl_val                     v, conf;
-    ngx_uint_t                   k;
-    const char                  *path[2];
-    ngx_http_abtest_node_t      *node;
-    ngx_http_abtest_exp_state_t  state, configured;
+    u_char       err[256];
+    uint64_t     total;
+    yajl_val     v, conf;
+    ngx_uint_t   k;
+    const char  *key[2];
 
-    path[1] = NULL;
+    key[1] = NULL;
 
-    path[0] = "configured";
-    conf = yajl_tree_get(saved, path, yajl_t_object);
+    key[0] = "configured";
+    conf = yajl_tree_get(saved, key, yajl_t_object);
 
     if (conf == NULL
-        || ngx_http_abtest_state_parse(exp, saved, &state, err, sizeof(err))
+        || ngx_http_abtest_state_parse(exp, saved, &out->state, err,
+                                       sizeof(err))
            != NGX_OK
-        || ngx_http_abtest_state_parse(exp, conf, &configured, err,
+        || ngx_http_abtest_state_parse(exp, conf, &out->configured, err,
                                        sizeof(err))
            != NGX_OK)
     {
@@ -445,15 +360,14 @@ ngx_http_abtest_state_apply(ngx_http_abtest_main_conf_t *amcf,
 
         ngx_log_error(NGX_LOG_ERR, log, 0,
                       "abtest: state file \"%V\": experiment \"%V\": %s, "
-                      "using the configuration",
-                      &amcf->state_file, &exp->name, err);
+                      "using the configuration", path, &exp->name, err);
         return NGX_ERROR;
     }
 
-    if (configured.state != exp->conf_state.state
-        || configured.rollout != exp->conf_state.rollout
-        || ngx_memcmp(configured.weights, exp->conf_state.weights,
-                      sizeof(configured.weights))
+    if (out->configured.state != exp->conf_state.state
+        || out->configured.rollout != exp->conf_state.rollout
+        || ngx_memcmp(out->configured.weights, exp->conf_state.weights,
+                      sizeof(out->configured.weights))
            != 0)
     {
         ngx_log_error(NGX_LOG_NOTICE, log, 0,
@@ -463,38 +377,30 @@ ngx_http_abtest_state_apply(ngx_http_abtest_main_conf_t *amcf,
         return NGX_DECLINED;
     }
 
-    node = amcf->nodes[exp->index];
+    key[0] = "start_ms";
+    out->start = ngx_http_abtest_state_ms(yajl_tree_get(saved, key,
+                                                        yajl_t_any));
+    key[0] = "end_ms";
+    out->end = ngx_http_abtest_state_ms(yajl_tree_get(saved, key,
+                                                      yajl_t_any));
+    key[0] = "history";
+    v = yajl_tree_get(saved, key, yajl_t_array);
 
-    ngx_shmtx_lock(&amcf->shpool->mutex);
-
-    node->state = state;
-
-    path[0] = "start_ms";
-    node->start = ngx_http_abtest_state_ms(yajl_tree_get(saved, path,
-                                                         yajl_t_any));
-    path[0] = "end_ms";
-    node->end = ngx_http_abtest_state_ms(yajl_tree_get(saved, path,
-                                                       yajl_t_any));
-    path[0] = "history";
-    v = yajl_tree_get(saved, path, yajl_t_array);
-
-    node->state.nhistory = 0;
+    out->state.nhistory = 0;
 
     for (k = 0; v && k < v->u.array.len && k < NGX_HTTP_ABTEST_HISTORY; k++) {
         if (ngx_http_abtest_json_weights(v->u.array.values[k], exp,
-                                         node->state.history[k],
+                                         out->state.history[k],
                                          &total, err, sizeof(err))
             != NGX_OK)
         {
             break;
         }
 
-        node->state.nhistory = k + 1;
+        out->state.nhistory = k + 1;
     }
 
-    amcf->sh->version++;
-
-    ngx_shmtx_unlock(&amcf->shpool->mutex);
+    out->found = 1;
 
     ngx_log_error(NGX_LOG_INFO, log, 0,
                   "abtest: experiment \"%V\" restored from the state file",

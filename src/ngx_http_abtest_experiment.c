@@ -1,14 +1,29 @@
 
 /*
  * Copyright (C) ngx_http_abtest_module authors
+ *
+ * The experiment model: the abtest_experiment block, its groups sorted
+ * in the order the seed's rule walks them, and finding experiments,
+ * groups and state names.
  */
 
 
-#include "ngx_http_abtest_directive.h"
+#include "ngx_http_abtest_experiment.h"
+#include "ngx_http_abtest_util.h"
+
+
+#define NGX_HTTP_ABTEST_CHECK_NONE   0
+#define NGX_HTTP_ABTEST_CHECK_NAME   1
+#define NGX_HTTP_ABTEST_CHECK_EVENT  2
+#define NGX_HTTP_ABTEST_CHECK_TEXT   3
 
 
 static char *ngx_http_abtest_experiment_command(ngx_conf_t *cf,
     ngx_command_t *dummy, void *conf);
+static char *ngx_http_abtest_experiment_state(ngx_conf_t *cf,
+    ngx_http_abtest_experiment_t *exp, ngx_str_t *value);
+static char *ngx_http_abtest_experiment_assign(ngx_conf_t *cf,
+    ngx_http_abtest_experiment_t *exp, ngx_str_t *value);
 static char *ngx_http_abtest_group(ngx_conf_t *cf,
     ngx_http_abtest_experiment_t *exp, ngx_str_t *value);
 static char *ngx_http_abtest_set_once(ngx_conf_t *cf, ngx_str_t *field,
@@ -20,12 +35,7 @@ static ngx_int_t ngx_libc_cdecl ngx_http_abtest_cmp_groups(const void *one,
     const void *two);
 
 
-#define NGX_HTTP_ABTEST_CHECK_NONE   0
-#define NGX_HTTP_ABTEST_CHECK_NAME   1
-#define NGX_HTTP_ABTEST_CHECK_EVENT  2
-#define NGX_HTTP_ABTEST_CHECK_TEXT   3
-
-
+/* indexed by NGX_HTTP_ABTEST_STATE_* */
 static ngx_str_t  ngx_http_abtest_state_names[] = {
     ngx_string("active"),
     ngx_string("inactive"),
@@ -33,122 +43,63 @@ static ngx_str_t  ngx_http_abtest_state_names[] = {
 };
 
 
-/*
- * Names of experiments, groups and cookies end up in variables, cookies,
- * upstream names and JSON: [A-Za-z0-9_-], plus "." where "dot" is set,
- * 1 to 64 bytes.
- */
+/* the settings of a block that take one name or text */
+typedef struct {
+    ngx_str_t                  name;
+    size_t                     offset;       /* of an ngx_str_t */
+    ngx_uint_t                 check;
+} ngx_http_abtest_setting_t;
+
+
+static ngx_http_abtest_setting_t  ngx_http_abtest_settings[] = {
+    { ngx_string("fallback"),
+      offsetof(ngx_http_abtest_experiment_t, fallback_name),
+      NGX_HTTP_ABTEST_CHECK_NONE },
+    { ngx_string("rollout"),
+      offsetof(ngx_http_abtest_experiment_t, rollout_name),
+      NGX_HTTP_ABTEST_CHECK_NONE },
+    { ngx_string("title"),
+      offsetof(ngx_http_abtest_experiment_t, title),
+      NGX_HTTP_ABTEST_CHECK_TEXT },
+    { ngx_string("cookie"),
+      offsetof(ngx_http_abtest_experiment_t, cookie),
+      NGX_HTTP_ABTEST_CHECK_NAME },
+    { ngx_string("exposure"),
+      offsetof(ngx_http_abtest_experiment_t, exposure),
+      NGX_HTTP_ABTEST_CHECK_EVENT },
+    { ngx_string("goal"),
+      offsetof(ngx_http_abtest_experiment_t, goal),
+      NGX_HTTP_ABTEST_CHECK_EVENT },
+    { ngx_null_string, 0, 0 }
+};
+
+
+ngx_str_t *
+ngx_http_abtest_state_name(ngx_uint_t state)
+{
+    return &ngx_http_abtest_state_names[state];
+}
+
+
+/* NGX_HTTP_ABTEST_STATE_*, or NGX_ERROR for no state of that name */
 
 ngx_int_t
-ngx_http_abtest_valid_name(ngx_str_t *name, ngx_uint_t dot)
+ngx_http_abtest_state_by_name(u_char *name, size_t len)
 {
-    u_char      c;
     ngx_uint_t  i;
 
-    if (name->len == 0 || name->len > NGX_HTTP_ABTEST_NAME_MAX) {
-        return NGX_ERROR;
-    }
-
-    for (i = 0; i < name->len; i++) {
-        c = name->data[i];
-
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-            || (c >= '0' && c <= '9') || c == '_' || c == '-'
-            || (dot && c == '.'))
+    for (i = 0; i < sizeof(ngx_http_abtest_state_names) / sizeof(ngx_str_t);
+         i++)
+    {
+        if (ngx_http_abtest_state_names[i].len == len
+            && ngx_strncmp(ngx_http_abtest_state_names[i].data, name, len)
+               == 0)
         {
-            continue;
-        }
-
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
-}
-
-
-/* an event name: 1 to 64 bytes of UTF-8, no control characters */
-
-ngx_int_t
-ngx_http_abtest_valid_event_name(ngx_str_t *name)
-{
-    ngx_uint_t  i;
-
-    if (name->len == 0 || name->len > NGX_HTTP_ABTEST_NAME_MAX) {
-        return NGX_ERROR;
-    }
-
-    for (i = 0; i < name->len; i++) {
-        if (name->data[i] < 0x20 || name->data[i] == 0x7f) {
-            return NGX_ERROR;
+            return i;
         }
     }
 
-    return ngx_http_abtest_valid_utf8(name);
-}
-
-
-/*
- * Text that goes into JSON, which is UTF-8: well-formed sequences only
- * (no stray continuation bytes, overlong forms, surrogates or code points
- * above U+10FFFF), as yajl's own check of client strings.
- */
-
-ngx_int_t
-ngx_http_abtest_valid_utf8(ngx_str_t *text)
-{
-    u_char      c, *p, *last;
-    uint32_t    u, min;
-    ngx_uint_t  n;
-
-    p = text->data;
-    last = p + text->len;
-
-    while (p < last) {
-        c = *p++;
-
-        if (c < 0x80) {
-            continue;
-        }
-
-        if (c >= 0xc2 && c <= 0xdf) {
-            n = 1;
-            min = 0x80;
-
-        } else if (c >= 0xe0 && c <= 0xef) {
-            n = 2;
-            min = 0x800;
-
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            n = 3;
-            min = 0x10000;
-
-        } else {
-            return NGX_ERROR;
-        }
-
-        if ((size_t) (last - p) < n) {
-            return NGX_ERROR;
-        }
-
-        /* the lead byte's bits: 5, 4 or 3 */
-        u = c & (0x3f >> n);
-
-        while (n--) {
-            c = *p++;
-
-            if ((c & 0xc0) != 0x80) {
-                return NGX_ERROR;
-            }
-
-            u = (u << 6) | (c & 0x3f);
-        }
-
-        if (u < min || u > 0x10ffff || (u >= 0xd800 && u <= 0xdfff)) {
-            return NGX_ERROR;
-        }
-    }
-
-    return NGX_OK;
+    return NGX_ERROR;
 }
 
 
@@ -290,8 +241,9 @@ ngx_http_abtest_experiment_command(ngx_conf_t *cf, ngx_command_t *dummy,
 {
     ngx_http_abtest_experiment_t  *exp;
 
-    ngx_str_t   *value;
-    ngx_uint_t   i, n;
+    ngx_str_t                  *value;
+    ngx_uint_t                  n;
+    ngx_http_abtest_setting_t  *s;
 
     exp = (ngx_http_abtest_experiment_t *) cf->handler_conf;
     value = cf->args->elts;
@@ -301,88 +253,79 @@ ngx_http_abtest_experiment_command(ngx_conf_t *cf, ngx_command_t *dummy,
         return ngx_http_abtest_group(cf, exp, value);
     }
 
-    if (n != 2) {
-        goto invalid;
-    }
-
-    if (ngx_strcmp(value[0].data, "fallback") == 0) {
-        return ngx_http_abtest_set_once(cf, &exp->fallback_name, value,
-                                        NGX_HTTP_ABTEST_CHECK_NONE);
-    }
-
-    if (ngx_strcmp(value[0].data, "rollout") == 0) {
-        return ngx_http_abtest_set_once(cf, &exp->rollout_name, value,
-                                        NGX_HTTP_ABTEST_CHECK_NONE);
-    }
-
-    if (ngx_strcmp(value[0].data, "title") == 0) {
-        return ngx_http_abtest_set_once(cf, &exp->title, value,
-                                        NGX_HTTP_ABTEST_CHECK_TEXT);
-    }
-
-    if (ngx_strcmp(value[0].data, "cookie") == 0) {
-        return ngx_http_abtest_set_once(cf, &exp->cookie, value,
-                                        NGX_HTTP_ABTEST_CHECK_NAME);
-    }
-
-    if (ngx_strcmp(value[0].data, "exposure") == 0) {
-        return ngx_http_abtest_set_once(cf, &exp->exposure, value,
-                                        NGX_HTTP_ABTEST_CHECK_EVENT);
-    }
-
-    if (ngx_strcmp(value[0].data, "goal") == 0) {
-        return ngx_http_abtest_set_once(cf, &exp->goal, value,
-                                        NGX_HTTP_ABTEST_CHECK_EVENT);
-    }
-
-    if (ngx_strcmp(value[0].data, "state") == 0) {
-        if (exp->conf_state.state != NGX_CONF_UNSET_UINT) {
-            return ngx_http_abtest_duplicate(cf, value);
-        }
-
-        for (i = 0; i < sizeof(ngx_http_abtest_state_names)
-                        / sizeof(ngx_str_t); i++)
-        {
-            if (ngx_strcmp(value[1].data, ngx_http_abtest_state_names[i].data)
-                == 0)
-            {
-                exp->conf_state.state = i;
-                return NGX_CONF_OK;
+    if (n == 2) {
+        for (s = ngx_http_abtest_settings; s->name.len; s++) {
+            if (ngx_strcmp(value[0].data, s->name.data) == 0) {
+                return ngx_http_abtest_set_once(cf,
+                                         (ngx_str_t *) ((u_char *) exp
+                                                        + s->offset),
+                                         value, s->check);
             }
         }
 
+        if (ngx_strcmp(value[0].data, "state") == 0) {
+            return ngx_http_abtest_experiment_state(cf, exp, value);
+        }
+
+        if (ngx_strcmp(value[0].data, "assign") == 0) {
+            return ngx_http_abtest_experiment_assign(cf, exp, value);
+        }
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "unknown or malformed \"%V\" in experiment \"%V\"",
+                       &value[0], &exp->name);
+
+    return NGX_CONF_ERROR;
+}
+
+
+static char *
+ngx_http_abtest_experiment_state(ngx_conf_t *cf,
+    ngx_http_abtest_experiment_t *exp, ngx_str_t *value)
+{
+    ngx_int_t  state;
+
+    if (exp->conf_state.state != NGX_CONF_UNSET_UINT) {
+        return ngx_http_abtest_duplicate(cf, value);
+    }
+
+    state = ngx_http_abtest_state_by_name(value[1].data, value[1].len);
+
+    if (state == NGX_ERROR) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid state \"%V\": use active, inactive "
                            "or rollout", &value[1]);
         return NGX_CONF_ERROR;
     }
 
-    if (ngx_strcmp(value[0].data, "assign") == 0) {
-        if (exp->assign != NGX_CONF_UNSET_UINT) {
-            return ngx_http_abtest_duplicate(cf, value);
-        }
+    exp->conf_state.state = state;
 
-        if (ngx_strcmp(value[1].data, "hash") == 0) {
-            exp->assign = NGX_HTTP_ABTEST_ASSIGN_HASH;
-            return NGX_CONF_OK;
-        }
+    return NGX_CONF_OK;
+}
 
-        if (ngx_strcmp(value[1].data, "random") == 0) {
-            exp->assign = NGX_HTTP_ABTEST_ASSIGN_RANDOM;
-            return NGX_CONF_OK;
-        }
 
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid assign \"%V\": use hash or random",
-                           &value[1]);
-        return NGX_CONF_ERROR;
+static char *
+ngx_http_abtest_experiment_assign(ngx_conf_t *cf,
+    ngx_http_abtest_experiment_t *exp, ngx_str_t *value)
+{
+    if (exp->assign != NGX_CONF_UNSET_UINT) {
+        return ngx_http_abtest_duplicate(cf, value);
     }
 
-invalid:
+    if (ngx_strcmp(value[1].data, "hash") == 0) {
+        exp->assign = NGX_HTTP_ABTEST_ASSIGN_HASH;
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_strcmp(value[1].data, "random") == 0) {
+        exp->assign = NGX_HTTP_ABTEST_ASSIGN_RANDOM;
+        return NGX_CONF_OK;
+    }
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "unknown or malformed \"%V\" in experiment \"%V\"",
-                       &value[0], &exp->name);
+                       "invalid assign \"%V\": use hash or random",
+                       &value[1]);
 
     return NGX_CONF_ERROR;
 }
@@ -622,211 +565,10 @@ ngx_http_abtest_experiment_finish(ngx_conf_t *cf,
 static ngx_int_t ngx_libc_cdecl
 ngx_http_abtest_cmp_groups(const void *one, const void *two)
 {
-    ngx_int_t                 rc;
     ngx_http_abtest_group_t  *a, *b;
 
     a = (ngx_http_abtest_group_t *) one;
     b = (ngx_http_abtest_group_t *) two;
 
-    rc = ngx_memn2cmp(a->name.data, b->name.data, a->name.len, b->name.len);
-
-    return rc;
-}
-
-
-/*
- * Checks across experiments once the whole http block is parsed: a group
- * cookie may be written by one experiment only, and not be the device
- * cookie.
- */
-
-ngx_int_t
-ngx_http_abtest_check_experiments(ngx_conf_t *cf,
-    ngx_http_abtest_main_conf_t *amcf, ngx_http_abtest_loc_conf_t *alcf)
-{
-    ngx_str_t                      device = ngx_string("device_id");
-    ngx_uint_t                     i, j;
-    ngx_http_abtest_experiment_t  *exp;
-
-    /* the http level's own settings are not merged with defaults */
-    if (alcf->cookie_name.len) {
-        device = alcf->cookie_name;
-    }
-
-    exp = amcf->experiments.elts;
-
-    for (i = 0; i < amcf->experiments.nelts; i++) {
-        if (exp[i].cookie.len == 0) {
-            continue;
-        }
-
-        if (exp[i].cookie.len == device.len
-            && ngx_strncmp(exp[i].cookie.data, device.data, device.len) == 0)
-        {
-            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                          "experiment \"%V\" in %s:%ui uses the device "
-                          "cookie \"%V\" as its group cookie",
-                          &exp[i].name, exp[i].file, exp[i].line,
-                          &exp[i].cookie);
-            return NGX_ERROR;
-        }
-
-        for (j = 0; j < i; j++) {
-            if (exp[j].cookie.len == exp[i].cookie.len
-                && ngx_strncmp(exp[j].cookie.data, exp[i].cookie.data,
-                               exp[i].cookie.len) == 0)
-            {
-                ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                              "experiments \"%V\" and \"%V\" in %s:%ui both "
-                              "write the group cookie \"%V\"",
-                              &exp[j].name, &exp[i].name, exp[i].file,
-                              exp[i].line, &exp[i].cookie);
-                return NGX_ERROR;
-            }
-        }
-    }
-
-    return NGX_OK;
-}
-
-
-char *
-ngx_http_abtest_use(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_abtest_loc_conf_t *alcf = conf;
-
-    ngx_str_t  *value;
-
-    if (alcf->use_name.data) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    alcf->use_name = value[1];
-    alcf->use_file = cf->conf_file->file.name.data;
-    alcf->use_line = cf->conf_file->line;
-
-    return NGX_CONF_OK;
-}
-
-
-/*
- * Called from merge: experiments may be declared after the server blocks
- * that use them, so the name is resolved once the http block is parsed.
- */
-
-char *
-ngx_http_abtest_resolve_use(ngx_conf_t *cf,
-    ngx_http_abtest_main_conf_t *amcf, ngx_http_abtest_loc_conf_t *alcf)
-{
-    ngx_http_abtest_experiment_t  *exp;
-
-    if (alcf->use_name.data == NULL) {
-        alcf->use = amcf->experiments.nelts ? 0 : NGX_CONF_UNSET;
-        return NGX_CONF_OK;
-    }
-
-    exp = ngx_http_abtest_find_experiment(amcf, alcf->use_name.data,
-                                          alcf->use_name.len, 0);
-    if (exp == NULL) {
-        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                      "unknown experiment \"%V\" in \"abtest_use\" in %s:%ui",
-                      &alcf->use_name, alcf->use_file, alcf->use_line);
-        return NGX_CONF_ERROR;
-    }
-
-    alcf->use = exp->index;
-
-    return NGX_CONF_OK;
-}
-
-
-char *
-ngx_http_abtest_cookie_expires(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_abtest_loc_conf_t *alcf = conf;
-
-    ngx_str_t  *value;
-
-    if (alcf->cookie_expires != NGX_CONF_UNSET) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    if (ngx_strcmp(value[1].data, "max") == 0) {
-        alcf->cookie_expires = NGX_HTTP_ABTEST_EXPIRES_MAX;
-        return NGX_CONF_OK;
-    }
-
-    if (ngx_strcmp(value[1].data, "off") == 0) {
-        alcf->cookie_expires = NGX_HTTP_ABTEST_EXPIRES_OFF;
-        return NGX_CONF_OK;
-    }
-
-    alcf->cookie_expires = ngx_parse_time(&value[1], 1);
-
-    if (alcf->cookie_expires == (time_t) NGX_ERROR
-        || alcf->cookie_expires == 0)
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid \"abtest_cookie_expires\" value \"%V\": "
-                           "use a time such as 365d, \"max\" or \"off\"",
-                           &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    return NGX_CONF_OK;
-}
-
-
-char *
-ngx_http_abtest_cookie_name_check(ngx_conf_t *cf, void *post, void *data)
-{
-    ngx_str_t  *name = data;
-
-    if (ngx_http_abtest_valid_name(name, 1) != NGX_OK) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid cookie name \"%V\": use 1 to %d "
-                           "characters of [A-Za-z0-9_.-]",
-                           name, NGX_HTTP_ABTEST_NAME_MAX);
-        return NGX_CONF_ERROR;
-    }
-
-    return NGX_CONF_OK;
-}
-
-
-/* a path or domain must not be able to add attributes of its own */
-
-char *
-ngx_http_abtest_cookie_attr_check(ngx_conf_t *cf, void *post, void *data)
-{
-    ngx_str_t  *attr = data;
-
-    u_char      c;
-    ngx_uint_t  i;
-
-    for (i = 0; i < attr->len; i++) {
-        c = attr->data[i];
-
-        if (c <= ' ' || c == ';' || c == ',' || c == '"' || c == '\\'
-            || c >= 0x7f)
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid cookie attribute \"%V\": "
-                               "spaces, control characters and ;,\"\\ "
-                               "are not allowed", attr);
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    if (attr->len == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "empty cookie attribute");
-        return NGX_CONF_ERROR;
-    }
-
-    return NGX_CONF_OK;
+    return ngx_memn2cmp(a->name.data, b->name.data, a->name.len, b->name.len);
 }

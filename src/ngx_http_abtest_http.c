@@ -1,0 +1,429 @@
+
+/*
+ * Copyright (C) ngx_http_abtest_module authors
+ *
+ * Talking HTTP, for every handler of the module: the methods a location
+ * takes, where a write may come from, JSON bodies read within limits and
+ * parsed, headers, and JSON answers and errors.
+ */
+
+
+#include "ngx_http_abtest_http.h"
+
+
+static ngx_int_t ngx_http_abtest_http_read_body(ngx_http_request_t *r,
+    ngx_str_t *body);
+
+
+/*
+ * The opening of a read-only location: NGX_DECLINED for a GET or HEAD,
+ * whose body is not wanted, that the handler goes on to answer; else
+ * what the handler returns (a 405 was sent, or the discard failed).
+ */
+
+ngx_int_t
+ngx_http_abtest_http_get(ngx_http_request_t *r)
+{
+    ngx_int_t  rc;
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return ngx_http_abtest_http_not_allowed(r, "GET, HEAD");
+    }
+
+    rc = ngx_http_discard_request_body(r);
+
+    return (rc == NGX_OK) ? NGX_DECLINED : rc;
+}
+
+
+ngx_int_t
+ngx_http_abtest_http_not_allowed(ngx_http_request_t *r, char *allow)
+{
+    if (ngx_http_abtest_http_add_header(r, "Allow", allow) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_abtest_http_error(r, NGX_HTTP_NOT_ALLOWED,
+                                      "method %V is not allowed here, "
+                                      "only %s", &r->method_name, allow);
+}
+
+
+/*
+ * A browser says where a request comes from (Origin, Sec-Fetch-Site):
+ * writes from another site's page are refused, so that no page can drive
+ * the API with the user's credentials or address.  Requests that say
+ * nothing (curl, scripts) are not a browser's.
+ */
+
+ngx_int_t
+ngx_http_abtest_http_same_origin(ngx_http_request_t *r)
+{
+    u_char     *p, *last;
+    ngx_str_t   origin, site, *host;
+
+    if (ngx_http_abtest_http_header(r, "Sec-Fetch-Site", &site) == NGX_OK
+        && !(site.len == sizeof("same-origin") - 1
+             && ngx_strncasecmp(site.data, (u_char *) "same-origin",
+                                site.len) == 0)
+        && !(site.len == sizeof("none") - 1
+             && ngx_strncasecmp(site.data, (u_char *) "none", site.len) == 0))
+    {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_abtest_http_header(r, "Origin", &origin) != NGX_OK) {
+        return NGX_OK;
+    }
+
+    /* "scheme://host[:port]", whose authority must be the Host */
+
+    last = origin.data + origin.len;
+    p = ngx_strlcasestrn(origin.data, last, (u_char *) "://", 3 - 1);
+
+    if (p == NULL || r->headers_in.host == NULL) {
+        return NGX_DECLINED;
+    }
+
+    p += 3;
+    host = &r->headers_in.host->value;
+
+    return ((size_t) (last - p) == host->len
+            && ngx_strncasecmp(p, host->data, host->len) == 0)
+           ? NGX_OK : NGX_DECLINED;
+}
+
+
+/*
+ * Starts reading a JSON body of at most "max" bytes (the "max_name"
+ * setting): another media type (form posts included) is a 415, a larger
+ * body a 413, a body of unknown length (chunked, HTTP/2 without a
+ * Content-Length) a 411, so that no more than "max" is ever read; all as
+ * JSON.
+ */
+
+ngx_int_t
+ngx_http_abtest_http_read_json(ngx_http_request_t *r, off_t max,
+    char *max_name, ngx_http_client_body_handler_pt handler)
+{
+    ngx_int_t   rc;
+    ngx_str_t  *type;
+
+    type = r->headers_in.content_type ? &r->headers_in.content_type->value
+                                      : NULL;
+
+    if (type == NULL
+        || type->len < sizeof("application/json") - 1
+        || ngx_strncasecmp(type->data, (u_char *) "application/json",
+                           sizeof("application/json") - 1) != 0
+        || (type->len > sizeof("application/json") - 1
+            && type->data[sizeof("application/json") - 1] != ';'
+            && type->data[sizeof("application/json") - 1] != ' '))
+    {
+        /* form posts from other sites are refused here as well */
+        return ngx_http_abtest_http_error(r,
+                                    NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                                    "Content-Type: must be application/json");
+    }
+
+    if (r->headers_in.content_length_n < 0
+        && (r->headers_in.chunked || r->http_version >= NGX_HTTP_VERSION_20))
+    {
+        return ngx_http_abtest_http_error(r, NGX_HTTP_LENGTH_REQUIRED,
+                                          "Content-Length: required");
+    }
+
+    if (r->headers_in.content_length_n > max) {
+        return ngx_http_abtest_http_error(r,
+                                    NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                    "body: larger than %O bytes (%s)", max,
+                                    max_name);
+    }
+
+    r->request_body_in_single_buf = 1;
+
+    rc = ngx_http_read_client_request_body(r, handler);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    return NGX_DONE;
+}
+
+
+/*
+ * The body that was read, parsed as JSON nested at most "max_depth"
+ * levels, into "tree"; where it is NULL, what the handler returns: a 400
+ * naming what is wrong (an empty body, where "expected" says what was
+ * wanted), or a 500.
+ */
+
+ngx_int_t
+ngx_http_abtest_http_parse_body(ngx_http_request_t *r, ngx_uint_t max_depth,
+    const char *expected, yajl_val *tree)
+{
+    u_char     err[256];
+    ngx_int_t  rc;
+    ngx_str_t  body;
+
+    *tree = NULL;
+
+    rc = ngx_http_abtest_http_read_body(r, &body);
+
+    if (rc == NGX_DECLINED || (rc == NGX_OK && body.len == 0)) {
+        return ngx_http_abtest_http_error(r, NGX_HTTP_BAD_REQUEST,
+                                          "body: empty, expected %s",
+                                          expected);
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    err[0] = '\0';
+    *tree = ngx_http_abtest_json_parse(r->pool, body.data, body.len,
+                                       max_depth, err, sizeof(err));
+    if (*tree == NULL) {
+        return err[0] ? ngx_http_abtest_http_error(r, NGX_HTTP_BAD_REQUEST,
+                                                   "body: %s", err)
+                      : NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* the whole body in memory, NUL-terminated; NGX_DECLINED: no body */
+
+static ngx_int_t
+ngx_http_abtest_http_read_body(ngx_http_request_t *r, ngx_str_t *body)
+{
+    off_t         len;
+    u_char       *p;
+    ssize_t       n;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    if (r->request_body == NULL || r->request_body->bufs == NULL) {
+        return NGX_DECLINED;
+    }
+
+    len = 0;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        len += ngx_buf_size(cl->buf);
+    }
+
+    body->data = ngx_pnalloc(r->pool, (size_t) len + 1);
+    if (body->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = body->data;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (!b->in_file) {
+            p = ngx_cpymem(p, b->pos, b->last - b->pos);
+            continue;
+        }
+
+        /* a body larger than client_body_buffer_size, in a temp file */
+        n = ngx_read_file(b->file, p, (size_t) (b->file_last - b->file_pos),
+                          b->file_pos);
+
+        if (n != b->file_last - b->file_pos) {
+            return NGX_ERROR;
+        }
+
+        p += n;
+    }
+
+    *p = '\0';
+    body->len = p - body->data;
+
+    return NGX_OK;
+}
+
+
+/* the first request header of that name */
+
+ngx_int_t
+ngx_http_abtest_http_header(ngx_http_request_t *r, char *name,
+    ngx_str_t *value)
+{
+    size_t            len;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    len = ngx_strlen(name);
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NGX_DECLINED;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
+        {
+            *value = h[i].value;
+            return NGX_OK;
+        }
+    }
+}
+
+
+ngx_int_t
+ngx_http_abtest_http_add_header(ngx_http_request_t *r, char *key,
+    char *value)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+    h->key.data = (u_char *) key;
+    h->key.len = ngx_strlen(key);
+    h->value.data = (u_char *) value;
+    h->value.len = ngx_strlen(value);
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_abtest_http_send_json(ngx_http_request_t *r, ngx_uint_t status,
+    yajl_gen g)
+{
+    ngx_str_t  body;
+
+    if (ngx_http_abtest_json_buf(g, r->pool, &body) != NGX_OK) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "abtest: could not produce JSON");
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_abtest_http_send_text(r, status, &body);
+}
+
+
+/* "body" is JSON text, sent as it is */
+
+ngx_int_t
+ngx_http_abtest_http_send_text(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *body)
+{
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = body->len;
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = sizeof("application/json") - 1;
+    r->headers_out.content_type_lowcase = NULL;
+
+    /* run-time state: never from a cache */
+    if (ngx_http_abtest_http_add_header(r, "Cache-Control", "no-store")
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (r->method == NGX_HTTP_HEAD) {
+        r->header_only = 1;
+    }
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->pos = body->data;
+    b->last = body->data + body->len;
+    b->memory = 1;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+/*
+ * {"error": "..."} with the status; client mistakes are logged at info,
+ * as nginx logs its own client errors
+ */
+
+ngx_int_t
+ngx_http_abtest_http_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *fmt, ...)
+{
+    u_char      *p, *s, *line, msg[NGX_MAX_ERROR_STR],
+                 safe[NGX_MAX_ERROR_STR];
+    va_list      args;
+    yajl_gen     g;
+    ngx_int_t    rc;
+    ngx_uint_t   level;
+
+    /* a body not read yet is not wanted: no "100 Continue" for it */
+    r->expect_tested = 1;
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    va_start(args, fmt);
+    p = ngx_vslprintf(msg, msg + sizeof(msg), fmt, args);
+    va_end(args);
+
+    level = (status >= NGX_HTTP_INTERNAL_SERVER_ERROR) ? NGX_LOG_ERR
+                                                       : NGX_LOG_INFO;
+
+    /* a message may quote a client's bytes: no line of its own in the log */
+    for (s = msg, line = safe; s < p; s++) {
+        *line++ = (*s < 0x20 || *s == 0x7f) ? '?' : *s;
+    }
+
+    ngx_log_error(level, r->connection->log, 0,
+                  "abtest api: %d %*s", (int) status, p - msg, safe);
+
+    g = ngx_http_abtest_json_gen(r->pool);
+    if (g == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    yajl_gen_map_open(g);
+    ngx_http_abtest_json_literal(g, "error");
+    ngx_http_abtest_json_str(g, msg, p - msg);
+    yajl_gen_map_close(g);
+
+    return ngx_http_abtest_http_send_json(r, status, g);
+}
