@@ -7,6 +7,7 @@
 use Test::Nginx::Socket 'no_plan';
 use lib 't/lib';
 use ABTest::Json qw(json_body_check match_json decode http);
+use ABTest::Nginx qw(wait_for workers_reopened);
 use IO::Socket::INET;
 use POSIX ();
 use Time::HiRes qw(sleep time);
@@ -271,10 +272,12 @@ POST /events
 sub {
     my $root = ::root();
     rename "$root/logs/events.log", "$root/logs/events.log.1" or return $!;
-    kill 'USR1', ::master_pid();
-    my $deadline = time + 5;
-    sleep 0.05 while !-e "$root/logs/events.log" && time < $deadline;
-    sleep 0.3;     # the workers reopen after the master
+    my $master = ::master_pid();
+    kill 'USR1', $master;
+    # the master reopens the file first, then each worker
+    ::wait_for(sub { -e "$root/logs/events.log"
+                     && ::workers_reopened($master, "$root/logs/events.log") })
+        or return 'the workers did not reopen the events log';
     my $e = ::post_events('{"deviceId": "d1", "event": "second"}');
     return $e if $e;
     my @old = ::lines_of('events.log.1');
