@@ -200,6 +200,7 @@ ngx_http_abtest_create_main_conf(ngx_conf_t *cf)
      * set by ngx_pcalloc():
      *
      *     amcf->zone = NULL;
+     *     amcf->random_key = NULL;
      *     amcf->zone_user = { 0, NULL };
      *     amcf->zone_user_file = NULL;
      */
@@ -226,7 +227,8 @@ ngx_http_abtest_init_main_conf(ngx_conf_t *cf, void *conf)
         amcf->event_log = NULL;
     }
 
-    if ((amcf->experiments.nelts && ngx_http_abtest_hash_check(cf) != NGX_OK)
+    if ((amcf->experiments.nelts
+         && ngx_http_abtest_hash_init_conf(cf, amcf) != NGX_OK)
         || ngx_http_abtest_shm_prepare(cf, amcf) != NGX_OK)
     {
         return NGX_CONF_ERROR;
@@ -259,15 +261,17 @@ ngx_http_abtest_create_loc_conf(ngx_conf_t *cf)
      *     conf->cookie_attrs = { 0, NULL };
      *     conf->admin_experiments = { 0, NULL };
      *     conf->admin_stats = { 0, NULL };
+     *     conf->body_max_name = NULL;
      */
 
     conf->enable = NGX_CONF_UNSET;
     conf->force = NGX_CONF_UNSET;
     conf->api = NGX_CONF_UNSET_UINT;
     conf->api_write = NGX_CONF_UNSET;
+    conf->api_trusted = NGX_CONF_UNSET;
     conf->use = NGX_CONF_UNSET;
     conf->cookie_expires = NGX_CONF_UNSET;
-    conf->events_body_max = NGX_CONF_UNSET;
+    conf->body_max = NGX_CONF_UNSET;
 
     return conf;
 }
@@ -283,6 +287,7 @@ ngx_http_abtest_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->force, prev->force, 0);
     ngx_conf_merge_uint_value(conf->api, prev->api, NGX_HTTP_ABTEST_API_NONE);
     ngx_conf_merge_value(conf->api_write, prev->api_write, 0);
+    ngx_conf_merge_value(conf->api_trusted, prev->api_trusted, 0);
 
     if (ngx_http_abtest_variables_merge(cf, prev, conf) != NGX_CONF_OK
         || ngx_http_abtest_cookie_merge(cf, prev, conf) != NGX_CONF_OK)

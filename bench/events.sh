@@ -55,7 +55,7 @@ conf() {
             echo "    }"
             echo "    server {"
             echo "        listen 127.0.0.1:$port;"
-            echo "        location = /events { abtest_api events; }"
+            echo "        location = /events { abtest_api events trusted=on; }"
             echo "        location = /api/stats { abtest_api stats; }"
             echo "        location = /noop { return 204; }"
             echo "    }"

@@ -36,7 +36,10 @@ static void ngx_http_abtest_api_experiment(yajl_gen g,
     ngx_http_abtest_experiment_t *exp, ngx_http_abtest_node_t *node);
 
 
-/* abtest_api experiments [write=on|off] | expgroups | events | stats */
+/*
+ * abtest_api experiments [write=on|off] | expgroups
+ *          | events [trusted=on|off] | stats
+ */
 
 char *
 ngx_http_abtest_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
@@ -74,19 +77,34 @@ ngx_http_abtest_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     alcf->api_write = 0;
+    alcf->api_trusted = 0;
 
     for (i = 2; i < cf->args->nelts; i++) {
         if (alcf->api == NGX_HTTP_ABTEST_API_EXPERIMENTS
-            && ngx_strcmp(value[i].data, "write=on") == 0)
+            && ngx_strncmp(value[i].data, "write=", 6) == 0)
         {
-            alcf->api_write = 1;
-            continue;
+            if (ngx_strcmp(value[i].data + 6, "on") == 0) {
+                alcf->api_write = 1;
+                continue;
+            }
+
+            if (ngx_strcmp(value[i].data + 6, "off") == 0) {
+                continue;
+            }
         }
 
-        if (alcf->api == NGX_HTTP_ABTEST_API_EXPERIMENTS
-            && ngx_strcmp(value[i].data, "write=off") == 0)
+        /* events of any device: a backend's, behind access control */
+        if (alcf->api == NGX_HTTP_ABTEST_API_EVENTS
+            && ngx_strncmp(value[i].data, "trusted=", 8) == 0)
         {
-            continue;
+            if (ngx_strcmp(value[i].data + 8, "on") == 0) {
+                alcf->api_trusted = 1;
+                continue;
+            }
+
+            if (ngx_strcmp(value[i].data + 8, "off") == 0) {
+                continue;
+            }
         }
 
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -135,10 +153,11 @@ ngx_http_abtest_api_check(ngx_conf_t *cf, ngx_http_abtest_main_conf_t *amcf)
  * answers with the API, as proxy_pass's does; a nested named location
  * does not.
  *
- * An events location checks client_max_body_size itself, so that a body
+ * An API location that takes bodies bounds them itself, so that a body
  * too large gets a JSON answer like every other refusal: nginx's own
- * check, made before any handler runs, is turned off there.  Blocks
- * inside it (if, limit_except) inherit the limit.
+ * check, made before any handler runs, is turned off there, and the
+ * module's request body filter bounds bodies of unknown length as they
+ * are read.  Blocks inside it (if, limit_except) inherit the limit.
  */
 
 void
@@ -161,17 +180,33 @@ ngx_http_abtest_api_merge(ngx_conf_t *cf, ngx_http_abtest_loc_conf_t *prev,
     }
 
     if (clcf->handler == ngx_http_abtest_api_handler
-        && alcf->api == NGX_HTTP_ABTEST_API_EVENTS
-        && alcf->events_body_max == NGX_CONF_UNSET)
+        && alcf->body_max == NGX_CONF_UNSET)
     {
-        alcf->events_body_max = clcf->client_max_body_size
-                                ? clcf->client_max_body_size
-                                : NGX_HTTP_ABTEST_EVENTS_BODY_MAX;
-        clcf->client_max_body_size = 0;
+        if (alcf->api == NGX_HTTP_ABTEST_API_EVENTS) {
+            alcf->body_max = clcf->client_max_body_size
+                             ? clcf->client_max_body_size
+                             : NGX_HTTP_ABTEST_EVENTS_BODY_MAX;
+            alcf->body_max_name = "client_max_body_size";
+
+        } else if (alcf->api == NGX_HTTP_ABTEST_API_EXPERIMENTS
+                   && alcf->api_write)
+        {
+            /* bodies that fit the body buffer are taken, larger refused */
+            alcf->body_max = clcf->client_body_buffer_size;
+            alcf->body_max_name = "client_body_buffer_size";
+        }
     }
 
-    ngx_conf_merge_off_value(alcf->events_body_max, prev->events_body_max,
-                             NGX_HTTP_ABTEST_EVENTS_BODY_MAX);
+    ngx_conf_merge_off_value(alcf->body_max, prev->body_max, 0);
+
+    if (alcf->body_max_name == NULL) {
+        alcf->body_max_name = prev->body_max_name;
+    }
+
+    /* nginx's own check would answer before the API can, and in HTML */
+    if (alcf->api != NGX_HTTP_ABTEST_API_NONE && alcf->body_max) {
+        clcf->client_max_body_size = 0;
+    }
 }
 
 
@@ -205,7 +240,6 @@ ngx_http_abtest_api_experiments(ngx_http_request_t *r)
     ngx_int_t                      rc;
     ngx_uint_t                     i;
     ngx_http_abtest_node_t        *nodes;
-    ngx_http_core_loc_conf_t      *clcf;
     ngx_http_abtest_loc_conf_t    *alcf;
     ngx_http_abtest_main_conf_t   *amcf;
     ngx_http_abtest_experiment_t  *exp;
@@ -234,13 +268,8 @@ ngx_http_abtest_api_experiments(ngx_http_request_t *r)
                                     "refused");
         }
 
-        clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
-
-        /* bodies that fit the body buffer are taken, larger ones refused */
         return ngx_http_abtest_http_read_json(r,
-                                       (off_t) clcf->client_body_buffer_size,
-                                       "client_body_buffer_size",
-                                       ngx_http_abtest_api_update_body);
+                                              ngx_http_abtest_api_update_body);
     }
 
     rc = ngx_http_abtest_http_get(r);

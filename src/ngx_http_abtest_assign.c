@@ -3,8 +3,8 @@
  * Copyright (C) ngx_http_abtest_module authors
  *
  * A device's groups: the request context (the device id from its cookie,
- * or a new one), then per experiment the seed's rule, the state, a group
- * cookie from earlier weights, a random draw or a forced group.
+ * or a new one), then per experiment the seed's rule (or a keyed draw), the
+ * state, a group cookie from earlier weights, or a forced group.
  */
 
 
@@ -35,8 +35,6 @@ static ngx_int_t ngx_http_abtest_new_device_id(ngx_http_request_t *r,
     ngx_http_abtest_ctx_t *ctx);
 static void ngx_http_abtest_read_force(ngx_http_request_t *r,
     ngx_http_abtest_ctx_t *ctx);
-static ngx_uint_t ngx_http_abtest_random_group(ngx_http_request_t *r,
-    ngx_http_abtest_experiment_t *exp, ngx_http_abtest_exp_state_t *state);
 static ngx_uint_t ngx_http_abtest_sticky_group(ngx_http_request_t *r,
     ngx_http_abtest_experiment_t *exp, ngx_http_abtest_exp_state_t *state,
     u_char *md, ngx_uint_t current);
@@ -287,36 +285,6 @@ ngx_http_abtest_new_device_id(ngx_http_request_t *r,
 }
 
 
-/* seed step 1: a weighted random draw, kept by the group cookie */
-
-static ngx_uint_t
-ngx_http_abtest_random_group(ngx_http_request_t *r,
-    ngx_http_abtest_experiment_t *exp, ngx_http_abtest_exp_state_t *state)
-{
-    uint64_t    draw;
-    ngx_str_t   cookie;
-    ngx_uint_t  group;
-
-    if (ngx_http_abtest_read_cookie(r, &exp->cookie, &cookie) == NGX_OK) {
-        group = ngx_http_abtest_find_group(exp, cookie.data, cookie.len);
-
-        if (group != NGX_HTTP_ABTEST_NO_GROUP) {
-            return group;
-        }
-    }
-
-    if (ngx_http_abtest_random(r, (u_char *) &draw, sizeof(draw))
-        != NGX_OK)
-    {
-        return NGX_HTTP_ABTEST_NO_GROUP;
-    }
-
-    /* with total <= 2^31 the modulo bias is below 2^-32 */
-    return ngx_http_abtest_hash_pick(state->weights, exp->groups.nelts,
-                                     draw % state->total);
-}
-
-
 /*
  * Stickiness without a record per device: the group cookie is trusted
  * when the group it names is the one the current or an earlier weight
@@ -428,21 +396,16 @@ ngx_http_abtest_device_group(ngx_http_request_t *r,
 
     current = NGX_HTTP_ABTEST_NO_GROUP;
 
-    if (exp->assign == NGX_HTTP_ABTEST_ASSIGN_HASH) {
-        if (ngx_http_abtest_hash_digest(amcf, device_id, exp, md)
-            == NGX_OK)
-        {
-            current = ngx_http_abtest_hash_pick(state->weights,
-                                       exp->groups.nelts,
-                                       ngx_http_abtest_hash_mod(md,
+    /* the seed's digest, or for "assign random" a keyed one */
+    if (ngx_http_abtest_hash_digest(amcf, device_id, exp, md) == NGX_OK) {
+        current = ngx_http_abtest_hash_pick(state->weights, exp->groups.nelts,
+                                            ngx_http_abtest_hash_mod(md,
                                                                 state->total));
-        }
+    }
 
-        if (current == NGX_HTTP_ABTEST_NO_GROUP) {
-            ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                          "abtest: no group for experiment \"%V\"",
-                          &exp->name);
-        }
+    if (current == NGX_HTTP_ABTEST_NO_GROUP) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "abtest: no group for experiment \"%V\"", &exp->name);
     }
 
     *assigned = current;
@@ -462,16 +425,6 @@ ngx_http_abtest_device_group(ngx_http_request_t *r,
 
     case NGX_HTTP_ABTEST_STATE_ROLLOUT:
         return state->rollout;
-    }
-
-    if (exp->assign == NGX_HTTP_ABTEST_ASSIGN_RANDOM) {
-        if (ctx == NULL) {
-            return NGX_HTTP_ABTEST_NO_GROUP;
-        }
-
-        group = ngx_http_abtest_random_group(r, exp, state);
-        *assigned = group;
-        return group;
     }
 
     if (ctx && current != NGX_HTTP_ABTEST_NO_GROUP) {

@@ -3,9 +3,19 @@
  * Copyright (C) ngx_http_abtest_module authors
  *
  * The durable events log (abtest_events_log): every accepted event as a
- * JSON line, in a file through a per-worker buffer, or to syslog.  The
- * file is one of nginx's open files, so it is reopened on USR1 and its
- * buffer written before that and when a worker exits, as access_log's.
+ * JSON line, in a file or to syslog.  The file is one of nginx's open
+ * files, reopened on USR1.
+ *
+ * Without buffer=, the lines of one pass of the event loop are written
+ * with one write() at its end, and the answers of that pass wait for it
+ * (group commit): a 2xx means the lines were written.  With buffer=, an
+ * answer goes out once its lines are in this worker's buffer, written
+ * when it fills, every flush=, on USR1 and when the worker exits.
+ *
+ * Lines a write could not take (a full disk) wait and are tried again
+ * every second by a timer that keeps an exiting worker alive until they
+ * are written; meanwhile new events are refused.  The log says so once
+ * when it happens and once when it is over.
  */
 
 
@@ -27,16 +37,44 @@ struct ngx_http_abtest_event_log_s {
     u_char                    *pos;
     u_char                    *last;
 
+    /* a batch larger than the buffer that a write did not take whole */
+    u_char                    *spill;
+    ngx_str_t                  spilled;      /* what of it waits */
+
+    /* bytes ever put in the buffer (or written past it), and written */
+    uint64_t                   appended;
+    uint64_t                   written;
+
+    /* requests whose answers wait for their lines (no buffer=) */
+    ngx_queue_t                waiting;
+
     ngx_msec_t                 flush;        /* 0: by each loop pass */
-    ngx_uint_t                 torn;         /* the file ends in a cut line */
-    ngx_event_t                timer;
+    ngx_uint_t                 failing;      /* a write failed */
+    ngx_event_t                timer;        /* flush= */
+    ngx_event_t                retry;        /* after a failure */
     ngx_event_t                pass;         /* the end of a loop pass */
 };
 
 
+typedef struct {
+    ngx_queue_t                queue;
+    ngx_http_request_t        *request;
+    uint64_t                   end;          /* "appended" after its lines */
+    ngx_http_abtest_log_written_pt  handler;
+    void                      *data;
+} ngx_http_abtest_log_wait_t;
+
+
 static ngx_int_t ngx_http_abtest_event_log_flush(
     ngx_http_abtest_event_log_t *elog, ngx_log_t *log);
-static void ngx_http_abtest_event_log_retry(ngx_http_abtest_event_log_t *elog);
+static ngx_int_t ngx_http_abtest_event_log_write_part(
+    ngx_http_abtest_event_log_t *elog, ngx_str_t *part, ngx_log_t *log);
+static void ngx_http_abtest_event_log_cleanup(void *data);
+static void ngx_http_abtest_event_log_failed(ngx_http_abtest_event_log_t *elog,
+    ngx_err_t err, size_t wait, ngx_log_t *log);
+static void ngx_http_abtest_event_log_answer(
+    ngx_http_abtest_event_log_t *elog);
+static void ngx_http_abtest_event_log_wait_cleanup(void *data);
 static void ngx_http_abtest_event_log_timer(ngx_event_t *ev);
 static void ngx_http_abtest_event_log_file_flush(ngx_open_file_t *file,
     ngx_log_t *log);
@@ -59,6 +97,7 @@ ngx_http_abtest_events_log(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_str_t                    *value, s;
     ngx_msec_t                    flush;
     ngx_uint_t                    i;
+    ngx_pool_cleanup_t           *cln;
     ngx_http_abtest_event_log_t  *elog;
 
     if (amcf->event_log != NGX_CONF_UNSET_PTR) {
@@ -170,10 +209,18 @@ ngx_http_abtest_events_log(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     elog->pos = elog->start;
     elog->last = elog->start + size;
 
+    ngx_queue_init(&elog->waiting);
+
+    /* a quiet worker exits at once: its buffer is written on the way out */
     elog->timer.handler = ngx_http_abtest_event_log_timer;
     elog->timer.data = elog;
     elog->timer.log = &cf->cycle->new_log;
     elog->timer.cancelable = 1;
+
+    /* but lines a write refused keep it until they are written */
+    elog->retry.handler = ngx_http_abtest_event_log_timer;
+    elog->retry.data = elog;
+    elog->retry.log = &cf->cycle->new_log;
 
     elog->pass.handler = ngx_http_abtest_event_log_timer;
     elog->pass.data = elog;
@@ -182,6 +229,14 @@ ngx_http_abtest_events_log(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     elog->file->flush = ngx_http_abtest_event_log_file_flush;
     elog->file->data = elog;
 
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    cln->handler = ngx_http_abtest_event_log_cleanup;
+    cln->data = elog;
+
     amcf->event_log = elog;
 
     return NGX_CONF_OK;
@@ -189,17 +244,25 @@ ngx_http_abtest_events_log(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 /*
- * Called before the ring takes a batch of "len" bytes of lines: the lines
- * must fit the buffer once it is written out, or the batch is refused
- * while nothing of it is stored.  A batch larger than the whole buffer
- * is written on its own.
+ * Called before the ring takes a batch of "len" bytes of lines: while a
+ * write is failing nothing more is taken, and otherwise the lines must
+ * fit the buffer once it is written out (a batch larger than the whole
+ * buffer is written on its own).  A refusal means nothing was stored.
  */
 
 ngx_int_t
 ngx_http_abtest_event_log_reserve(ngx_http_abtest_event_log_t *elog,
     size_t len, ngx_log_t *log)
 {
-    if (elog->syslog || len <= (size_t) (elog->last - elog->pos)) {
+    if (elog->syslog) {
+        return NGX_OK;
+    }
+
+    if (elog->failing) {
+        return NGX_DECLINED;
+    }
+
+    if (len <= (size_t) (elog->last - elog->pos)) {
         return NGX_OK;
     }
 
@@ -237,6 +300,8 @@ ngx_http_abtest_event_log_write(ngx_http_abtest_event_log_t *elog,
                                events[i].line.len);
     }
 
+    elog->appended += len;
+
     if (elog->flush) {
         if (!elog->timer.timer_set) {
             ngx_add_timer(&elog->timer, elog->flush);
@@ -256,75 +321,194 @@ ngx_http_abtest_event_log_write(ngx_http_abtest_event_log_t *elog,
 
 
 /*
- * Writes the buffer out.  What a failed write (a full disk) leaves is
- * kept and tried again later; meanwhile new batches that do not fit are
- * refused.
+ * After its events were written into the log: NGX_OK when the request
+ * may answer now (buffer=, syslog, or its lines are written already),
+ * NGX_DONE when "handler" answers it once the loop pass's write has
+ * taken its lines.  The request is held meanwhile.
+ */
+
+ngx_int_t
+ngx_http_abtest_event_log_wait(ngx_http_abtest_event_log_t *elog,
+    ngx_http_request_t *r, ngx_http_abtest_log_written_pt handler,
+    void *data)
+{
+    ngx_pool_cleanup_t          *cln;
+    ngx_http_abtest_log_wait_t  *w;
+
+    if (elog->syslog || elog->flush || elog->written >= elog->appended) {
+        return NGX_OK;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, sizeof(ngx_http_abtest_log_wait_t));
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    w = cln->data;
+    w->request = r;
+    w->end = elog->appended;
+    w->handler = handler;
+    w->data = data;
+
+    /* a request closed meanwhile (a shutdown timeout) leaves the queue */
+    cln->handler = ngx_http_abtest_event_log_wait_cleanup;
+
+    ngx_queue_insert_tail(&elog->waiting, &w->queue);
+
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_abtest_event_log_wait_cleanup(void *data)
+{
+    ngx_http_abtest_log_wait_t  *w = data;
+
+    if (w->request) {
+        ngx_queue_remove(&w->queue);
+        w->request = NULL;
+    }
+}
+
+
+/* the requests whose lines are written now get their answers */
+
+static void
+ngx_http_abtest_event_log_answer(ngx_http_abtest_event_log_t *elog)
+{
+    ngx_queue_t                 *q;
+    ngx_connection_t            *c;
+    ngx_http_request_t          *r;
+    ngx_http_abtest_log_wait_t  *w;
+
+    while (!ngx_queue_empty(&elog->waiting)) {
+        q = ngx_queue_head(&elog->waiting);
+        w = ngx_queue_data(q, ngx_http_abtest_log_wait_t, queue);
+
+        if (w->end > elog->written) {
+            return;
+        }
+
+        ngx_queue_remove(q);
+
+        r = w->request;
+        w->request = NULL;
+        c = r->connection;
+
+        w->handler(r, w->data);
+
+        ngx_http_run_posted_requests(c);
+    }
+}
+
+
+/*
+ * Writes out what waits: a large batch a write cut short first (nothing
+ * is taken into the buffer meanwhile), then the buffer.  What a failed
+ * write (a full disk) leaves is kept, and tried again by the retry
+ * timer.  Then the requests whose lines are written get their answers.
  */
 
 static ngx_int_t
 ngx_http_abtest_event_log_flush(ngx_http_abtest_event_log_t *elog,
     ngx_log_t *log)
 {
-    size_t   len;
+    ngx_int_t  rc;
+    ngx_str_t  part;
+
+    rc = NGX_OK;
+
+    if (elog->spill) {
+        rc = ngx_http_abtest_event_log_write_part(elog, &elog->spilled, log);
+
+        if (rc == NGX_OK) {
+            ngx_free(elog->spill);
+            elog->spill = NULL;
+        }
+    }
+
+    part.data = elog->start;
+    part.len = elog->pos - elog->start;
+
+    if (rc == NGX_OK && part.len) {
+        rc = ngx_http_abtest_event_log_write_part(elog, &part, log);
+
+        /* a line cut short is completed by the next write */
+        elog->pos = ngx_movemem(elog->start, part.data, part.len);
+    }
+
+    ngx_http_abtest_event_log_answer(elog);
+
+    return rc;
+}
+
+
+/* one write(); "part" is left with what it did not take */
+
+static ngx_int_t
+ngx_http_abtest_event_log_write_part(ngx_http_abtest_event_log_t *elog,
+    ngx_str_t *part, ngx_log_t *log)
+{
     ssize_t  n;
 
-    len = elog->pos - elog->start;
+    n = ngx_write_fd(elog->file->fd, part->data, part->len);
 
-    if (len == 0) {
-        return NGX_OK;
-    }
+    if (n == (ssize_t) part->len) {
+        elog->written += part->len;
+        part->data += part->len;
+        part->len = 0;
 
-    if (elog->torn) {
-        if (ngx_write_fd(elog->file->fd, "\n", 1) != 1) {
-            ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
-                          "abtest: cannot write the events log \"%V\", "
-                          "%uz bytes of events wait", &elog->file->name, len);
-            ngx_http_abtest_event_log_retry(elog);
-            return NGX_ERROR;
+        if (elog->failing) {
+            elog->failing = 0;
+
+            ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                          "abtest: the events log \"%V\" is written again",
+                          &elog->file->name);
         }
 
-        elog->torn = 0;
-    }
-
-    n = ngx_write_fd(elog->file->fd, elog->start, len);
-
-    if (n == (ssize_t) len) {
-        elog->pos = elog->start;
         return NGX_OK;
     }
 
-    if (n == -1) {
-        ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
-                      "abtest: cannot write the events log \"%V\", "
-                      "%uz bytes of events wait", &elog->file->name, len);
-        n = 0;
+    ngx_http_abtest_event_log_failed(elog, (n == -1) ? ngx_errno : 0,
+                                     part->len - (n > 0 ? n : 0), log);
 
-    } else {
-        ngx_log_error(NGX_LOG_ALERT, log, 0,
-                      "abtest: the events log \"%V\" took %z of %uz bytes, "
-                      "the rest waits", &elog->file->name, n, len);
+    if (n > 0) {
+        elog->written += n;
+        part->data += n;
+        part->len -= n;
     }
-
-    ngx_memmove(elog->start, elog->start + n, len - n);
-    elog->pos = elog->start + len - n;
-
-    ngx_http_abtest_event_log_retry(elog);
 
     return NGX_ERROR;
 }
 
 
-/* lines that wait are tried again later, by a worker */
+/*
+ * Once per failure, not per request: the lines wait, the retry timer
+ * (not cancelable: an exiting worker stays until they are written) tries
+ * every second, and new events are refused meanwhile.
+ */
 
 static void
-ngx_http_abtest_event_log_retry(ngx_http_abtest_event_log_t *elog)
+ngx_http_abtest_event_log_failed(ngx_http_abtest_event_log_t *elog,
+    ngx_err_t err, size_t wait, ngx_log_t *log)
 {
+    if (!elog->failing) {
+        elog->failing = 1;
+
+        ngx_log_error(NGX_LOG_ALERT, log, err,
+                      "abtest: cannot write the events log \"%V\": %uz "
+                      "bytes of events wait and are tried again every "
+                      "second, new events are refused meanwhile",
+                      &elog->file->name, wait);
+    }
+
     if ((ngx_process == NGX_PROCESS_WORKER
          || ngx_process == NGX_PROCESS_SINGLE)
-        && !elog->timer.timer_set)
+        && !elog->retry.timer_set)
     {
-        ngx_add_timer(&elog->timer, elog->flush ? elog->flush
-                                                : NGX_HTTP_ABTEST_LOG_RETRY);
+        ngx_add_timer(&elog->retry, NGX_HTTP_ABTEST_LOG_RETRY);
     }
 }
 
@@ -336,7 +520,12 @@ ngx_http_abtest_event_log_timer(ngx_event_t *ev)
 }
 
 
-/* before a reopen (USR1) and when the worker exits */
+/*
+ * Before a reopen (USR1) and when the worker exits.  At the exit, lines
+ * a write refuses are tried again every second until they are written:
+ * the worker serves nothing any more, and its events were acknowledged.
+ * Only a fast shutdown (TERM, INT) gives up on them, saying how many.
+ */
 
 static void
 ngx_http_abtest_event_log_file_flush(ngx_open_file_t *file, ngx_log_t *log)
@@ -351,11 +540,77 @@ ngx_http_abtest_event_log_file_flush(ngx_open_file_t *file, ngx_log_t *log)
         ngx_delete_posted_event(&elog->pass);
     }
 
-    (void) ngx_http_abtest_event_log_flush(elog, log);
+    if (ngx_http_abtest_event_log_flush(elog, log) == NGX_OK
+        || !(ngx_exiting || ngx_quit || ngx_terminate))
+    {
+        /* a reopen: what waits goes to the new file, by the retry timer */
+        return;
+    }
+
+    /* the worker (or nginx without a master process) is exiting */
+
+    if (elog->retry.timer_set) {
+        ngx_del_timer(&elog->retry);
+    }
+
+    while (elog->spill || elog->pos > elog->start) {
+
+        if (ngx_terminate) {
+            ngx_log_error(NGX_LOG_ALERT, log, 0,
+                          "abtest: fast shutdown, %uz bytes of events are "
+                          "not in the events log \"%V\"",
+                          (size_t) (elog->pos - elog->start)
+                          + elog->spilled.len, &file->name);
+            return;
+        }
+
+        ngx_msleep(NGX_HTTP_ABTEST_LOG_RETRY);
+
+        (void) ngx_http_abtest_event_log_flush(elog, log);
+    }
 }
 
 
-/* a batch larger than the buffer: written at once, after the buffer */
+/*
+ * The configuration is freed (an old one, after a reload without a
+ * master process): its timers go, and what waits is written if it can.
+ */
+
+static void
+ngx_http_abtest_event_log_cleanup(void *data)
+{
+    ngx_http_abtest_event_log_t  *elog = data;
+
+    if (elog->timer.timer_set) {
+        ngx_del_timer(&elog->timer);
+    }
+
+    if (elog->retry.timer_set) {
+        ngx_del_timer(&elog->retry);
+    }
+
+    if (elog->pass.posted) {
+        ngx_delete_posted_event(&elog->pass);
+    }
+
+    if (ngx_process == NGX_PROCESS_WORKER
+        || ngx_process == NGX_PROCESS_SINGLE)
+    {
+        (void) ngx_http_abtest_event_log_flush(elog, elog->timer.log);
+    }
+
+    if (elog->spill) {
+        ngx_free(elog->spill);
+        elog->spill = NULL;
+    }
+}
+
+
+/*
+ * A batch larger than the buffer: written at once, after the buffer; what
+ * a write does not take waits in memory of its own (nothing more is taken
+ * until it is written).
+ */
 
 static ngx_int_t
 ngx_http_abtest_event_log_direct(ngx_http_abtest_event_log_t *elog,
@@ -363,14 +618,14 @@ ngx_http_abtest_event_log_direct(ngx_http_abtest_event_log_t *elog,
     ngx_pool_t *pool, ngx_log_t *log)
 {
     u_char      *buf, *p;
-    ssize_t      written;
+    ngx_str_t    part;
     ngx_uint_t   i;
 
     if (ngx_http_abtest_event_log_flush(elog, log) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    buf = ngx_pnalloc(pool, len);
+    buf = ngx_alloc(len, log);
     if (buf == NULL) {
         return NGX_ERROR;
     }
@@ -381,37 +636,20 @@ ngx_http_abtest_event_log_direct(ngx_http_abtest_event_log_t *elog,
         p = ngx_cpymem(p, events[i].line.data, events[i].line.len);
     }
 
-    for (p = buf; p < buf + len; p += written) {
-        written = ngx_write_fd(elog->file->fd, p, buf + len - p);
+    elog->appended += len;
 
-        if (written == -1 || written == 0) {
-            ngx_log_error(NGX_LOG_ALERT, log, written ? ngx_errno : 0,
-                          "abtest: cannot write %uz bytes of events to the "
-                          "events log \"%V\"", buf + len - p,
-                          &elog->file->name);
-            break;
-        }
-    }
+    part.data = buf;
+    part.len = len;
 
-    if (p == buf + len || p == buf) {
-        return (p == buf) ? NGX_ERROR : NGX_OK;
-    }
-
-    /*
-     * A line is cut: the rest waits in the (empty) buffer to complete it,
-     * or else the next write starts a new line, so that later lines are
-     * whole.
-     */
-
-    if ((size_t) (buf + len - p) <= (size_t) (elog->last - elog->start)) {
-        elog->pos = ngx_cpymem(elog->start, p, buf + len - p);
-        ngx_http_abtest_event_log_retry(elog);
+    if (ngx_http_abtest_event_log_write_part(elog, &part, log) == NGX_OK) {
+        ngx_free(buf);
         return NGX_OK;
     }
 
-    elog->torn = 1;
+    elog->spill = buf;
+    elog->spilled = part;
 
-    return NGX_ERROR;
+    return NGX_OK;
 }
 
 

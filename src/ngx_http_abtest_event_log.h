@@ -12,6 +12,11 @@
 #include "ngx_http_abtest_events.h"
 
 
+/* answers a request whose events' lines are written */
+typedef void (*ngx_http_abtest_log_written_pt)(ngx_http_request_t *r,
+    void *data);
+
+
 char *ngx_http_abtest_events_log(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_int_t ngx_http_abtest_event_log_reserve(ngx_http_abtest_event_log_t *elog,
@@ -19,6 +24,11 @@ ngx_int_t ngx_http_abtest_event_log_reserve(ngx_http_abtest_event_log_t *elog,
 ngx_int_t ngx_http_abtest_event_log_write(ngx_http_abtest_event_log_t *elog,
     ngx_http_abtest_event_t *events, ngx_uint_t n, ngx_pool_t *pool,
     ngx_log_t *log);
+
+
+ngx_int_t ngx_http_abtest_event_log_wait(ngx_http_abtest_event_log_t *elog,
+    ngx_http_request_t *r, ngx_http_abtest_log_written_pt handler,
+    void *data);
 
 
 #endif /* _NGX_HTTP_ABTEST_EVENT_LOG_H_INCLUDED_ */

@@ -9,6 +9,7 @@
 
 
 #include "ngx_http_abtest_module.h"
+#include "ngx_http_abtest_event_parser.h"
 
 
 /* room before an event's text for the ring to write "{"id":N," */
@@ -24,17 +25,6 @@ typedef struct {
                                              NO_GROUP */
     ngx_str_t                  line;      /* "{"id":N,...}\n", by the ring */
 } ngx_http_abtest_event_t;
-
-
-/* what an event is made of, as JSON text where it says so */
-typedef struct {
-    ngx_str_t                  name;
-    ngx_str_t                  ts;        /* JSON */
-    ngx_str_t                  source;    /* JSON */
-    ngx_str_t                  device_id;
-    ngx_str_t                  exp_group; /* JSON, or empty: not given */
-    ngx_str_t                  params;    /* JSON */
-} ngx_http_abtest_event_fields_t;
 
 
 ngx_int_t ngx_http_abtest_events_handler(ngx_http_request_t *r);

@@ -525,14 +525,6 @@ ngx_http_abtest_experiment_finish(ngx_conf_t *cf,
         exp->assign = NGX_HTTP_ABTEST_ASSIGN_HASH;
     }
 
-    if (exp->assign == NGX_HTTP_ABTEST_ASSIGN_RANDOM && exp->cookie.len == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "experiment \"%V\" uses \"assign random\", which "
-                           "keeps the group in a cookie: add \"cookie\"",
-                           &exp->name);
-        return NGX_CONF_ERROR;
-    }
-
     if (exp->title.data == NULL) {
         exp->title = exp->name;
     }

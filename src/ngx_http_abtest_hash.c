@@ -12,6 +12,8 @@
 #include "ngx_http_abtest_hash.h"
 
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
 
 
 /* per-process cache of recent devices' digests (returning devices) */
@@ -49,10 +51,15 @@ static ngx_int_t ngx_http_abtest_hash_cache(ngx_http_abtest_main_conf_t *amcf,
 static ngx_http_abtest_hash_process_t  ngx_http_abtest_hash_proc;
 
 
-/* at configuration time, so that nginx -t tells what is missing */
+/*
+ * At configuration time, so that nginx -t tells what is missing; and the
+ * configuration's own key of "assign random" draws, made in the master
+ * for all its workers (a zone brings a key that outlives reloads).
+ */
 
 ngx_int_t
-ngx_http_abtest_hash_check(ngx_conf_t *cf)
+ngx_http_abtest_hash_init_conf(ngx_conf_t *cf,
+    ngx_http_abtest_main_conf_t *amcf)
 {
     EVP_MD  *md;
 
@@ -65,6 +72,17 @@ ngx_http_abtest_hash_check(ngx_conf_t *cf)
     }
 
     ngx_http_abtest_sha256_free(md);
+
+    amcf->random_key = ngx_palloc(cf->pool, NGX_HTTP_ABTEST_KEY_LEN);
+    if (amcf->random_key == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (RAND_bytes(amcf->random_key, NGX_HTTP_ABTEST_KEY_LEN) != 1) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "abtest: RAND_bytes() failed");
+        return NGX_ERROR;
+    }
 
     return NGX_OK;
 }
@@ -248,10 +266,21 @@ ngx_http_abtest_hash_digest(ngx_http_abtest_main_conf_t *amcf,
     *p++ = ':';
     p = ngx_cpymem(p, exp->name.data, exp->name.len);
 
-    if (EVP_DigestInit_ex(hp->md_ctx, hp->sha256, NULL) != 1
-        || EVP_DigestUpdate(hp->md_ctx, key, p - key) != 1
-        || EVP_DigestFinal_ex(hp->md_ctx, md, &len) != 1
-        || len != NGX_HTTP_ABTEST_DIGEST_LEN)
+    if (exp->assign == NGX_HTTP_ABTEST_ASSIGN_RANDOM) {
+        /* a draw no client can foretell or choose: keyed by the server */
+        if (amcf->random_key == NULL
+            || HMAC(hp->sha256, amcf->random_key, NGX_HTTP_ABTEST_KEY_LEN,
+                    key, p - key, md, &len)
+               == NULL
+            || len != NGX_HTTP_ABTEST_DIGEST_LEN)
+        {
+            return NGX_ERROR;
+        }
+
+    } else if (EVP_DigestInit_ex(hp->md_ctx, hp->sha256, NULL) != 1
+               || EVP_DigestUpdate(hp->md_ctx, key, p - key) != 1
+               || EVP_DigestFinal_ex(hp->md_ctx, md, &len) != 1
+               || len != NGX_HTTP_ABTEST_DIGEST_LEN)
     {
         return NGX_ERROR;
     }

@@ -14,7 +14,8 @@
 #define NGX_HTTP_ABTEST_DIGEST_LEN  32
 
 
-ngx_int_t ngx_http_abtest_hash_check(ngx_conf_t *cf);
+ngx_int_t ngx_http_abtest_hash_init_conf(ngx_conf_t *cf,
+    ngx_http_abtest_main_conf_t *amcf);
 ngx_int_t ngx_http_abtest_hash_init_process(ngx_cycle_t *cycle);
 void ngx_http_abtest_hash_exit_process(void);
 ngx_int_t ngx_http_abtest_hash_digest(ngx_http_abtest_main_conf_t *amcf,

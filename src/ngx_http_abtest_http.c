@@ -11,8 +11,12 @@
 #include "ngx_http_abtest_http.h"
 
 
-static ngx_int_t ngx_http_abtest_http_read_body(ngx_http_request_t *r,
-    ngx_str_t *body);
+static ngx_int_t ngx_http_abtest_http_copy(void *ctx, u_char *data,
+    size_t len);
+
+
+/* a body in a temporary file is read in parts of this size */
+#define NGX_HTTP_ABTEST_BODY_PART  16384
 
 
 /*
@@ -95,19 +99,19 @@ ngx_http_abtest_http_same_origin(ngx_http_request_t *r)
 
 
 /*
- * Starts reading a JSON body of at most "max" bytes (the "max_name"
- * setting): another media type (form posts included) is a 415, a larger
- * body a 413, a body of unknown length (chunked, HTTP/2 without a
- * Content-Length) a 411, so that no more than "max" is ever read; all as
- * JSON.
+ * Starts reading a JSON body of at most the location's body_max bytes:
+ * another media type (form posts included) is a 415, a larger body a
+ * 413, at once where its length is known, else as it is read (the
+ * module's request body filter); all as JSON.
  */
 
 ngx_int_t
-ngx_http_abtest_http_read_json(ngx_http_request_t *r, off_t max,
-    char *max_name, ngx_http_client_body_handler_pt handler)
+ngx_http_abtest_http_read_json(ngx_http_request_t *r,
+    ngx_http_client_body_handler_pt handler)
 {
-    ngx_int_t   rc;
-    ngx_str_t  *type;
+    ngx_int_t                    rc;
+    ngx_str_t                   *type;
+    ngx_http_abtest_loc_conf_t  *alcf;
 
     type = r->headers_in.content_type ? &r->headers_in.content_type->value
                                       : NULL;
@@ -126,18 +130,10 @@ ngx_http_abtest_http_read_json(ngx_http_request_t *r, off_t max,
                                     "Content-Type: must be application/json");
     }
 
-    if (r->headers_in.content_length_n < 0
-        && (r->headers_in.chunked || r->http_version >= NGX_HTTP_VERSION_20))
-    {
-        return ngx_http_abtest_http_error(r, NGX_HTTP_LENGTH_REQUIRED,
-                                          "Content-Length: required");
-    }
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_abtest_module);
 
-    if (r->headers_in.content_length_n > max) {
-        return ngx_http_abtest_http_error(r,
-                                    NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                    "body: larger than %O bytes (%s)", max,
-                                    max_name);
+    if (r->headers_in.content_length_n > alcf->body_max) {
+        return ngx_http_abtest_http_too_large(r);
     }
 
     r->request_body_in_single_buf = 1;
@@ -152,34 +148,69 @@ ngx_http_abtest_http_read_json(ngx_http_request_t *r, off_t max,
 }
 
 
+/* the location's limit on bodies, as JSON */
+
+ngx_int_t
+ngx_http_abtest_http_too_large(ngx_http_request_t *r)
+{
+    ngx_http_abtest_loc_conf_t  *alcf;
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_abtest_module);
+
+    return ngx_http_abtest_http_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                      "body: larger than %O bytes (%s)",
+                                      alcf->body_max, alcf->body_max_name);
+}
+
+
 /*
  * The body that was read, parsed as JSON nested at most "max_depth"
  * levels, into "tree"; where it is NULL, what the handler returns: a 400
  * naming what is wrong (an empty body, where "expected" says what was
- * wanted), or a 500.
+ * wanted), or a 500.  For small bodies only (the tree takes several
+ * times the body's size).
  */
 
 ngx_int_t
 ngx_http_abtest_http_parse_body(ngx_http_request_t *r, ngx_uint_t max_depth,
     const char *expected, yajl_val *tree)
 {
-    u_char     err[256];
-    ngx_int_t  rc;
-    ngx_str_t  body;
+    u_char        err[256];
+    off_t         len;
+    ngx_int_t     rc;
+    ngx_str_t     body;
+    ngx_chain_t  *cl;
 
     *tree = NULL;
 
-    rc = ngx_http_abtest_http_read_body(r, &body);
+    len = 0;
 
-    if (rc == NGX_DECLINED || (rc == NGX_OK && body.len == 0)) {
+    if (r->request_body) {
+        for (cl = r->request_body->bufs; cl; cl = cl->next) {
+            len += ngx_buf_size(cl->buf);
+        }
+    }
+
+    if (len == 0) {
         return ngx_http_abtest_http_error(r, NGX_HTTP_BAD_REQUEST,
                                           "body: empty, expected %s",
                                           expected);
     }
 
+    body.data = ngx_pnalloc(r->pool, (size_t) len + 1);
+    if (body.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    body.len = 0;
+
+    rc = ngx_http_abtest_http_read_body(r, ngx_http_abtest_http_copy, &body,
+                                        &len);
     if (rc != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    body.data[body.len] = '\0';
 
     err[0] = '\0';
     *tree = ngx_http_abtest_json_parse(r->pool, body.data, body.len,
@@ -194,55 +225,79 @@ ngx_http_abtest_http_parse_body(ngx_http_request_t *r, ngx_uint_t max_depth,
 }
 
 
-/* the whole body in memory, NUL-terminated; NGX_DECLINED: no body */
-
 static ngx_int_t
-ngx_http_abtest_http_read_body(ngx_http_request_t *r, ngx_str_t *body)
+ngx_http_abtest_http_copy(void *ctx, u_char *data, size_t len)
 {
-    off_t         len;
-    u_char       *p;
+    ngx_str_t  *body = ctx;
+
+    body->len = ngx_cpymem(body->data + body->len, data, len) - body->data;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Hands the body that was read to "feed" part by part, as it lies in
+ * memory or, from a temporary file, NGX_HTTP_ABTEST_BODY_PART bytes at a
+ * time; "len" gets its size.  NGX_DECLINED: there is no body.
+ */
+
+ngx_int_t
+ngx_http_abtest_http_read_body(ngx_http_request_t *r,
+    ngx_http_abtest_body_pt feed, void *ctx, off_t *len)
+{
+    off_t         offset;
+    u_char       *part;
+    size_t        size;
     ssize_t       n;
     ngx_buf_t    *b;
     ngx_chain_t  *cl;
+
+    *len = 0;
 
     if (r->request_body == NULL || r->request_body->bufs == NULL) {
         return NGX_DECLINED;
     }
 
-    len = 0;
-
-    for (cl = r->request_body->bufs; cl; cl = cl->next) {
-        len += ngx_buf_size(cl->buf);
-    }
-
-    body->data = ngx_pnalloc(r->pool, (size_t) len + 1);
-    if (body->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    p = body->data;
+    part = NULL;
 
     for (cl = r->request_body->bufs; cl; cl = cl->next) {
         b = cl->buf;
 
         if (!b->in_file) {
-            p = ngx_cpymem(p, b->pos, b->last - b->pos);
+            size = b->last - b->pos;
+
+            /* an empty buffer may have no memory at all */
+            if (size && feed(ctx, b->pos, size) != NGX_OK) {
+                return NGX_ERROR;
+            }
+
+            *len += size;
             continue;
         }
 
         /* a body larger than client_body_buffer_size, in a temp file */
-        n = ngx_read_file(b->file, p, (size_t) (b->file_last - b->file_pos),
-                          b->file_pos);
 
-        if (n != b->file_last - b->file_pos) {
-            return NGX_ERROR;
+        if (part == NULL) {
+            part = ngx_pnalloc(r->pool, NGX_HTTP_ABTEST_BODY_PART);
+            if (part == NULL) {
+                return NGX_ERROR;
+            }
         }
 
-        p += n;
-    }
+        for (offset = b->file_pos; offset < b->file_last; offset += n) {
+            size = (size_t) ngx_min(b->file_last - offset,
+                                    NGX_HTTP_ABTEST_BODY_PART);
 
-    *p = '\0';
-    body->len = p - body->data;
+            n = ngx_read_file(b->file, part, size, offset);
+
+            if (n != (ssize_t) size || feed(ctx, part, size) != NGX_OK) {
+                return NGX_ERROR;
+            }
+
+            *len += size;
+        }
+    }
 
     return NGX_OK;
 }
@@ -378,7 +433,7 @@ ngx_http_abtest_http_send_text(ngx_http_request_t *r, ngx_uint_t status,
 
 /*
  * {"error": "..."} with the status; client mistakes are logged at info,
- * as nginx logs its own client errors
+ * as nginx logs its own client errors, failures at error
  */
 
 ngx_int_t
@@ -404,8 +459,13 @@ ngx_http_abtest_http_error(ngx_http_request_t *r, ngx_uint_t status,
     p = ngx_vslprintf(msg, msg + sizeof(msg), fmt, args);
     va_end(args);
 
-    level = (status >= NGX_HTTP_INTERNAL_SERVER_ERROR) ? NGX_LOG_ERR
-                                                       : NGX_LOG_INFO;
+    /*
+     * a 503 is a condition the module logs once when it begins (a failing
+     * events log, a store out of reach), not once per request it refuses
+     */
+    level = (status >= NGX_HTTP_INTERNAL_SERVER_ERROR
+             && status != NGX_HTTP_SERVICE_UNAVAILABLE)
+            ? NGX_LOG_ERR : NGX_LOG_INFO;
 
     /* a message may quote a client's bytes: no line of its own in the log */
     for (s = msg, line = safe; s < p; s++) {

@@ -12,12 +12,20 @@
 #include "ngx_http_abtest_json.h"
 
 
+/* takes a part of a request body */
+typedef ngx_int_t (*ngx_http_abtest_body_pt)(void *ctx, u_char *data,
+    size_t len);
+
+
 ngx_int_t ngx_http_abtest_http_get(ngx_http_request_t *r);
 ngx_int_t ngx_http_abtest_http_not_allowed(ngx_http_request_t *r,
     char *allow);
 ngx_int_t ngx_http_abtest_http_same_origin(ngx_http_request_t *r);
-ngx_int_t ngx_http_abtest_http_read_json(ngx_http_request_t *r, off_t max,
-    char *max_name, ngx_http_client_body_handler_pt handler);
+ngx_int_t ngx_http_abtest_http_read_json(ngx_http_request_t *r,
+    ngx_http_client_body_handler_pt handler);
+ngx_int_t ngx_http_abtest_http_too_large(ngx_http_request_t *r);
+ngx_int_t ngx_http_abtest_http_read_body(ngx_http_request_t *r,
+    ngx_http_abtest_body_pt feed, void *ctx, off_t *len);
 ngx_int_t ngx_http_abtest_http_parse_body(ngx_http_request_t *r,
     ngx_uint_t max_depth, const char *expected, yajl_val *tree);
 ngx_int_t ngx_http_abtest_http_header(ngx_http_request_t *r, char *name,

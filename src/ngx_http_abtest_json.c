@@ -11,7 +11,6 @@
 #include "ngx_http_abtest_experiment.h"
 #include "ngx_http_abtest_util.h"
 
-#include <yajl/yajl_parse.h>
 
 
 /* an object or array being built */
@@ -122,16 +121,23 @@ ngx_http_abtest_json_free(void *ctx, void *ptr)
 }
 
 
+void
+ngx_http_abtest_json_alloc_funcs(yajl_alloc_funcs *funcs, ngx_pool_t *pool)
+{
+    funcs->malloc = ngx_http_abtest_json_alloc;
+    funcs->realloc = ngx_http_abtest_json_realloc;
+    funcs->free = ngx_http_abtest_json_free;
+    funcs->ctx = pool;
+}
+
+
 yajl_gen
 ngx_http_abtest_json_gen(ngx_pool_t *pool)
 {
     yajl_gen          g;
     yajl_alloc_funcs  funcs;
 
-    funcs.malloc = ngx_http_abtest_json_alloc;
-    funcs.realloc = ngx_http_abtest_json_realloc;
-    funcs.free = ngx_http_abtest_json_free;
-    funcs.ctx = pool;
+    ngx_http_abtest_json_alloc_funcs(&funcs, pool);
 
     /* yajl copies "funcs" */
     g = yajl_gen_alloc(&funcs);
@@ -178,10 +184,7 @@ ngx_http_abtest_json_parse(ngx_pool_t *pool, u_char *text, size_t len,
         return NULL;
     }
 
-    funcs.malloc = ngx_http_abtest_json_alloc;
-    funcs.realloc = ngx_http_abtest_json_realloc;
-    funcs.free = ngx_http_abtest_json_free;
-    funcs.ctx = pool;
+    ngx_http_abtest_json_alloc_funcs(&funcs, pool);
 
     h = yajl_alloc(&ngx_http_abtest_json_callbacks, &funcs, &t);
     if (h == NULL) {

@@ -12,6 +12,7 @@
 
 #include <math.h>
 #include <yajl/yajl_gen.h>
+#include <yajl/yajl_parse.h>
 #include <yajl/yajl_tree.h>
 
 
@@ -22,6 +23,8 @@
     yajl_gen_string(g, (const unsigned char *) (p), n)
 
 
+void ngx_http_abtest_json_alloc_funcs(yajl_alloc_funcs *funcs,
+    ngx_pool_t *pool);
 yajl_gen ngx_http_abtest_json_gen(ngx_pool_t *pool);
 yajl_val ngx_http_abtest_json_parse(ngx_pool_t *pool, u_char *text,
     size_t len, ngx_uint_t max_depth, u_char *err, size_t err_len);

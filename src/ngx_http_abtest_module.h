@@ -27,6 +27,9 @@
 #define NGX_HTTP_ABTEST_GROUPS_MAX       64
 #define NGX_HTTP_ABTEST_WEIGHT_TOTAL_MAX 2147483648ULL    /* 2^31 */
 
+/* the key of "assign random" draws: HMAC-SHA-256 */
+#define NGX_HTTP_ABTEST_KEY_LEN          32
+
 /* previous weight settings a group cookie is checked against */
 #define NGX_HTTP_ABTEST_HISTORY          8
 
@@ -105,6 +108,9 @@ typedef struct {
     /* abtest_zone: run-time state shared by all workers, or NULL */
     ngx_http_abtest_zone_t    *zone;
 
+    /* the key of "assign random" draws: the zone's, else this config's */
+    u_char                    *random_key;
+
     /* abtest_events_log: the durable JSON-lines log of accepted events */
     ngx_http_abtest_event_log_t  *event_log;
 
@@ -122,9 +128,15 @@ typedef struct {
 
     ngx_uint_t                 api;          /* abtest_api, a content handler */
     ngx_flag_t                 api_write;
+    ngx_flag_t                 api_trusted;  /* events of other devices */
 
-    /* an events location enforces client_max_body_size itself */
-    off_t                      events_body_max;
+    /*
+     * API locations that take bodies bound them themselves, so that every
+     * refusal is JSON: events at client_max_body_size, updates at
+     * client_body_buffer_size ("body_max_name"); 0: no body taken
+     */
+    off_t                      body_max;
+    char                      *body_max_name;
 
     /* abtest_admin: where the page finds the API */
     ngx_str_t                  admin_experiments;

@@ -89,6 +89,24 @@ ngx_http_abtest_ring_init_locked(ngx_http_abtest_ring_t *ring,
 }
 
 
+/* for what must win over events: NGX_DECLINED when the ring is empty */
+
+ngx_int_t
+ngx_http_abtest_ring_drop_locked(ngx_http_abtest_ring_t *ring,
+    ngx_slab_pool_t *shpool)
+{
+    if (ring->nslots == 0 || ring->first_id == ring->next_id) {
+        return NGX_DECLINED;
+    }
+
+    ngx_http_abtest_ring_drop_oldest(ring, shpool);
+
+    ring->evicted++;
+
+    return NGX_OK;
+}
+
+
 static void
 ngx_http_abtest_ring_drop_oldest(ngx_http_abtest_ring_t *ring,
     ngx_slab_pool_t *shpool)

@@ -39,6 +39,8 @@ ngx_int_t ngx_http_abtest_ring_init_locked(ngx_http_abtest_ring_t *ring,
 ngx_int_t ngx_http_abtest_ring_append_locked(ngx_http_abtest_ring_t *ring,
     ngx_slab_pool_t *shpool, ngx_http_abtest_event_t *events, ngx_uint_t n,
     u_char **mem, ngx_uint_t *full);
+ngx_int_t ngx_http_abtest_ring_drop_locked(ngx_http_abtest_ring_t *ring,
+    ngx_slab_pool_t *shpool);
 void ngx_http_abtest_ring_warn_full(ngx_http_abtest_ring_t *ring,
     ngx_log_t *log);
 ngx_int_t ngx_http_abtest_ring_read(ngx_http_abtest_ring_t *ring,

@@ -14,6 +14,8 @@
 #include "ngx_http_abtest_state_file.h"
 #include "ngx_http_abtest_util.h"
 
+#include <openssl/rand.h>
+
 
 #define NGX_HTTP_ABTEST_EVENTS_DEFAULT  1000
 #define NGX_HTTP_ABTEST_EVENTS_MAX      10000000
@@ -37,6 +39,8 @@ static ngx_int_t ngx_http_abtest_reconcile_locked(
     ngx_http_abtest_main_conf_t *amcf, ngx_log_t *log);
 static ngx_int_t ngx_http_abtest_take_nodes_locked(
     ngx_http_abtest_main_conf_t *amcf, ngx_log_t *log);
+static ngx_http_abtest_node_t *ngx_http_abtest_node_alloc_locked(
+    ngx_http_abtest_zone_t *zone);
 static void ngx_http_abtest_node_meet_locked(ngx_http_abtest_zone_t *zone,
     ngx_http_abtest_experiment_t *exp, ngx_log_t *log);
 static void ngx_http_abtest_retire_locked(ngx_http_abtest_main_conf_t *amcf,
@@ -249,6 +253,7 @@ ngx_http_abtest_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     if (ozone || shm_zone->shm.exists) {
         zone->sh = ozone ? ozone->sh : zone->shpool->data;
+        zone->amcf->random_key = zone->sh->random_key;
 
         ngx_shmtx_lock(&zone->shpool->mutex);
         zone->generation = ++zone->sh->generations;
@@ -264,6 +269,15 @@ ngx_http_abtest_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     ngx_memzero(zone->sh, sizeof(ngx_http_abtest_shctx_t));
     ngx_queue_init(&zone->sh->experiments);
+
+    /* a new key, unless the state file keeps the one draws were made with */
+    if (RAND_bytes(zone->sh->random_key, NGX_HTTP_ABTEST_KEY_LEN) != 1) {
+        ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                      "abtest: RAND_bytes() failed");
+        return NGX_ERROR;
+    }
+
+    zone->amcf->random_key = zone->sh->random_key;
 
     zone->shpool->data = zone->sh;
 
@@ -322,6 +336,8 @@ ngx_http_abtest_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 static void
 ngx_http_abtest_shm_restore(ngx_http_abtest_zone_t *zone, ngx_log_t *log)
 {
+    u_char                        key[NGX_HTTP_ABTEST_KEY_LEN];
+    ngx_int_t                     rc;
     ngx_uint_t                    i, n;
     ngx_http_abtest_node_t       *node;
     ngx_http_abtest_saved_t      *saved;
@@ -335,10 +351,15 @@ ngx_http_abtest_shm_restore(ngx_http_abtest_zone_t *zone, ngx_log_t *log)
         return;
     }
 
-    ngx_http_abtest_state_file_read(&zone->state_file, &amcf->experiments,
-                                    saved, log);
+    rc = ngx_http_abtest_state_file_read(&zone->state_file,
+                                         &amcf->experiments, saved, key, log);
 
     ngx_shmtx_lock(&zone->shpool->mutex);
+
+    /* the key draws were made with replaces the one the zone was made with */
+    if (rc == NGX_OK) {
+        ngx_memcpy(zone->sh->random_key, key, NGX_HTTP_ABTEST_KEY_LEN);
+    }
 
     for (i = 0; i < n; i++) {
         if (!saved[i].found) {
@@ -491,17 +512,7 @@ ngx_http_abtest_take_nodes_locked(ngx_http_abtest_main_conf_t *amcf,
             continue;
         }
 
-        node = ngx_slab_calloc_locked(zone->shpool,
-                                      sizeof(ngx_http_abtest_node_t));
-        if (node) {
-            node->counts = ngx_slab_calloc_locked(zone->shpool,
-                                 ngx_http_abtest_counts_size(
-                                                 NGX_HTTP_ABTEST_GROUPS_MAX));
-            if (node->counts == NULL) {
-                ngx_slab_free_locked(zone->shpool, node);
-                node = NULL;
-            }
-        }
+        node = ngx_http_abtest_node_alloc_locked(zone);
 
         if (node == NULL) {
             for (k = 0; k < i; k++) {
@@ -513,7 +524,13 @@ ngx_http_abtest_take_nodes_locked(ngx_http_abtest_main_conf_t *amcf,
             }
 
             ngx_log_error(NGX_LOG_EMERG, log, 0,
-                          "abtest: zone is too small for %ui experiments", n);
+                          "abtest: zone \"%V\" (%uz bytes) cannot hold %ui "
+                          "experiments even with no events in it: give "
+                          "abtest_zone a larger size and reload (the "
+                          "experiments it could not take run from the "
+                          "configuration, without run-time changes)",
+                          &zone->shm_zone->shm.name, zone->shm_zone->shm.size,
+                          n);
             return NGX_ERROR;
         }
 
@@ -521,6 +538,57 @@ ngx_http_abtest_take_nodes_locked(ngx_http_abtest_main_conf_t *amcf,
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * A new node and its counters (sized for any number of groups).  The
+ * experiments' records always win over events: the ring gives up its
+ * oldest events until they fit, or is empty.
+ */
+
+static ngx_http_abtest_node_t *
+ngx_http_abtest_node_alloc_locked(ngx_http_abtest_zone_t *zone)
+{
+    size_t                   size;
+    ngx_uint_t               dropped;
+    ngx_http_abtest_node_t  *node;
+
+    size = ngx_http_abtest_counts_size(NGX_HTTP_ABTEST_GROUPS_MAX);
+    dropped = 0;
+
+    for ( ;; ) {
+        node = ngx_slab_calloc_locked(zone->shpool,
+                                      sizeof(ngx_http_abtest_node_t));
+        if (node) {
+            node->counts = ngx_slab_calloc_locked(zone->shpool, size);
+
+            if (node->counts) {
+                break;
+            }
+
+            ngx_slab_free_locked(zone->shpool, node);
+            node = NULL;
+        }
+
+        if (ngx_http_abtest_ring_drop_locked(&zone->sh->ring, zone->shpool)
+            != NGX_OK)
+        {
+            break;
+        }
+
+        dropped++;
+    }
+
+    if (dropped) {
+        ngx_log_error(NGX_LOG_WARN, zone->shm_zone->shm.log, 0,
+                      "abtest: zone \"%V\" was full, %ui events left the "
+                      "ring to make room for an experiment (they are in "
+                      "the events log, if there is one)",
+                      &zone->shm_zone->shm.name, dropped);
+    }
+
+    return node;
 }
 
 
@@ -978,7 +1046,15 @@ ngx_http_abtest_shm_update(ngx_http_abtest_main_conf_t *amcf,
 
     node = zone->nodes[exp->index];
 
+    if (node == NULL) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        *err = "the zone has no room for this experiment, it runs from the "
+               "configuration: give abtest_zone a larger size and reload";
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
+    }
+
     if (!ngx_http_abtest_node_valid(node, exp)) {
+        /* another configuration's workers, still running, own the node */
         ngx_shmtx_unlock(&zone->shpool->mutex);
         *err = "the experiment is being reconfigured, try again";
         return NGX_HTTP_SERVICE_UNAVAILABLE;
@@ -1145,7 +1221,8 @@ ngx_http_abtest_shm_save(ngx_http_abtest_main_conf_t *amcf, ngx_log_t *log)
 
                 rc = ngx_http_abtest_state_file_write(&zone->state_file,
                                                       &amcf->experiments,
-                                                      saved, pool, log);
+                                                      saved, sh->random_key,
+                                                      pool, log);
             }
 
             ngx_destroy_pool(pool);

@@ -57,6 +57,9 @@ typedef struct {
     ngx_uint_t                 dirty;
 
     ngx_http_abtest_ring_t     ring;
+
+    /* "assign random" draws, the same in every worker and after reloads */
+    u_char                     random_key[NGX_HTTP_ABTEST_KEY_LEN];
 } ngx_http_abtest_shctx_t;
 
 

@@ -32,19 +32,26 @@ static ngx_int_t ngx_http_abtest_state_parse(ngx_http_abtest_experiment_t *exp,
     yajl_val obj, ngx_http_abtest_exp_state_t *state, u_char *err,
     size_t err_len);
 static int64_t ngx_http_abtest_state_ms(yajl_val v);
+static ngx_int_t ngx_http_abtest_state_key(yajl_val v, u_char *key);
+static u_char ngx_http_abtest_hex_digit(u_char c);
 
 
 /*
- * {"version": 1, "experiments": {"<name>": {"groups": {...}, "state":
- * ..., "rollout_group": ..., "start_ms": ..., "end_ms": ..., "history":
- * [...], "configured": {"groups": {...}, "state": ...,
- * "rollout_group": ...}}}}
+ * {"version": 1, "random_key": "<hex>", "experiments": {"<name>":
+ * {"groups": {...}, "state": ..., "rollout_group": ..., "start_ms": ...,
+ * "end_ms": ..., "history": [...], "configured": {"groups": {...},
+ * "state": ..., "rollout_group": ...}}}}
+ *
+ * The key of "assign random" draws is a secret: the file is the workers'
+ * user's alone (0600).
  */
 
 ngx_int_t
 ngx_http_abtest_state_file_write(ngx_str_t *path, ngx_array_t *experiments,
-    ngx_http_abtest_saved_t *saved, ngx_pool_t *pool, ngx_log_t *log)
+    ngx_http_abtest_saved_t *saved, u_char *key, ngx_pool_t *pool,
+    ngx_log_t *log)
 {
+    u_char                         hex[2 * NGX_HTTP_ABTEST_KEY_LEN];
     u_char                        *temp;
     yajl_gen                       g;
     ngx_fd_t                       fd;
@@ -62,6 +69,13 @@ ngx_http_abtest_state_file_write(ngx_str_t *path, ngx_array_t *experiments,
     yajl_gen_map_open(g);
     ngx_http_abtest_json_literal(g, "version");
     yajl_gen_integer(g, 1);
+
+    if (key) {
+        ngx_http_abtest_json_literal(g, "random_key");
+        ngx_hex_dump(hex, key, NGX_HTTP_ABTEST_KEY_LEN);
+        ngx_http_abtest_json_str(g, hex, sizeof(hex));
+    }
+
     ngx_http_abtest_json_literal(g, "experiments");
     yajl_gen_map_open(g);
 
@@ -113,7 +127,7 @@ ngx_http_abtest_state_file_write(ngx_str_t *path, ngx_array_t *experiments,
     ngx_sprintf(temp, "%V.tmp%Z", path);
 
     fd = ngx_open_file(temp, NGX_FILE_WRONLY, NGX_FILE_TRUNCATE,
-                       NGX_FILE_DEFAULT_ACCESS);
+                       NGX_FILE_OWNER_ACCESS);
     if (fd == NGX_INVALID_FILE) {
         ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
                       "abtest: cannot write the state file, "
@@ -193,31 +207,36 @@ ngx_http_abtest_state_weights(yajl_gen g, ngx_http_abtest_experiment_t *exp,
 
 /*
  * For a fresh zone: what the file says of each experiment, into "saved"
- * (found), where it is valid and still fits the configuration.
+ * (found), where it is valid and still fits the configuration; and the
+ * key of "assign random" draws, into "key".  NGX_OK when the file gave
+ * the key.
  */
 
-void
+ngx_int_t
 ngx_http_abtest_state_file_read(ngx_str_t *path, ngx_array_t *experiments,
-    ngx_http_abtest_saved_t *saved, ngx_log_t *log)
+    ngx_http_abtest_saved_t *saved, u_char *key, ngx_log_t *log)
 {
     u_char                        *text, err[256];
     size_t                         len;
     yajl_val                       tree, exps, one;
+    ngx_int_t                      rc;
     ngx_uint_t                     i;
     ngx_pool_t                    *pool;
-    const char                    *key[2];
+    const char                    *name[2];
     ngx_http_abtest_experiment_t  *exp;
 
     text = ngx_http_abtest_state_read(path, log, &len);
     if (text == NULL) {
-        return;
+        return NGX_DECLINED;
     }
 
     pool = ngx_create_pool(4096, log);
     if (pool == NULL) {
         ngx_free(text);
-        return;
+        return NGX_DECLINED;
     }
+
+    rc = NGX_DECLINED;
 
     err[0] = '\0';
     tree = ngx_http_abtest_json_parse(pool, text, len,
@@ -233,10 +252,21 @@ ngx_http_abtest_state_file_read(ngx_str_t *path, ngx_array_t *experiments,
         goto done;
     }
 
-    key[0] = "experiments";
-    key[1] = NULL;
+    name[1] = NULL;
 
-    exps = yajl_tree_get(tree, key, yajl_t_object);
+    name[0] = "random_key";
+    rc = ngx_http_abtest_state_key(yajl_tree_get(tree, name, yajl_t_string),
+                                   key);
+    if (rc == NGX_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "abtest: state file \"%V\": \"random_key\" is not %d "
+                      "hexadecimal digits, \"assign random\" draws anew",
+                      path, 2 * NGX_HTTP_ABTEST_KEY_LEN);
+    }
+
+    name[0] = "experiments";
+
+    exps = yajl_tree_get(tree, name, yajl_t_object);
     if (exps == NULL) {
         ngx_log_error(NGX_LOG_ERR, log, 0,
                       "abtest: state file \"%V\" has no \"experiments\" "
@@ -247,8 +277,8 @@ ngx_http_abtest_state_file_read(ngx_str_t *path, ngx_array_t *experiments,
     exp = experiments->elts;
 
     for (i = 0; i < experiments->nelts; i++) {
-        key[0] = (const char *) exp[i].name.data;
-        one = yajl_tree_get(exps, key, yajl_t_object);
+        name[0] = (const char *) exp[i].name.data;
+        one = yajl_tree_get(exps, name, yajl_t_object);
 
         if (one) {
             (void) ngx_http_abtest_state_experiment(path, &exp[i], one,
@@ -259,6 +289,55 @@ ngx_http_abtest_state_file_read(ngx_str_t *path, ngx_array_t *experiments,
 done:
 
     ngx_destroy_pool(pool);
+
+    return rc;
+}
+
+
+/* NGX_OK: "v" held a key; NGX_DECLINED: none; NGX_ERROR: not a key */
+
+static ngx_int_t
+ngx_http_abtest_state_key(yajl_val v, u_char *key)
+{
+    u_char       c, d;
+    ngx_uint_t   i;
+    const char  *s;
+
+    if (v == NULL) {
+        return NGX_DECLINED;
+    }
+
+    s = YAJL_GET_STRING(v);
+
+    if (s == NULL || ngx_strlen(s) != 2 * NGX_HTTP_ABTEST_KEY_LEN) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < NGX_HTTP_ABTEST_KEY_LEN; i++) {
+        c = ngx_http_abtest_hex_digit(s[2 * i]);
+        d = ngx_http_abtest_hex_digit(s[2 * i + 1]);
+
+        if (c > 15 || d > 15) {
+            return NGX_ERROR;
+        }
+
+        key[i] = (u_char) (c << 4 | d);
+    }
+
+    return NGX_OK;
+}
+
+
+static u_char
+ngx_http_abtest_hex_digit(u_char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+
+    c |= 0x20;
+
+    return (c >= 'a' && c <= 'f') ? c - 'a' + 10 : 16;
 }
 
 

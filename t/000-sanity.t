@@ -249,7 +249,7 @@ qr/device_id=/
 
 
 
-=== TEST 12: assign random (seed step 1): a draw kept in the group cookie
+=== TEST 12: assign random (seed step 1): a draw the group cookie tells the page
 --- http_config
     abtest_experiment button {
         group  A 50;
@@ -271,11 +271,11 @@ qr/^Set-Cookie: variant=[AB]; /m
 
 
 
-=== TEST 13: assign random: a valid group cookie is kept as the group
+=== TEST 13: assign random: a group cookie the draw did not give is not taken (no client chooses its group)
 --- http_config
     abtest_experiment button {
         group  A 1;
-        group  B 1000000;
+        group  B 2147483646;
         assign random;
         cookie variant;
     }
@@ -289,7 +289,9 @@ qr/^Set-Cookie: variant=[AB]; /m
 --- request eval
 [map { "GET /t" } 1 .. 10]
 --- response_body eval
-[map { "group=A\n" } 1 .. 10]
+[map { "group=B\n" } 1 .. 10]
+--- raw_response_headers_like eval
+[map { qr/^Set-Cookie: variant=B; /m } 1 .. 10]
 
 
 

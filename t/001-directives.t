@@ -280,7 +280,7 @@ qr/\[emerg\] .*invalid assign "murmur": use hash or random/
 
 
 
-=== TEST 18: assign random without a cookie
+=== TEST 18: assign random without a cookie: taken, the draw is kept by the device id
 --- http_config
 abtest_experiment e {
     group A 1;
@@ -288,11 +288,13 @@ abtest_experiment e {
 }
 --- config
     location = /t {
-        return 200;
+        abtest on;
+        return 200 "$ab_group_e\n";
     }
---- must_die
---- error_log eval
-qr/\[emerg\] .*experiment "e" uses "assign random", which keeps the group in a cookie: add "cookie"/
+--- request
+GET /t
+--- response_body
+A
 
 
 

@@ -459,18 +459,37 @@ Content-Type: application/json
 
 
 
-=== TEST 22: an update of unknown length (chunked) is refused
+=== TEST 22: an update of unknown length (chunked) is taken within client_body_buffer_size, and refused as JSON beyond it
+--- config
+    location /api/experiments {
+        client_body_buffer_size 1k;
+        abtest_api experiments write=on;
+    }
 --- request
 GET /api/experiments
 --- json eval
 sub {
+    my $chunked = sub {
+        my ($json) = @_;
+        return "POST /api/experiments/update HTTP/1.1\r\nHost: localhost\r\n"
+            . "Connection: close\r\nContent-Type: application/json\r\n"
+            . "Transfer-Encoding: chunked\r\n\r\n"
+            . sprintf("%x\r\n%s\r\n0\r\n\r\n", length $json, $json);
+    };
     my ($status, $body) = ABTest::Json::http_raw(
-        "POST /api/experiments/update HTTP/1.1\r\nHost: localhost\r\n"
-        . "Connection: close\r\nContent-Type: application/json\r\n"
-        . "Transfer-Encoding: chunked\r\n\r\n"
-        . "2c\r\n{\"name\": \"headline_test\", \"state\": \"active\"}\r\n"
-        . "0\r\n\r\n");
-    return "status $status: $body" if $status != 411;
+        $chunked->('{"name": "headline_test", "state": "inactive"}'));
+    return "status $status: $body" if $status != 200;
+    my $e = ABTest::Json::match_json(ABTest::Json::decode($body),
+                                     { headline_test => sub {
+                                         $_[0]{state} eq 'inactive' ? ''
+                                         : "state $_[0]{state}" } });
+    return $e if $e;
+    ($status, $body) = ABTest::Json::http_raw(
+        $chunked->('{"name": "headline_test", "title": "' . ('x' x 2000)
+                   . '"}'));
+    return "status $status: $body" if $status != 413;
     return ABTest::Json::match_json(ABTest::Json::decode($body),
-                                    { error => 'Content-Length: required' });
+        { error => 'body: larger than 1024 bytes (client_body_buffer_size)' });
 }
+--- error_log
+abtest api: 413 body: larger than 1024 bytes (client_body_buffer_size)

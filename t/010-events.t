@@ -36,12 +36,12 @@ our $Config = <<'_EOC_';
     abtest on;
 
     location = /events {
-        abtest_api events;
+        abtest_api events trusted=on;
     }
 
     location = /small/events {
         client_max_body_size 512k;
-        abtest_api events;
+        abtest_api events trusted=on;
     }
 
     location = /api/expgroups {
@@ -514,17 +514,24 @@ Content-Type: application/json
 
 
 
-=== TEST 17: a chunked body (no length) and a NUL byte: refused, nothing stored
+=== TEST 17: a chunked body (no length) is taken within client_max_body_size and refused as JSON beyond it; a NUL byte refused
 --- request
 GET /events
 --- json eval
 sub {
+    my $big = '{"deviceId": "d1", "event": "y", "params": {"a": "'
+              . ('x' x 600000) . '"}}';
     my @cases = (
+        ["POST /small/events HTTP/1.1\r\nHost: localhost\r\n"
+         . "Connection: close\r\nContent-Type: application/json\r\n"
+         . "Transfer-Encoding: chunked\r\n\r\n"
+         . sprintf("%x\r\n%s\r\n0\r\n\r\n", length $big, $big),
+         413, { error => 'body: larger than 524288 bytes (client_max_body_size)' }],
         ["POST /events HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
          . "Content-Type: application/json\r\n"
          . "Transfer-Encoding: chunked\r\n\r\n"
          . "20\r\n{\"deviceId\": \"d1\", \"event\": \"x\"}\r\n0\r\n\r\n",
-         411, { error => 'Content-Length: required' }],
+         200, { status => 'ok' }],
         ["POST /events HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
          . "Content-Type: application/json\r\nContent-Length: 33\r\n\r\n"
          . qq{{"deviceId": "d1", "event": "x\0"}},
@@ -536,9 +543,12 @@ sub {
         my $e = ::match_json(::decode($body), $c->[2]);
         return $e if $e;
     }
+    # the chunked event only: nothing of the refused bodies
     my ($status, $body) = ABTest::Json::http('GET', '/events');
-    return ::match_json(::decode($body), []);
+    return ::match_json([map { $_->{event} } @{ ::decode($body) }], ['x']);
 }
+--- error_log
+abtest api: 413 body: larger than 524288 bytes (client_max_body_size)
 
 
 
@@ -582,7 +592,7 @@ qr/\[emerg\] .*invalid "events=" value "events=1152921504606846976": use the num
     abtest on;
 
     location = /events {
-        abtest_api events;
+        abtest_api events trusted=on;
         client_max_body_size 1k;
 
         limit_except GET {
@@ -638,7 +648,7 @@ abtest api: 400 a?FAKE [emerg] forged: unknown field
 === TEST 23: a location inside an events location is not one; limit_except there keeps its own handler
 --- config
     location /in/ {
-        abtest_api events;
+        abtest_api events trusted=on;
 
         location /in/static/ {
             limit_except GET {

@@ -54,7 +54,7 @@ our $Config = <<'_EOC_';
     abtest_force on;
 
     location = /events {
-        abtest_api events;
+        abtest_api events trusted=on;
     }
 
     location = /api/stats {

@@ -21,7 +21,7 @@ our $Config = <<'_EOC_';
     abtest on;
 
     location = /events {
-        abtest_api events;
+        abtest_api events trusted=on;
         access_log logs/pids.log pids;
     }
 

@@ -23,7 +23,7 @@ workers(2);
 
 our $Config = <<'_EOC_';
     location = /events {
-        abtest_api events;
+        abtest_api events trusted=on;
     }
 
     location = /api/stats {

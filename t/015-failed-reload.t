@@ -103,7 +103,7 @@ __DATA__
     }
 
     location = /events {
-        abtest_api events;
+        abtest_api events trusted=on;
     }
 
     location = /api/stats {
