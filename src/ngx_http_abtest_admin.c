@@ -174,6 +174,10 @@ ngx_http_abtest_admin_handler(ngx_http_request_t *r)
         return rc;
     }
 
+    if (ngx_http_abtest_http_own_host(r) != NGX_OK) {
+        return ngx_http_abtest_http_not_own_host(r);
+    }
+
     alcf = ngx_http_get_module_loc_conf(r, ngx_http_abtest_module);
     part = ngx_http_abtest_admin_page;
 

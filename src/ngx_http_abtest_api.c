@@ -262,6 +262,10 @@ ngx_http_abtest_api_experiments(ngx_http_request_t *r)
             return ngx_http_abtest_http_not_allowed(r, "POST");
         }
 
+        if (ngx_http_abtest_http_own_host(r) != NGX_OK) {
+            return ngx_http_abtest_http_not_own_host(r);
+        }
+
         if (ngx_http_abtest_http_same_origin(r) != NGX_OK) {
             return ngx_http_abtest_http_error(r, NGX_HTTP_FORBIDDEN,
                                     "Origin: writes from another site are "

@@ -49,6 +49,10 @@ ngx_http_abtest_events_handler(ngx_http_request_t *r)
         return ngx_http_abtest_http_not_allowed(r, "GET, HEAD, POST");
     }
 
+    if (ngx_http_abtest_http_own_host(r) != NGX_OK) {
+        return ngx_http_abtest_http_not_own_host(r);
+    }
+
     return ngx_http_abtest_http_read_json(r, ngx_http_abtest_events_body);
 }
 
@@ -498,9 +502,8 @@ ngx_http_abtest_events_count_locked(ngx_http_abtest_main_conf_t *amcf,
 
 
 /*
- * Names get a counter in the order they come; past EVENT_NAMES of them,
- * the rest share one.  Names are at most NAME_MAX bytes (checked when
- * the event was accepted).
+ * The names the configuration lists (exposure, goal, "events") have a
+ * counter each; every other name shares the last one (other_events).
  */
 
 static void
@@ -521,10 +524,8 @@ ngx_http_abtest_count_locked(ngx_http_abtest_node_t *node, ngx_str_t *name,
         }
     }
 
-    if (i == node->nnames && i < NGX_HTTP_ABTEST_EVENT_NAMES) {
-        ngx_memcpy(node->names[i], name->data, name->len);
-        node->name_lens[i] = (u_char) name->len;
-        node->nnames++;
+    if (i == node->nnames) {
+        i = NGX_HTTP_ABTEST_EVENT_NAMES;
     }
 
     ngx_http_abtest_count(node, group, i)++;

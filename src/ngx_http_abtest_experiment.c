@@ -24,6 +24,9 @@ static char *ngx_http_abtest_experiment_state(ngx_conf_t *cf,
     ngx_http_abtest_experiment_t *exp, ngx_str_t *value);
 static char *ngx_http_abtest_experiment_assign(ngx_conf_t *cf,
     ngx_http_abtest_experiment_t *exp, ngx_str_t *value);
+static char *ngx_http_abtest_experiment_events(ngx_conf_t *cf,
+    ngx_http_abtest_experiment_t *exp, ngx_str_t *value, ngx_uint_t n);
+static ngx_int_t ngx_http_abtest_same_name(ngx_str_t *a, ngx_str_t *b);
 static char *ngx_http_abtest_group(ngx_conf_t *cf,
     ngx_http_abtest_experiment_t *exp, ngx_str_t *value);
 static char *ngx_http_abtest_set_once(ngx_conf_t *cf, ngx_str_t *field,
@@ -253,6 +256,10 @@ ngx_http_abtest_experiment_command(ngx_conf_t *cf, ngx_command_t *dummy,
         return ngx_http_abtest_group(cf, exp, value);
     }
 
+    if (n >= 2 && ngx_strcmp(value[0].data, "events") == 0) {
+        return ngx_http_abtest_experiment_events(cf, exp, value, n);
+    }
+
     if (n == 2) {
         for (s = ngx_http_abtest_settings; s->name.len; s++) {
             if (ngx_strcmp(value[0].data, s->name.data) == 0) {
@@ -328,6 +335,76 @@ ngx_http_abtest_experiment_assign(ngx_conf_t *cf,
                        &value[1]);
 
     return NGX_CONF_ERROR;
+}
+
+
+/*
+ * "events name ...": the names the statistics count each, beside the
+ * exposure and the goal; a client's other names are counted together
+ * (other_events), so that no client takes the places.
+ */
+
+static char *
+ngx_http_abtest_experiment_events(ngx_conf_t *cf,
+    ngx_http_abtest_experiment_t *exp, ngx_str_t *value, ngx_uint_t n)
+{
+    ngx_str_t   *name, *names;
+    ngx_uint_t   i, k;
+
+    if (exp->events) {
+        return ngx_http_abtest_duplicate(cf, value);
+    }
+
+    if (n - 1 > NGX_HTTP_ABTEST_EVENTS_LISTED) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "too many \"events\" in experiment \"%V\", at "
+                           "most %d beside the exposure and the goal",
+                           &exp->name, NGX_HTTP_ABTEST_EVENTS_LISTED);
+        return NGX_CONF_ERROR;
+    }
+
+    exp->events = ngx_array_create(cf->pool, n - 1, sizeof(ngx_str_t));
+    if (exp->events == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 1; i < n; i++) {
+        if (ngx_http_abtest_valid_event_name(&value[i]) != NGX_OK) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid event name \"%V\": use 1 to %d "
+                               "bytes of UTF-8 without control characters",
+                               &value[i], NGX_HTTP_ABTEST_NAME_MAX);
+            return NGX_CONF_ERROR;
+        }
+
+        names = exp->events->elts;
+
+        for (k = 0; k < exp->events->nelts; k++) {
+            if (ngx_http_abtest_same_name(&names[k], &value[i])) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "event \"%V\" is listed twice in "
+                                   "experiment \"%V\"", &value[i],
+                                   &exp->name);
+                return NGX_CONF_ERROR;
+            }
+        }
+
+        name = ngx_array_push(exp->events);
+        if (name == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *name = value[i];
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_abtest_same_name(ngx_str_t *a, ngx_str_t *b)
+{
+    return a->len == b->len && ngx_strncmp(a->data, b->data, a->len) == 0;
 }
 
 
@@ -447,7 +524,7 @@ ngx_http_abtest_experiment_finish(ngx_conf_t *cf,
     ngx_http_abtest_experiment_t *exp, ngx_str_t *first)
 {
     uint64_t                  total;
-    ngx_str_t                *fallback;
+    ngx_str_t                *fallback, *names;
     ngx_uint_t                i;
     ngx_http_abtest_group_t  *group;
 
@@ -538,14 +615,25 @@ ngx_http_abtest_experiment_finish(ngx_conf_t *cf,
         ngx_str_set(&exp->goal, "button_click");
     }
 
-    if (exp->exposure.len == exp->goal.len
-        && ngx_strncmp(exp->exposure.data, exp->goal.data, exp->goal.len)
-           == 0)
-    {
+    if (ngx_http_abtest_same_name(&exp->exposure, &exp->goal)) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "experiment \"%V\" has the same event \"%V\" "
                            "as exposure and goal", &exp->name, &exp->goal);
         return NGX_CONF_ERROR;
+    }
+
+    names = exp->events ? exp->events->elts : NULL;
+
+    for (i = 0; exp->events && i < exp->events->nelts; i++) {
+        if (ngx_http_abtest_same_name(&names[i], &exp->exposure)
+            || ngx_http_abtest_same_name(&names[i], &exp->goal))
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "experiment \"%V\" lists its exposure or "
+                               "goal \"%V\" in \"events\"", &exp->name,
+                               &names[i]);
+            return NGX_CONF_ERROR;
+        }
     }
 
     return NGX_CONF_OK;

@@ -11,6 +11,10 @@
 #include "ngx_http_abtest_module.h"
 
 
+/* the event names an experiment lists, beside its exposure and goal */
+#define NGX_HTTP_ABTEST_EVENTS_LISTED  30
+
+
 char *ngx_http_abtest_experiment_block(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_http_abtest_experiment_t *ngx_http_abtest_find_experiment(

@@ -13,6 +13,10 @@
 
 static ngx_int_t ngx_http_abtest_http_copy(void *ctx, u_char *data,
     size_t len);
+static ngx_int_t ngx_http_abtest_http_server_name(ngx_http_request_t *r,
+    ngx_str_t *host);
+static ngx_int_t ngx_http_abtest_http_local_address(ngx_http_request_t *r,
+    ngx_str_t *host);
 
 
 /* a body in a temporary file is read in parts of this size */
@@ -94,6 +98,119 @@ ngx_http_abtest_http_same_origin(ngx_http_request_t *r)
 
     return ((size_t) (last - p) == host->len
             && ngx_strncasecmp(p, host->data, host->len) == 0)
+           ? NGX_OK : NGX_DECLINED;
+}
+
+
+/*
+ * Writes and the admin page answer only for a Host that is one of the
+ * server's names (server_name: exact, wildcard or regular expression) or
+ * the address the request came in on: a page whose own host name was
+ * made to resolve to this server (DNS rebinding) is same-origin to the
+ * browser, and "allow 127.0.0.1" lets it in, but its Host is its own.
+ * A request without a Host (HTTP/1.0) is no browser's.  NGX_OK, or
+ * NGX_DECLINED: not_own_host() answers.
+ */
+
+ngx_int_t
+ngx_http_abtest_http_own_host(ngx_http_request_t *r)
+{
+    ngx_str_t  *host;
+
+    host = &r->headers_in.server;
+
+    return (host->len == 0
+            || ngx_http_abtest_http_server_name(r, host) == NGX_OK
+            || ngx_http_abtest_http_local_address(r, host) == NGX_OK)
+           ? NGX_OK : NGX_DECLINED;
+}
+
+
+ngx_int_t
+ngx_http_abtest_http_not_own_host(ngx_http_request_t *r)
+{
+    return ngx_http_abtest_http_error(r, NGX_HTTP_MISDIRECTED_REQUEST,
+                                      "Host: \"%V\" is not a name or an "
+                                      "address of this server (server_name)",
+                                      &r->headers_in.server);
+}
+
+
+/*
+ * As nginx finds a virtual server by its name (its hash of exact and
+ * wildcard names, then its regular expressions), and whether that is
+ * the request's server: the default server takes any Host, this does not.
+ */
+
+static ngx_int_t
+ngx_http_abtest_http_server_name(ngx_http_request_t *r, ngx_str_t *host)
+{
+    ngx_http_connection_t     *hc;
+    ngx_http_virtual_names_t  *vn;
+    ngx_http_core_srv_conf_t  *cscf, *found;
+#if (NGX_PCRE)
+    ngx_uint_t                 i;
+    ngx_http_server_name_t    *sn;
+#endif
+
+    hc = r->http_connection;
+
+    if (hc == NULL || hc->addr_conf == NULL
+        || hc->addr_conf->virtual_names == NULL)
+    {
+        return NGX_DECLINED;
+    }
+
+    vn = hc->addr_conf->virtual_names;
+    cscf = ngx_http_get_module_srv_conf(r, ngx_http_core_module);
+
+    found = ngx_hash_find_combined(&vn->names,
+                                   ngx_hash_key(host->data, host->len),
+                                   host->data, host->len);
+    if (found) {
+        return (found == cscf) ? NGX_OK : NGX_DECLINED;
+    }
+
+#if (NGX_PCRE)
+    sn = vn->regex;
+
+    for (i = 0; i < vn->nregex; i++) {
+        if (sn[i].server == cscf
+            && ngx_http_regex_exec(r, sn[i].regex, host) == NGX_OK)
+        {
+            return NGX_OK;
+        }
+    }
+#endif
+
+    return NGX_DECLINED;
+}
+
+
+static ngx_int_t
+ngx_http_abtest_http_local_address(ngx_http_request_t *r, ngx_str_t *host)
+{
+    u_char     addr[NGX_SOCKADDR_STRLEN];
+    ngx_str_t  local, name;
+
+    local.data = addr;
+    local.len = NGX_SOCKADDR_STRLEN;
+
+    if (ngx_connection_local_sockaddr(r->connection, &local, 0) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    name = *host;
+
+    /* "[::1]" */
+    if (name.len > 2 && name.data[0] == '[' && name.data[name.len - 1] == ']')
+    {
+        name.data++;
+        name.len -= 2;
+    }
+
+    return (name.len == local.len
+            && ngx_strncasecmp(name.data, local.data, local.len) == 0)
            ? NGX_OK : NGX_DECLINED;
 }
 

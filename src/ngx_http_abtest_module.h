@@ -87,6 +87,9 @@ typedef struct {
     ngx_str_t                  exposure;
     ngx_str_t                  goal;
 
+    /* the other names counted each ("events"), or NULL */
+    ngx_array_t               *events;       /* ngx_str_t */
+
     /* where it was declared, for messages about it at postconfiguration */
     u_char                    *file;
     ngx_uint_t                 line;

@@ -15,6 +15,7 @@
 #include "ngx_http_abtest_util.h"
 
 #include <openssl/rand.h>
+#include <sys/statvfs.h>
 
 
 #define NGX_HTTP_ABTEST_EVENTS_DEFAULT  1000
@@ -31,6 +32,8 @@ typedef struct {
 
 static ngx_int_t ngx_http_abtest_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
+static void ngx_http_abtest_state_dir(ngx_http_abtest_zone_t *zone,
+    ngx_log_t *log);
 static void ngx_http_abtest_shm_restore(ngx_http_abtest_zone_t *zone,
     ngx_log_t *log);
 static void ngx_http_abtest_shm_apply(ngx_http_abtest_main_conf_t *amcf,
@@ -93,6 +96,7 @@ ngx_http_abtest_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     zone->amcf = amcf;
+    zone->cycle = cf->cycle;
     zone->pool = cf->pool;
     zone->events = NGX_HTTP_ABTEST_EVENTS_DEFAULT;
 
@@ -251,6 +255,10 @@ ngx_http_abtest_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     zone = shm_zone->data;
     zone->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
 
+    if (zone->state_file.len) {
+        ngx_http_abtest_state_dir(zone, shm_zone->shm.log);
+    }
+
     if (ozone || shm_zone->shm.exists) {
         zone->sh = ozone ? ozone->sh : zone->shpool->data;
         zone->amcf->random_key = zone->sh->random_key;
@@ -328,6 +336,105 @@ ngx_http_abtest_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * The state file's directory, made by the master (as nginx makes its temp
+ * paths) and given to the workers' user; an existing one is left as it
+ * is.  A directory the workers cannot write to is said at start and by
+ * nginx -t: the file is replaced by a rename, which needs it.
+ */
+
+static void
+ngx_http_abtest_state_dir(ngx_http_abtest_zone_t *zone, ngx_log_t *log)
+{
+    u_char            *dir, *slash;
+    ngx_uid_t          uid;
+    ngx_gid_t          gid;
+    ngx_uint_t         bits;
+    struct statvfs     fs;
+    ngx_core_conf_t   *ccf;
+    ngx_file_info_t    fi;
+
+    dir = ngx_pnalloc(zone->pool, zone->state_file.len + 1);
+    if (dir == NULL) {
+        return;
+    }
+
+    ngx_memcpy(dir, zone->state_file.data, zone->state_file.len);
+    dir[zone->state_file.len] = '\0';
+
+    slash = (u_char *) strrchr((char *) dir, '/');
+    if (slash == NULL || slash == dir) {
+        return;
+    }
+
+    *slash = '\0';
+
+    ccf = (ngx_core_conf_t *) ngx_get_conf(zone->cycle->conf_ctx,
+                                           ngx_core_module);
+
+    /* the workers' user: "user", where the master is root */
+    uid = geteuid();
+    gid = getegid();
+
+    if (uid == 0 && ccf->user != (ngx_uid_t) NGX_CONF_UNSET_UINT) {
+        uid = ccf->user;
+        gid = ccf->group;
+    }
+
+    if (ngx_file_info(dir, &fi) == NGX_FILE_ERROR) {
+
+        if (ngx_errno != NGX_ENOENT
+            || ngx_create_dir(dir, 0700) == NGX_FILE_ERROR)
+        {
+            ngx_log_error(NGX_LOG_WARN, log, ngx_errno,
+                          "abtest: the state file's directory \"%s\" "
+                          "cannot be made: run-time changes will not be "
+                          "saved", dir);
+            return;
+        }
+
+        if (geteuid() == 0 && uid != 0 && chown((char *) dir, uid, gid) == -1)
+        {
+            ngx_log_error(NGX_LOG_WARN, log, ngx_errno,
+                          "abtest: chown(\"%s\") failed", dir);
+        }
+
+        if (ngx_file_info(dir, &fi) == NGX_FILE_ERROR) {
+            return;
+        }
+    }
+
+    if (uid == fi.st_uid) {
+        bits = fi.st_mode & (S_IWUSR|S_IXUSR);
+        bits = (bits == (S_IWUSR|S_IXUSR));
+
+    } else if (gid == fi.st_gid) {
+        bits = fi.st_mode & (S_IWGRP|S_IXGRP);
+        bits = (bits == (S_IWGRP|S_IXGRP));
+
+    } else {
+        bits = fi.st_mode & (S_IWOTH|S_IXOTH);
+        bits = (bits == (S_IWOTH|S_IXOTH));
+    }
+
+    if (uid == 0) {
+        bits = 1;
+    }
+
+    if (statvfs((char *) dir, &fs) == 0 && (fs.f_flag & ST_RDONLY)) {
+        bits = 0;
+    }
+
+    if (!bits || !ngx_is_dir(&fi)) {
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "abtest: the state file's directory \"%s\" is not "
+                      "writable by the workers (user \"%s\"): updates will "
+                      "answer 500 and be lost on restart",
+                      dir, ccf->username ? ccf->username : "(this one)");
+    }
 }
 
 
@@ -643,7 +750,8 @@ ngx_http_abtest_node_meet_locked(ngx_http_abtest_zone_t *zone,
         if (!ngx_http_abtest_node_same_names(node, exp)) {
             ngx_log_error(NGX_LOG_NOTICE, log, 0,
                           "abtest: experiment \"%V\" has a new exposure "
-                          "or goal, its statistics start again",
+                          "or goal (or other events listed), its "
+                          "statistics start again",
                           &exp->name);
 
             ngx_http_abtest_node_restart_stats(node, exp);
@@ -824,6 +932,9 @@ static void
 ngx_http_abtest_node_restart_stats(ngx_http_abtest_node_t *node,
     ngx_http_abtest_experiment_t *exp)
 {
+    ngx_str_t   *names;
+    ngx_uint_t   i;
+
     node->stats_start = ngx_http_abtest_now_ms();
 
     ngx_memcpy(node->names[NGX_HTTP_ABTEST_EXPOSURE], exp->exposure.data,
@@ -836,24 +947,52 @@ ngx_http_abtest_node_restart_stats(ngx_http_abtest_node_t *node,
 
     node->nnames = 2;
 
+    names = exp->events ? exp->events->elts : NULL;
+
+    for (i = 0; exp->events && i < exp->events->nelts; i++) {
+        ngx_memcpy(node->names[node->nnames], names[i].data, names[i].len);
+        node->name_lens[node->nnames++] = (u_char) names[i].len;
+    }
+
     if (node->counts) {
         ngx_memzero(node->counts, ngx_http_abtest_counts_size(node->ngroups));
     }
 }
 
 
-/* whether the node counts the experiment's exposure and goal names */
+/* whether the node counts the names the experiment lists, in order */
 
 static ngx_uint_t
 ngx_http_abtest_node_same_names(ngx_http_abtest_node_t *node,
     ngx_http_abtest_experiment_t *exp)
 {
-    return node->name_lens[NGX_HTTP_ABTEST_EXPOSURE] == exp->exposure.len
-           && ngx_memcmp(node->names[NGX_HTTP_ABTEST_EXPOSURE],
-                         exp->exposure.data, exp->exposure.len) == 0
-           && node->name_lens[NGX_HTTP_ABTEST_GOAL] == exp->goal.len
-           && ngx_memcmp(node->names[NGX_HTTP_ABTEST_GOAL], exp->goal.data,
-                         exp->goal.len) == 0;
+    ngx_str_t   *names;
+    ngx_uint_t   i, n;
+
+    n = exp->events ? exp->events->nelts : 0;
+    names = n ? exp->events->elts : NULL;
+
+    if (node->nnames != 2 + n
+        || node->name_lens[NGX_HTTP_ABTEST_EXPOSURE] != exp->exposure.len
+        || ngx_memcmp(node->names[NGX_HTTP_ABTEST_EXPOSURE],
+                      exp->exposure.data, exp->exposure.len) != 0
+        || node->name_lens[NGX_HTTP_ABTEST_GOAL] != exp->goal.len
+        || ngx_memcmp(node->names[NGX_HTTP_ABTEST_GOAL], exp->goal.data,
+                      exp->goal.len) != 0)
+    {
+        return 0;
+    }
+
+    for (i = 0; i < n; i++) {
+        if (node->name_lens[2 + i] != names[i].len
+            || ngx_memcmp(node->names[2 + i], names[i].data, names[i].len)
+               != 0)
+        {
+            return 0;
+        }
+    }
+
+    return 1;
 }
 
 

@@ -69,7 +69,8 @@ struct ngx_http_abtest_zone_s {
     ngx_slab_pool_t           *shpool;
     ngx_http_abtest_shctx_t   *sh;
     ngx_http_abtest_main_conf_t  *amcf;
-    ngx_pool_t                *pool;         /* the configuration's */
+    ngx_cycle_t               *cycle;        /* the configuration's */
+    ngx_pool_t                *pool;
 
     ngx_str_t                  state_file;
     ngx_uint_t                 events;       /* events=N, the ring's size */

@@ -123,8 +123,11 @@ qr/\[error\] .*abtest: state file "\S+misfit.json": experiment "homepage_button_
 
 
 
-=== TEST 6: an unwritable state file: nginx runs; a change is live but answered 500
---- http_config eval: ::http_config("$::Dir/no-such-dir/state.json")
+=== TEST 6: an unwritable state file (its directory cannot be made): nginx runs and says so; a change is live but answered 500
+--- http_config eval: ::http_config("$::Dir/not-a-dir/state/state.json")
+--- init
+open my $fh, '>', "$::Dir/not-a-dir" or die "$::Dir/not-a-dir: $!";
+close $fh;
 --- request eval
 ["POST /api/experiments/update\n{\"name\": \"homepage_button_test\", \"groups\": {\"A\": 1, \"B\": 3}}",
  "GET /api/experiments"]
@@ -136,4 +139,5 @@ Content-Type: application/json
 [qr/^\{"error":"the change is live, but the state file could not be written: see the error log"\}$/,
  qr/"groups":\{"A":1,"B":3\}/]
 --- error_log eval
-qr/\[error\] .*abtest: cannot write the state file, open\(\) "\S+no-such-dir\/state.json.tmp" failed/
+[qr/\[warn\] .*abtest: the state file's directory "\S+not-a-dir\/state" cannot be made: run-time changes will not be saved/,
+ qr/\[error\] .*abtest: cannot write the state file, open\(\) "\S+not-a-dir\/state\/state.json.tmp" failed/]

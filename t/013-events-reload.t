@@ -146,4 +146,4 @@ abtest: events=20 is new, the events ring starts empty (its 5 events are in the 
 --- json eval
 [::exposures(0), ::ring(6)]
 --- error_log
-abtest: experiment "e" has a new exposure or goal, its statistics start again
+abtest: experiment "e" has a new exposure or goal (or other events listed), its statistics start again
