@@ -29,6 +29,8 @@ write_file('misfit.json',
            . '{"groups":{"A":1},"state":"active","rollout_group":null,'
            . '"configured":{"groups":{"A":1},"state":"active",'
            . '"rollout_group":null}}}}');
+# a file where the state file's directory would be: it cannot be made
+write_file('not-a-dir', '');
 
 our $Config = <<'_EOC_';
     abtest on;
@@ -125,9 +127,6 @@ qr/\[error\] .*abtest: state file "\S+misfit.json": experiment "homepage_button_
 
 === TEST 6: an unwritable state file (its directory cannot be made): nginx runs and says so; a change is live but answered 500
 --- http_config eval: ::http_config("$::Dir/not-a-dir/state/state.json")
---- init
-open my $fh, '>', "$::Dir/not-a-dir" or die "$::Dir/not-a-dir: $!";
-close $fh;
 --- request eval
 ["POST /api/experiments/update\n{\"name\": \"homepage_button_test\", \"groups\": {\"A\": 1, \"B\": 3}}",
  "GET /api/experiments"]
