@@ -16,6 +16,7 @@
 #include "ngx_http_abtest_experiment.h"
 #include "ngx_http_abtest_filter.h"
 #include "ngx_http_abtest_hash.h"
+#include "ngx_http_abtest_http.h"
 #include "ngx_http_abtest_shm.h"
 #include "ngx_http_abtest_variables.h"
 
@@ -24,6 +25,7 @@ static ngx_int_t ngx_http_abtest_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_abtest_postconfiguration(ngx_conf_t *cf);
 static void *ngx_http_abtest_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_abtest_init_main_conf(ngx_conf_t *cf, void *conf);
+static void *ngx_http_abtest_create_srv_conf(ngx_conf_t *cf);
 static void *ngx_http_abtest_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_abtest_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
@@ -136,7 +138,7 @@ static ngx_http_module_t  ngx_http_abtest_module_ctx = {
     ngx_http_abtest_create_main_conf,      /* create main configuration */
     ngx_http_abtest_init_main_conf,        /* init main configuration */
 
-    NULL,                                  /* create server configuration */
+    ngx_http_abtest_create_srv_conf,       /* create server configuration */
     NULL,                                  /* merge server configuration */
 
     ngx_http_abtest_create_loc_conf,       /* create location configuration */
@@ -177,7 +179,8 @@ ngx_http_abtest_postconfiguration(ngx_conf_t *cf)
     alcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_abtest_module);
 
     if (ngx_http_abtest_cookie_check(cf, amcf, alcf) != NGX_OK
-        || ngx_http_abtest_api_check(cf, amcf) != NGX_OK)
+        || ngx_http_abtest_api_check(cf, amcf) != NGX_OK
+        || ngx_http_abtest_http_keep_names(cf) != NGX_OK)
     {
         return NGX_ERROR;
     }
@@ -235,6 +238,26 @@ ngx_http_abtest_init_main_conf(ngx_conf_t *cf, void *conf)
     }
 
     return NGX_CONF_OK;
+}
+
+
+static void *
+ngx_http_abtest_create_srv_conf(ngx_conf_t *cf)
+{
+    ngx_http_abtest_srv_conf_t  *ascf;
+
+    ascf = ngx_pcalloc(cf->pool, sizeof(ngx_http_abtest_srv_conf_t));
+    if (ascf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     ascf->names = { NULL, 0, ... };
+     */
+
+    return ascf;
 }
 
 

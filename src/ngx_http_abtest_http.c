@@ -137,51 +137,117 @@ ngx_http_abtest_http_not_own_host(ngx_http_request_t *r)
 
 
 /*
- * As nginx finds a virtual server by its name (its hash of exact and
- * wildcard names, then its regular expressions), and whether that is
- * the request's server: the default server takes any Host, this does not.
+ * Every server's server_name, copied when the http block is parsed:
+ * nginx keeps the list in its temporary pool, and builds the hash it
+ * finds servers by only where several share an address.
  */
+
+ngx_int_t
+ngx_http_abtest_http_keep_names(ngx_conf_t *cf)
+{
+    ngx_uint_t                   i, k;
+    ngx_http_server_name_t      *sn, *copy;
+    ngx_http_core_srv_conf_t   **cscfp;
+    ngx_http_core_main_conf_t   *cmcf;
+    ngx_http_abtest_srv_conf_t  *ascf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+    cscfp = cmcf->servers.elts;
+
+    for (i = 0; i < cmcf->servers.nelts; i++) {
+        ascf = cscfp[i]->ctx->srv_conf[ngx_http_abtest_module.ctx_index];
+        sn = cscfp[i]->server_names.elts;
+
+        if (ngx_array_init(&ascf->names, cf->pool,
+                           ngx_max(cscfp[i]->server_names.nelts, 1),
+                           sizeof(ngx_http_server_name_t))
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        for (k = 0; k < cscfp[i]->server_names.nelts; k++) {
+            copy = ngx_array_push(&ascf->names);
+            if (copy == NULL) {
+                return NGX_ERROR;
+            }
+
+            *copy = sn[k];
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* the Host is one of the server's names: exact, wildcard or regex */
 
 static ngx_int_t
 ngx_http_abtest_http_server_name(ngx_http_request_t *r, ngx_str_t *host)
 {
-    ngx_http_connection_t     *hc;
-    ngx_http_virtual_names_t  *vn;
-    ngx_http_core_srv_conf_t  *cscf, *found;
+    u_char                      *name;
+    size_t                       len;
+    ngx_uint_t                   i;
+    ngx_http_server_name_t      *sn;
+    ngx_http_abtest_srv_conf_t  *ascf;
+
+    ascf = ngx_http_get_module_srv_conf(r, ngx_http_abtest_module);
+    sn = ascf->names.elts;
+
+    for (i = 0; i < ascf->names.nelts; i++) {
+
 #if (NGX_PCRE)
-    ngx_uint_t                 i;
-    ngx_http_server_name_t    *sn;
+        if (sn[i].regex) {
+            if (ngx_http_regex_exec(r, sn[i].regex, host) == NGX_OK) {
+                return NGX_OK;
+            }
+
+            continue;
+        }
 #endif
 
-    hc = r->http_connection;
+        name = sn[i].name.data;
+        len = sn[i].name.len;
 
-    if (hc == NULL || hc->addr_conf == NULL
-        || hc->addr_conf->virtual_names == NULL)
-    {
-        return NGX_DECLINED;
-    }
+        if (len == 0) {
+            continue;
+        }
 
-    vn = hc->addr_conf->virtual_names;
-    cscf = ngx_http_get_module_srv_conf(r, ngx_http_core_module);
+        if (len == host->len && ngx_strncasecmp(name, host->data, len) == 0) {
+            return NGX_OK;
+        }
 
-    found = ngx_hash_find_combined(&vn->names,
-                                   ngx_hash_key(host->data, host->len),
-                                   host->data, host->len);
-    if (found) {
-        return (found == cscf) ? NGX_OK : NGX_DECLINED;
-    }
+        /* "*.example.com" and ".example.com": any name below */
+        if (name[0] == '*' || name[0] == '.') {
+            if (name[0] == '*') {
+                name++;
+                len--;
 
-#if (NGX_PCRE)
-    sn = vn->regex;
+            } else if (len - 1 == host->len
+                       && ngx_strncasecmp(name + 1, host->data, len - 1)
+                          == 0)
+            {
+                return NGX_OK;
+            }
 
-    for (i = 0; i < vn->nregex; i++) {
-        if (sn[i].server == cscf
-            && ngx_http_regex_exec(r, sn[i].regex, host) == NGX_OK)
+            if (host->len > len
+                && ngx_strncasecmp(name, host->data + host->len - len, len)
+                   == 0)
+            {
+                return NGX_OK;
+            }
+
+            continue;
+        }
+
+        /* "www.example.*": any name of that start */
+        if (len > 2 && name[len - 1] == '*' && name[len - 2] == '.'
+            && host->len > len - 1
+            && ngx_strncasecmp(name, host->data, len - 1) == 0)
         {
             return NGX_OK;
         }
     }
-#endif
 
     return NGX_DECLINED;
 }

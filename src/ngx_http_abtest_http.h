@@ -21,6 +21,7 @@ ngx_int_t ngx_http_abtest_http_get(ngx_http_request_t *r);
 ngx_int_t ngx_http_abtest_http_not_allowed(ngx_http_request_t *r,
     char *allow);
 ngx_int_t ngx_http_abtest_http_same_origin(ngx_http_request_t *r);
+ngx_int_t ngx_http_abtest_http_keep_names(ngx_conf_t *cf);
 ngx_int_t ngx_http_abtest_http_own_host(ngx_http_request_t *r);
 ngx_int_t ngx_http_abtest_http_not_own_host(ngx_http_request_t *r);
 ngx_int_t ngx_http_abtest_http_read_json(ngx_http_request_t *r,

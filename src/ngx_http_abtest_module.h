@@ -126,6 +126,12 @@ typedef struct {
 
 
 typedef struct {
+    /* server_name, kept past configuration (nginx's own copy is not) */
+    ngx_array_t                names;        /* ngx_http_server_name_t */
+} ngx_http_abtest_srv_conf_t;
+
+
+typedef struct {
     ngx_flag_t                 enable;
     ngx_flag_t                 force;        /* abtest_force */
 
