@@ -29,9 +29,6 @@ static void ngx_http_abtest_api_backend_event(ngx_http_request_t *r,
     ngx_str_t *device, ngx_http_abtest_ctx_t *ctx, yajl_gen g);
 static void ngx_http_abtest_api_update_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_abtest_api_update(ngx_http_request_t *r);
-static ngx_uint_t ngx_http_abtest_api_parse_update(ngx_http_request_t *r,
-    yajl_val obj, ngx_http_abtest_experiment_t **expp,
-    ngx_http_abtest_update_t *up, u_char *err, size_t err_len);
 static void ngx_http_abtest_api_experiment(yajl_gen g,
     ngx_http_abtest_experiment_t *exp, ngx_http_abtest_node_t *node);
 
@@ -509,13 +506,13 @@ ngx_http_abtest_api_update(ngx_http_request_t *r)
                                           "body: must be a JSON object");
     }
 
-    status = ngx_http_abtest_api_parse_update(r, tree, &exp, &up, err,
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_abtest_module);
+
+    status = ngx_http_abtest_api_parse_update(amcf, tree, &exp, &up, err,
                                               sizeof(err));
     if (status != NGX_HTTP_OK) {
         return ngx_http_abtest_http_error(r, status, "%s", err);
     }
-
-    amcf = ngx_http_get_module_main_conf(r, ngx_http_abtest_module);
 
     rc = ngx_http_abtest_shm_update(amcf, exp, &up, &node, &msg);
     if (rc != NGX_OK) {
@@ -553,18 +550,15 @@ ngx_http_abtest_api_update(ngx_http_request_t *r)
  *  "reset_stats": true}: every field but "name" optional, nothing else
  */
 
-static ngx_uint_t
-ngx_http_abtest_api_parse_update(ngx_http_request_t *r, yajl_val obj,
-    ngx_http_abtest_experiment_t **expp, ngx_http_abtest_update_t *up,
-    u_char *err, size_t err_len)
+ngx_uint_t
+ngx_http_abtest_api_parse_update(ngx_http_abtest_main_conf_t *amcf,
+    yajl_val obj, ngx_http_abtest_experiment_t **expp,
+    ngx_http_abtest_update_t *up, u_char *err, size_t err_len)
 {
-    size_t                        i, len;
-    yajl_val                      v;
-    const char                   *key, *name, *path[2];
-    ngx_http_abtest_main_conf_t  *amcf;
-    ngx_http_abtest_experiment_t *exp;
-
-    amcf = ngx_http_get_module_main_conf(r, ngx_http_abtest_module);
+    size_t                         i, len;
+    yajl_val                       v;
+    const char                    *key, *name, *path[2];
+    ngx_http_abtest_experiment_t  *exp;
 
     path[0] = "name";
     path[1] = NULL;

@@ -9,6 +9,8 @@
 
 
 #include "ngx_http_abtest_module.h"
+#include "ngx_http_abtest_json.h"
+#include "ngx_http_abtest_shm.h"
 
 
 #define NGX_HTTP_ABTEST_API_NONE         0
@@ -26,6 +28,9 @@ ngx_int_t ngx_http_abtest_api_check(ngx_conf_t *cf,
     ngx_http_abtest_main_conf_t *amcf);
 void ngx_http_abtest_api_merge(ngx_conf_t *cf,
     ngx_http_abtest_loc_conf_t *prev, ngx_http_abtest_loc_conf_t *alcf);
+ngx_uint_t ngx_http_abtest_api_parse_update(ngx_http_abtest_main_conf_t *amcf,
+    yajl_val obj, ngx_http_abtest_experiment_t **expp,
+    ngx_http_abtest_update_t *up, u_char *err, size_t err_len);
 
 
 #endif /* _NGX_HTTP_ABTEST_API_H_INCLUDED_ */

@@ -24,8 +24,6 @@
 
 
 static ngx_int_t ngx_http_abtest_events_get(ngx_http_request_t *r);
-static ngx_int_t ngx_http_abtest_events_arg(ngx_http_request_t *r,
-    char *name, off_t min, off_t max, off_t *value);
 static void ngx_http_abtest_events_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_abtest_events_accept(ngx_http_request_t *r);
 static ngx_int_t ngx_http_abtest_events_feed(void *parser, u_char *data,
@@ -76,7 +74,7 @@ ngx_http_abtest_events_get(ngx_http_request_t *r)
     since = 0;
     limit = NGX_HTTP_ABTEST_EVENTS_PAGE;
 
-    if (ngx_http_abtest_events_arg(r, "since", 0, NGX_MAX_OFF_T_VALUE, &since)
+    if (ngx_http_abtest_http_arg(r, "since", 0, NGX_MAX_OFF_T_VALUE, &since)
         != NGX_OK)
     {
         return ngx_http_abtest_http_error(r, NGX_HTTP_BAD_REQUEST,
@@ -84,7 +82,7 @@ ngx_http_abtest_events_get(ngx_http_request_t *r)
                                           "non-negative integer");
     }
 
-    if (ngx_http_abtest_events_arg(r, "limit", 1,
+    if (ngx_http_abtest_http_arg(r, "limit", 1,
                                    NGX_HTTP_ABTEST_EVENTS_PAGE_MAX, &limit)
         != NGX_OK)
     {
@@ -108,31 +106,6 @@ ngx_http_abtest_events_get(ngx_http_request_t *r)
     }
 
     return ngx_http_abtest_http_send_text(r, NGX_HTTP_OK, &body);
-}
-
-
-/* an optional integer argument; absent leaves "value" as it is */
-
-static ngx_int_t
-ngx_http_abtest_events_arg(ngx_http_request_t *r, char *name, off_t min,
-    off_t max, off_t *value)
-{
-    off_t      n;
-    ngx_str_t  arg;
-
-    if (ngx_http_arg(r, (u_char *) name, ngx_strlen(name), &arg) != NGX_OK) {
-        return NGX_OK;
-    }
-
-    n = ngx_atoof(arg.data, arg.len);
-
-    if (n == NGX_ERROR || n < min || n > max) {
-        return NGX_ERROR;
-    }
-
-    *value = n;
-
-    return NGX_OK;
 }
 
 

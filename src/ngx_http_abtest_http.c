@@ -486,6 +486,31 @@ ngx_http_abtest_http_read_body(ngx_http_request_t *r,
 }
 
 
+/* an optional integer argument; absent leaves "value" as it is */
+
+ngx_int_t
+ngx_http_abtest_http_arg(ngx_http_request_t *r, char *name, off_t min,
+    off_t max, off_t *value)
+{
+    off_t      n;
+    ngx_str_t  arg;
+
+    if (ngx_http_arg(r, (u_char *) name, ngx_strlen(name), &arg) != NGX_OK) {
+        return NGX_OK;
+    }
+
+    n = ngx_atoof(arg.data, arg.len);
+
+    if (n == NGX_ERROR || n < min || n > max) {
+        return NGX_ERROR;
+    }
+
+    *value = n;
+
+    return NGX_OK;
+}
+
+
 /* the first request header of that name */
 
 ngx_int_t

@@ -31,6 +31,8 @@ ngx_int_t ngx_http_abtest_http_read_body(ngx_http_request_t *r,
     ngx_http_abtest_body_pt feed, void *ctx, off_t *len);
 ngx_int_t ngx_http_abtest_http_parse_body(ngx_http_request_t *r,
     ngx_uint_t max_depth, const char *expected, yajl_val *tree);
+ngx_int_t ngx_http_abtest_http_arg(ngx_http_request_t *r, char *name,
+    off_t min, off_t max, off_t *value);
 ngx_int_t ngx_http_abtest_http_header(ngx_http_request_t *r, char *name,
     ngx_str_t *value);
 ngx_int_t ngx_http_abtest_http_add_header(ngx_http_request_t *r, char *key,

@@ -216,8 +216,32 @@ ngx_int_t
 ngx_http_abtest_state_file_read(ngx_str_t *path, ngx_array_t *experiments,
     ngx_http_abtest_saved_t *saved, u_char *key, ngx_log_t *log)
 {
-    u_char                        *text, err[256];
-    size_t                         len;
+    u_char     *text;
+    size_t      len;
+    ngx_int_t   rc;
+
+    text = ngx_http_abtest_state_read(path, log, &len);
+    if (text == NULL) {
+        return NGX_DECLINED;
+    }
+
+    rc = ngx_http_abtest_state_file_parse(path, text, len, experiments, saved,
+                                          key, log);
+
+    ngx_free(text);
+
+    return rc;
+}
+
+
+/* the file's text, "len" bytes and a NUL; "path" names it in messages */
+
+ngx_int_t
+ngx_http_abtest_state_file_parse(ngx_str_t *path, u_char *text, size_t len,
+    ngx_array_t *experiments, ngx_http_abtest_saved_t *saved, u_char *key,
+    ngx_log_t *log)
+{
+    u_char                         err[256];
     yajl_val                       tree, exps, one;
     ngx_int_t                      rc;
     ngx_uint_t                     i;
@@ -225,14 +249,8 @@ ngx_http_abtest_state_file_read(ngx_str_t *path, ngx_array_t *experiments,
     const char                    *name[2];
     ngx_http_abtest_experiment_t  *exp;
 
-    text = ngx_http_abtest_state_read(path, log, &len);
-    if (text == NULL) {
-        return NGX_DECLINED;
-    }
-
     pool = ngx_create_pool(4096, log);
     if (pool == NULL) {
-        ngx_free(text);
         return NGX_DECLINED;
     }
 
@@ -242,8 +260,6 @@ ngx_http_abtest_state_file_read(ngx_str_t *path, ngx_array_t *experiments,
     tree = ngx_http_abtest_json_parse(pool, text, len,
                                       NGX_HTTP_ABTEST_STATE_DEPTH, err,
                                       sizeof(err));
-
-    ngx_free(text);
 
     if (tree == NULL) {
         ngx_log_error(NGX_LOG_ERR, log, 0,

@@ -27,6 +27,9 @@ ngx_int_t ngx_http_abtest_state_file_write(ngx_str_t *path,
 ngx_int_t ngx_http_abtest_state_file_read(ngx_str_t *path,
     ngx_array_t *experiments, ngx_http_abtest_saved_t *saved, u_char *key,
     ngx_log_t *log);
+ngx_int_t ngx_http_abtest_state_file_parse(ngx_str_t *path, u_char *text,
+    size_t len, ngx_array_t *experiments, ngx_http_abtest_saved_t *saved,
+    u_char *key, ngx_log_t *log);
 
 
 #endif /* _NGX_HTTP_ABTEST_STATE_FILE_H_INCLUDED_ */
