@@ -8,15 +8,19 @@ package ABTest::Oracle;
 #       the group the seed's weighted rule (steps 5-9) gives
 #   seed_bucket($device_id, $experiment, $total)
 #       int(sha256("<device_id>:<experiment>"), big-endian) % total
+#   keyed_group($key, $device_id, $experiment, [[name, weight], ...])
+#       the group of "assign random": the same walk, with the number
+#       int(HMAC-SHA-256 of "<device_id>:<experiment>" under $key, the
+#       zone's 32-byte secret, big-endian) % total
 
 use strict;
 use warnings;
 
-use Digest::SHA qw(sha256_hex);
+use Digest::SHA qw(sha256_hex hmac_sha256_hex);
 use Math::BigInt;
 use Exporter 'import';
 
-our @EXPORT_OK = qw(seed_group seed_bucket);
+our @EXPORT_OK = qw(seed_group seed_bucket keyed_group);
 
 
 sub seed_bucket {
@@ -37,6 +41,26 @@ sub seed_group {
     my $m = seed_bucket($device_id, $experiment, $total);
 
     # the seed walks sorted(groups.items()): byte order of the names
+    my $upper = 0;
+    for my $g (sort { $a->[0] cmp $b->[0] } @$groups) {
+        $upper += $g->[1];
+        return $g->[0] if $m < $upper;
+    }
+
+    die "no group for $device_id:$experiment";
+}
+
+
+sub keyed_group {
+    my ($key, $device_id, $experiment, $groups) = @_;
+
+    my $total = 0;
+    $total += $_->[1] for @$groups;
+
+    my $h = Math::BigInt->from_hex(hmac_sha256_hex("$device_id:$experiment",
+                                                   $key));
+    my $m = $h->bmod($total)->numify;
+
     my $upper = 0;
     for my $g (sort { $a->[0] cmp $b->[0] } @$groups) {
         $upper += $g->[1];
