@@ -271,7 +271,7 @@ ngx_http_abtest_state_file_parse(ngx_str_t *path, u_char *text, size_t len,
     name[1] = NULL;
 
     name[0] = "random_key";
-    rc = ngx_http_abtest_state_key(yajl_tree_get(tree, name, yajl_t_string),
+    rc = ngx_http_abtest_state_key(yajl_tree_get(tree, name, yajl_t_any),
                                    key);
     if (rc == NGX_ERROR) {
         ngx_log_error(NGX_LOG_ERR, log, 0,
