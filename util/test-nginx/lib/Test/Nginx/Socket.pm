@@ -37,7 +37,12 @@ $ENV{TEST_NGINX_SERVER_ROOT} = $ServerRoot;
 
 my $Binary = $ENV{TEST_NGINX_BINARY} || 'nginx';
 my $UseHup = $ENV{TEST_NGINX_USE_HUP};
-my $Timeout = $ENV{TEST_NGINX_TIMEOUT} || 3;
+
+# as the real one: nginx in the foreground under valgrind's memcheck, its
+# reports on our stderr ("1"), or valgrind with the options given
+my $UseValgrind = $ENV{TEST_NGINX_USE_VALGRIND};
+my $ValgrindPid;
+my $Timeout = $ENV{TEST_NGINX_TIMEOUT} || ($UseValgrind ? 30 : 3);
 my $Sleep = $ENV{TEST_NGINX_SLEEP} || 0.015;
 my $NoShuffle = $ENV{TEST_NGINX_NO_SHUFFLE} || 0;
 my $AccumErrorLog = $ENV{TEST_NGINX_CHECK_ACCUM_ERR_LOG} || 0;
@@ -138,8 +143,10 @@ sub stop_nginx () {
 
     kill 'QUIT', $pid;
 
-    my $deadline = time + 5;
+    my $deadline = time + ($UseValgrind ? 60 : 5);
     while (kill(0, $pid) && time < $deadline) {
+        # our child under valgrind: reaped here
+        waitpid($ValgrindPid, POSIX::WNOHANG()) if $ValgrindPid;
         sleep 0.02;
     }
 
@@ -147,6 +154,9 @@ sub stop_nginx () {
         kill 'KILL', $pid;
         sleep 0.1;
     }
+
+    waitpid($ValgrindPid, 0) if $ValgrindPid;
+    undef $ValgrindPid;
 }
 
 
@@ -177,9 +187,11 @@ sub write_config ($$) {
         }
 _EOC_
 
+    my $daemon = $UseValgrind ? 'off' : 'on';
+
     my $conf = <<"_EOC_";
 worker_processes $Workers;
-daemon on;
+daemon $daemon;
 master_process $master;
 error_log $ServerRoot/logs/error.log $level;
 pid $ServerRoot/logs/nginx.pid;
@@ -303,6 +315,8 @@ sub wait_for_port () {
 
 # returns (exit status, nginx's stderr and stdout)
 sub start_nginx () {
+    return start_valgrind() if $UseValgrind;
+
     my $cmd = "$Binary -p $ServerRoot/ -c $ServerRoot/conf/nginx.conf"
               . " 2>&1";
     my $out = `$cmd`;
@@ -314,6 +328,39 @@ sub start_nginx () {
     }
 
     return ($status, $out);
+}
+
+
+# nginx (daemon off) a child of ours under valgrind, which follows the
+# wrapper's exec and the workers' forks; the configuration is tested
+# first, so that a block that must die gets nginx's own answer
+sub start_valgrind () {
+    my $args = "-p $ServerRoot/ -c $ServerRoot/conf/nginx.conf";
+    my $out = `$Binary -t -q $args 2>&1`;
+    my $status = $?;
+
+    return ($status, $out) if $status != 0;
+
+    my @opts = $UseValgrind =~ /^\d+$/
+               ? ('--tool=memcheck', '--leak-check=full',
+                  '--show-possibly-lost=no', '--num-callers=100',
+                  '--gen-suppressions=all',
+                  -f 'valgrind.suppress'
+                  ? ('--suppressions=valgrind.suppress') : ())
+               : split ' ', $UseValgrind;
+
+    $ValgrindPid = fork();
+    bail_out("fork() failed: $!") if !defined $ValgrindPid;
+
+    if ($ValgrindPid == 0) {
+        exec 'valgrind', '-q', '--trace-children=yes', @opts, $Binary,
+             split ' ', $args;
+        die "exec valgrind: $!";
+    }
+
+    $Running = 1;
+
+    return (wait_for_port() ? 0 : -1, '');
 }
 
 
