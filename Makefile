@@ -2,6 +2,7 @@
 #
 #   make         build build/ngx_http_abtest_module.so (installs what is missing)
 #   make test    build and run the whole test suite
+#   make test-sanitize [T=t/NNN-file.t]   the suite under ASan and UBSan
 #   make demo    run the demo site on http://127.0.0.1:5000
 #   make bench   run the benchmarks (bench/README.md)
 #   make simulate N=1000 [ARGS=--http]   simulate visits of the demo
@@ -11,7 +12,7 @@
 MODULE  = build/ngx_http_abtest_module.so
 SOURCES = config ngx_http_abtest_module.c $(wildcard src/*.c src/*.h)
 
-.PHONY: all deps test demo bench style clean simulate
+.PHONY: all deps test test-sanitize demo bench style clean simulate
 
 N ?= 1000
 
@@ -33,6 +34,13 @@ test: deps
 	util/style-check.sh
 	util/run-tests.sh $(T)
 	@[ -n "$(T)" ] || util/browser-test.sh
+
+# nginx from Debian's source with the module built in, clang's ASan and
+# UBSan; fails on any sanitizer report (README.md, "Sanitizers")
+test-sanitize: src/ngx_http_abtest_admin_page.h
+	@util/install-deps.sh test sanitize
+	util/build-sanitize.sh
+	util/test-sanitize.sh $(T)
 
 demo: all
 	util/demo.sh

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs the Debian packages a make target needs, only those missing.
 #
-#   util/install-deps.sh build|test|bench|browser ...
+#   util/install-deps.sh build|test|bench|browser|sanitize ...
 
 set -eu
 
@@ -13,6 +13,15 @@ for what in "$@"; do
                    libtest-longstring-perl libwww-perl libhttp-message-perl
                    libipc-run-perl liburi-perl liblist-moreutils-perl" ;;
     bench)   pkgs="$pkgs wrk valgrind" ;;
+    sanitize)
+        # nginx built from Debian's source package with clang's ASan and
+        # UBSan (util/build-sanitize.sh): the sanitizer runtimes
+        # (libclang-rt-dev) are only a recommendation of clang's, llvm has
+        # the symbolizer for the reports, dpkg-dev unpacks the source;
+        # nginx's own libraries (pcre2, zlib, OpenSSL) and the module's
+        pkgs="$pkgs clang libclang-rt-dev llvm dpkg-dev make
+              libpcre2-dev zlib1g-dev libssl-dev libyajl-dev"
+        ;;
     browser)
         # Debian's chromium, driven by npm's playwright-core (which never
         # downloads a browser here).  node and npm: whatever is on PATH
