@@ -3,6 +3,7 @@
 #   make         build build/ngx_http_abtest_module.so (installs what is missing)
 #   make test    build and run the whole test suite
 #   make test-sanitize [T=t/NNN-file.t]   the suite under ASan and UBSan
+#   make fuzz [FUZZ_SECONDS=60] [FUZZ=events]   libFuzzer on the parsers
 #   make demo    run the demo site on http://127.0.0.1:5000
 #   make bench   run the benchmarks (bench/README.md)
 #   make simulate N=1000 [ARGS=--http]   simulate visits of the demo
@@ -12,9 +13,10 @@
 MODULE  = build/ngx_http_abtest_module.so
 SOURCES = config ngx_http_abtest_module.c $(wildcard src/*.c src/*.h)
 
-.PHONY: all deps test test-sanitize demo bench style clean simulate
+.PHONY: all deps test test-sanitize fuzz demo bench style clean simulate
 
 N ?= 1000
+FUZZ_SECONDS ?= 60
 
 all: deps $(MODULE)
 
@@ -41,6 +43,15 @@ test-sanitize: src/ngx_http_abtest_admin_page.h
 	@util/install-deps.sh test sanitize
 	util/build-sanitize.sh
 	util/test-sanitize.sh $(T)
+
+# libFuzzer harnesses of the parsers of client input, linked with nginx
+# built from Debian's source with ASan and UBSan: the regressions, the
+# seed corpus, then FUZZ_SECONDS of fuzzing each (0: replay only);
+# fails on any crash, leak or report (README.md, "Fuzzing")
+fuzz: src/ngx_http_abtest_admin_page.h
+	@util/install-deps.sh fuzz
+	util/build-fuzz.sh
+	FUZZ_SECONDS=$(FUZZ_SECONDS) util/fuzz.sh $(FUZZ)
 
 demo: all
 	util/demo.sh

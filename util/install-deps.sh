@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs the Debian packages a make target needs, only those missing.
 #
-#   util/install-deps.sh build|test|bench|browser|sanitize ...
+#   util/install-deps.sh build|test|bench|browser|sanitize|fuzz ...
 
 set -eu
 
@@ -19,6 +19,14 @@ for what in "$@"; do
         # (libclang-rt-dev) are only a recommendation of clang's, llvm has
         # the symbolizer for the reports, dpkg-dev unpacks the source;
         # nginx's own libraries (pcre2, zlib, OpenSSL) and the module's
+        pkgs="$pkgs clang libclang-rt-dev llvm dpkg-dev make
+              libpcre2-dev zlib1g-dev libssl-dev libyajl-dev"
+        ;;
+    fuzz)
+        # the libFuzzer harnesses (util/build-fuzz.sh): what the sanitizer
+        # build needs, where clang's runtimes (libclang-rt-dev) bring
+        # libFuzzer too and llvm brings llvm-objcopy (nginx.o without
+        # its main)
         pkgs="$pkgs clang libclang-rt-dev llvm dpkg-dev make
               libpcre2-dev zlib1g-dev libssl-dev libyajl-dev"
         ;;

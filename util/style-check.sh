@@ -1,13 +1,14 @@
 #!/bin/sh
-# nginx code style basics on the C sources: 80 columns, no tabs, no
-# trailing white space; and the generated admin page is up to date.
+# nginx code style basics on the C sources (the module's and the fuzzing
+# harnesses'): 80 columns, no tabs, no trailing white space; and the
+# generated admin page is up to date.
 
 set -eu
 
 cd "$(dirname "$0")/.."
 
 status=0
-files="ngx_http_abtest_module.c $(ls src/*.c src/*.h)"
+files="ngx_http_abtest_module.c $(ls src/*.c src/*.h fuzz/*.c fuzz/*.h)"
 
 # shellcheck disable=SC2086
 if grep -n "$(printf '\t')" $files; then
