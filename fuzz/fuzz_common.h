@@ -31,6 +31,7 @@ void ngx_fuzz_init(void);
 ngx_pool_t *ngx_fuzz_pool(void);
 ngx_http_request_t *ngx_fuzz_request(ngx_pool_t *pool, ngx_str_t *args,
     ngx_str_t *cookies, ngx_uint_t ncookies);
+ngx_uint_t ngx_fuzz_ignore(char *check);
 size_t ngx_fuzz_line(const u_char *data, size_t size, ngx_str_t *line);
 void ngx_cdecl ngx_fuzz_say(const char *fmt, ...);
 void ngx_cdecl ngx_fuzz_fail(const char *fmt, ...);
