@@ -24,6 +24,7 @@ case $seconds in
              exit 2 ;;
 esac
 
+# shellcheck disable=SC2046
 [ "$#" -gt 0 ] || set -- $(cd "$top/fuzz" && ls fuzz_*.c \
                            | sed 's/^fuzz_//; s/\.c$//' | grep -v '^common$')
 
@@ -49,7 +50,8 @@ for h in "$@"; do
     log=$out/logs/$h.log
     : > "$log"
 
-    # -timeout: an input that takes seconds is a finding too
+    # libFuzzer's options (the loop's list was taken already); -timeout:
+    # an input that takes seconds is a finding too
     set -- -timeout=10 -rss_limit_mb=4096 -print_final_stats=1 \
         -artifact_prefix="$out/artifacts/$h/"
 
