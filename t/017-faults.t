@@ -16,8 +16,9 @@
 # * A full disk for the events log (a small tmpfs filled up): without
 #   buffer= a POST waits and the next ones are refused (503); with buffer=
 #   events are taken, and a reload (HUP), a reopen (USR1) and a graceful
-#   stop (QUIT) keep them until the disk has room again.  The last block
-#   stops nginx.
+#   stop (QUIT) keep them until the disk has room again; a line a full
+#   disk cut short is not continued by another worker's line.  The last
+#   block stops nginx.
 #
 # Needs root (mount); the file is skipped without it.
 
@@ -900,7 +901,78 @@ GET /events
 
 
 
-=== TEST 9: a full disk, buffer=: a graceful stop (QUIT) waits for the lines, and ends once the disk has room
+=== TEST 9: a full disk cuts a line short: the other worker's next line does not continue it
+--- disk
+--- http_config eval
+"    abtest_zone zone=abtest:1m;
+    abtest_events_log $::Disk/events.log;
+$::Experiment"
+--- request
+GET /events
+--- json eval
+::on_disk(sub {
+    my $log = "$::Disk/events.log";
+
+    # two lines that leave 50 bytes in the log's first page
+    my ($status, $body) = ::request('POST', '/events',
+        qq({"deviceId":"d1","event":"pageview","params":{"k":"x1"}}));
+    return "POST x1: $status $body" if $status != 200;
+    my $len = -s $log;
+    my $pad = 'p' x (4096 - 50 - 2 * $len);
+    ($status, $body) = ::request('POST', '/events',
+        qq({"deviceId":"d1","event":"pageview","params":{"k":"x2$pad"}}));
+    return "POST x2: $status $body" if $status != 200;
+    return 'the log is ' . (-s $log) . ' bytes' if -s $log != 4096 - 50;
+
+    # a page to free later, then nothing left
+    open my $fh, '>', "$::Disk/page" or return "page: $!";
+    print $fh 'x' x 4096;
+    close $fh;
+    my $e = ::fill_fs($::Disk);
+    return $e if $e;
+
+    # a worker's line cut short: 50 bytes of it written
+    my $alert = qr/\[alert\] .*abtest: cannot write the events log/;
+    my $cut = ::request_start('POST', '/events', ::events_json('d1', 'cut'));
+    ::wait_for(sub { ::log_lines($alert) })
+        or return 'no alert for the full disk';
+    return 'the log is ' . (-s $log) . ' bytes, not a page'
+        if -s $log != 4096;
+
+    # a page again: the other worker writes a line of its own
+    unlink "$::Disk/page" or return "unlink: $!";
+    my $next;
+    for my $i (1 .. 200) {
+        ($status, $body) = ::request('POST', '/events',
+                                     ::events_json('d1', "n$i"));
+        next if $status == 503;
+        return "POST n$i: $status $body" if $status != 200;
+        $next = "n$i";
+        last;
+    }
+    return 'no POST taken by the other worker' if !$next;
+
+    unlink "$::Disk/filler" or return "unlink: $!";
+    ($status, $body) = ::request_answer($cut, 5);
+    return "the cut POST: " . ($status // 'no answer') if ($status // 0) != 200;
+
+    # every acknowledged event is a line of its own
+    my %whole;
+    for my $line (split /\n/, ::read_file($log)) {
+        my $ev = eval { ::decode($line) } or next;
+        $whole{$ev->{params}{k}}++;
+    }
+    for my $k ('cut', $next) {
+        return "$k is not a whole line of the events log: "
+               . ::read_file($log) =~ s/p{100,}/.../r
+            if !$whole{$k};
+    }
+    return '';
+})
+
+
+
+=== TEST 10: a full disk, buffer=: a graceful stop (QUIT) waits for the lines, and ends once the disk has room
 --- disk
 --- http_config eval
 "    abtest_zone zone=abtest:1m;
