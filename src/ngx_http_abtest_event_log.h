@@ -19,6 +19,8 @@ typedef void (*ngx_http_abtest_log_written_pt)(ngx_http_request_t *r,
 
 char *ngx_http_abtest_events_log(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+void ngx_http_abtest_event_log_set_lock(ngx_http_abtest_event_log_t *elog,
+    ngx_shmtx_t *lock);
 ngx_int_t ngx_http_abtest_event_log_reserve(ngx_http_abtest_event_log_t *elog,
     size_t len, ngx_log_t *log);
 ngx_int_t ngx_http_abtest_event_log_write(ngx_http_abtest_event_log_t *elog,

@@ -901,7 +901,7 @@ GET /events
 
 
 
-=== TEST 9: a full disk cuts a line short: the other worker's next line does not continue it
+=== TEST 9: a full disk cuts a line short: the write is undone, and no other worker's line continues it
 --- disk
 --- http_config eval
 "    abtest_zone zone=abtest:1m;
@@ -931,13 +931,14 @@ GET /events
     my $e = ::fill_fs($::Disk);
     return $e if $e;
 
-    # a worker's line cut short: 50 bytes of it written
+    # a worker's line cut short (50 bytes of it fit): the write is undone,
+    # and the whole line waits
     my $alert = qr/\[alert\] .*abtest: cannot write the events log/;
     my $cut = ::request_start('POST', '/events', ::events_json('d1', 'cut'));
     ::wait_for(sub { ::log_lines($alert) })
         or return 'no alert for the full disk';
-    return 'the log is ' . (-s $log) . ' bytes, not a page'
-        if -s $log != 4096;
+    return 'the log is ' . (-s $log) . ' bytes: the cut write is not undone'
+        if -s $log != 4096 - 50;
 
     # a page again: the other worker writes a line of its own
     unlink "$::Disk/page" or return "unlink: $!";
