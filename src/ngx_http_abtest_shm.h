@@ -9,6 +9,7 @@
 
 
 #include "ngx_http_abtest_module.h"
+#include "ngx_http_abtest_experiment.h"
 #include "ngx_http_abtest_ring.h"
 #include "ngx_http_abtest_stats.h"
 
@@ -83,20 +84,6 @@ struct ngx_http_abtest_zone_s {
 };
 
 
-/* a validated change of one experiment, through the API */
-typedef struct {
-    ngx_uint_t                 has_weights;
-    uint32_t                   weights[NGX_HTTP_ABTEST_GROUPS_MAX];
-    uint64_t                   total;
-
-    ngx_uint_t                 has_state;
-    ngx_uint_t                 state;
-
-    ngx_uint_t                 has_rollout;
-    ngx_uint_t                 rollout;      /* NO_GROUP: null */
-
-    ngx_uint_t                 reset_stats;
-} ngx_http_abtest_update_t;
 
 
 char *ngx_http_abtest_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
@@ -115,6 +102,10 @@ ngx_int_t ngx_http_abtest_shm_update(ngx_http_abtest_main_conf_t *amcf,
     ngx_http_abtest_node_t *result, const char **err);
 ngx_int_t ngx_http_abtest_shm_save(ngx_http_abtest_main_conf_t *amcf,
     ngx_log_t *log);
+void ngx_http_abtest_node_runtime(ngx_http_abtest_node_t *node,
+    ngx_http_abtest_runtime_t *rt);
+void ngx_http_abtest_node_set_runtime_locked(ngx_http_abtest_node_t *node,
+    ngx_http_abtest_experiment_t *exp, ngx_http_abtest_runtime_t *rt);
 
 
 #endif /* _NGX_HTTP_ABTEST_SHM_H_INCLUDED_ */
