@@ -24,9 +24,12 @@ deps:
 $(MODULE): $(SOURCES)
 	util/build.sh
 
-# the admin page is built into the module
+# the admin page and the store's schema are built into the module
 src/ngx_http_abtest_admin_page.h: admin/admin.html util/html2c.pl
 	util/html2c.pl admin/admin.html > $@
+
+src/ngx_http_abtest_store_sql.h: sql/abtest.sql util/sql2c.pl
+	util/sql2c.pl sql/abtest.sql > $@
 
 test: deps
 	@util/install-deps.sh test

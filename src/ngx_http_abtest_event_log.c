@@ -732,3 +732,24 @@ ngx_http_abtest_event_log_syslog(ngx_http_abtest_event_log_t *elog,
 
     return rc;
 }
+
+
+/* for the status: the file's name or the syslog server, and this worker's */
+
+void
+ngx_http_abtest_event_log_state(ngx_http_abtest_event_log_t *elog,
+    ngx_str_t *target, ngx_http_abtest_event_log_state_t *st)
+{
+    if (elog->syslog) {
+        *target = elog->syslog->server.name;
+        st->syslog = 1;
+
+    } else {
+        *target = elog->file->name;
+        st->syslog = 0;
+    }
+
+    st->failing = elog->failing;
+    st->pending = elog->appended - elog->written;
+    st->written = elog->written;
+}

@@ -524,6 +524,8 @@ static char *
 ngx_http_abtest_experiment_finish(ngx_conf_t *cf,
     ngx_http_abtest_experiment_t *exp, ngx_str_t *first)
 {
+    u_char                   *p;
+    size_t                    len;
     uint64_t                  total;
     ngx_str_t                *fallback, *names;
     ngx_uint_t                i;
@@ -553,6 +555,30 @@ ngx_http_abtest_experiment_finish(ngx_conf_t *cf,
     }
 
     ngx_crc32_final(exp->groups_crc);
+
+    len = 0;
+
+    for (i = 0; i < exp->groups.nelts; i++) {
+        len += group[i].name.len + 1;
+    }
+
+    p = ngx_pnalloc(cf->pool, len);
+    if (p == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    exp->generation.data = p;
+
+    for (i = 0; i < exp->groups.nelts; i++) {
+        if (i) {
+            *p++ = ',';
+        }
+
+        p = ngx_cpymem(p, group[i].name.data, group[i].name.len);
+    }
+
+    *p = '\0';
+    exp->generation.len = p - exp->generation.data;
 
     if (total > NGX_HTTP_ABTEST_WEIGHT_TOTAL_MAX) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,

@@ -61,6 +61,15 @@ static void ngx_http_abtest_node_from_conf(ngx_http_abtest_node_t *node,
     ngx_http_abtest_experiment_t *exp);
 static void ngx_http_abtest_node_restart_stats(ngx_http_abtest_node_t *node,
     ngx_http_abtest_experiment_t *exp);
+static void ngx_http_abtest_store_record(ngx_http_abtest_main_conf_t *amcf,
+    ngx_http_abtest_experiment_t *exp, ngx_http_abtest_runtime_t *rt);
+static ngx_int_t ngx_http_abtest_store_apply(
+    ngx_http_abtest_main_conf_t *amcf, ngx_http_abtest_experiment_t *exp,
+    ngx_http_abtest_runtime_t *rt, int64_t version);
+static void ngx_http_abtest_store_source(ngx_http_abtest_main_conf_t *amcf,
+    ngx_http_abtest_experiment_t *exp, ngx_uint_t source);
+static void ngx_http_abtest_store_applied(ngx_http_abtest_main_conf_t *amcf,
+    ngx_log_t *log);
 static ngx_uint_t ngx_http_abtest_node_same_names(
     ngx_http_abtest_node_t *node, ngx_http_abtest_experiment_t *exp);
 static void ngx_http_abtest_snapshot_conf(ngx_http_abtest_node_t *node,
@@ -920,6 +929,10 @@ ngx_http_abtest_node_from_conf(ngx_http_abtest_node_t *node,
                   ? -1 : ngx_http_abtest_now_ms();
     node->end = -1;
 
+    /* the store's row, if there is one, is applied again over it */
+    node->store_version = 0;
+    node->source = NGX_HTTP_ABTEST_SOURCE_CONFIGURATION;
+
     ngx_http_abtest_node_restart_stats(node, exp);
 }
 
@@ -1314,4 +1327,173 @@ ngx_http_abtest_shm_save(ngx_http_abtest_main_conf_t *amcf, ngx_log_t *log)
     } while (again);
 
     return rc;
+}
+
+
+/*
+ * A worker starts: its configuration meets the zone, and with a store,
+ * the store is given the zone's side of it (calls go zone -> store: the
+ * store reaches the zone only through these).
+ */
+
+ngx_int_t
+ngx_http_abtest_shm_init_process(ngx_cycle_t *cycle,
+    ngx_http_abtest_main_conf_t *amcf)
+{
+    ngx_http_abtest_zone_t        *zone;
+    ngx_http_abtest_store_zone_t   sz;
+
+    zone = amcf->zone;
+
+    if (zone == NULL) {
+        return NGX_OK;
+    }
+
+    ngx_http_abtest_shm_ready(amcf, cycle->log);
+
+    if (amcf->store == NULL) {
+        return NGX_OK;
+    }
+
+    sz.sh = &zone->sh->store;
+    sz.mutex = &zone->shpool->mutex;
+    sz.generation = zone->generation;
+    sz.record = ngx_http_abtest_store_record;
+    sz.apply = ngx_http_abtest_store_apply;
+    sz.source = ngx_http_abtest_store_source;
+    sz.applied = ngx_http_abtest_store_applied;
+
+    return ngx_http_abtest_store_init_process(cycle, amcf, &sz);
+}
+
+
+/* the zone, the ring and the store's part, under the lock, for the status */
+
+void
+ngx_http_abtest_shm_status(ngx_http_abtest_main_conf_t *amcf,
+    ngx_http_abtest_shm_status_t *st)
+{
+    ngx_slab_pool_t         *shpool;
+    ngx_http_abtest_zone_t  *zone;
+
+    zone = amcf->zone;
+    shpool = zone->shpool;
+
+    st->name = zone->shm_zone->shm.name;
+    st->size = zone->shm_zone->shm.size;
+    st->state_file = zone->state_file;
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    st->used = (size_t) (shpool->end - shpool->start)
+               - shpool->pfree * ngx_pagesize;
+    st->first_id = zone->sh->ring.first_id;
+    st->next_id = zone->sh->ring.next_id;
+    st->nslots = zone->sh->ring.nslots;
+    st->evicted = zone->sh->ring.evicted;
+    st->store = zone->sh->store;
+
+    ngx_shmtx_unlock(&shpool->mutex);
+}
+
+
+/* an experiment's record in the zone, to make the store's row from */
+
+static void
+ngx_http_abtest_store_record(ngx_http_abtest_main_conf_t *amcf,
+    ngx_http_abtest_experiment_t *exp, ngx_http_abtest_runtime_t *rt)
+{
+    ngx_http_abtest_node_t  *node, conf;
+    ngx_http_abtest_zone_t  *zone;
+
+    zone = amcf->zone;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    node = zone->nodes[exp->index];
+
+    if (ngx_http_abtest_node_valid(node, exp)) {
+        ngx_http_abtest_node_runtime(node, rt);
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return;
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    /* a zone without room for it: what its configuration says */
+    ngx_memzero(&conf, sizeof(ngx_http_abtest_node_t));
+    ngx_http_abtest_node_from_conf(&conf, exp);
+    ngx_http_abtest_node_runtime(&conf, rt);
+}
+
+
+/*
+ * A row of the store, read or just committed: applied when it is newer
+ * than what the node has (the row's version), NGX_DECLINED otherwise.
+ */
+
+static ngx_int_t
+ngx_http_abtest_store_apply(ngx_http_abtest_main_conf_t *amcf,
+    ngx_http_abtest_experiment_t *exp, ngx_http_abtest_runtime_t *rt,
+    int64_t version)
+{
+    ngx_int_t                rc;
+    ngx_http_abtest_node_t  *node;
+    ngx_http_abtest_zone_t  *zone;
+
+    zone = amcf->zone;
+    rc = NGX_DECLINED;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    node = zone->nodes[exp->index];
+
+    if (ngx_http_abtest_node_valid(node, exp)) {
+
+        if (version > node->store_version) {
+            ngx_http_abtest_node_set_runtime_locked(node, exp, rt);
+            node->store_version = version;
+            zone->sh->version++;
+            rc = NGX_OK;
+        }
+
+        node->source = NGX_HTTP_ABTEST_SOURCE_STORE;
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return rc;
+}
+
+
+/* the store has no row of the experiment's groups: where it runs from */
+
+static void
+ngx_http_abtest_store_source(ngx_http_abtest_main_conf_t *amcf,
+    ngx_http_abtest_experiment_t *exp, ngx_uint_t source)
+{
+    ngx_http_abtest_node_t  *node;
+    ngx_http_abtest_zone_t  *zone;
+
+    zone = amcf->zone;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    node = zone->nodes[exp->index];
+
+    if (ngx_http_abtest_node_valid(node, exp)) {
+        node->source = source;
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+}
+
+
+/* rows were applied: the state file is the local snapshot of the store */
+
+static void
+ngx_http_abtest_store_applied(ngx_http_abtest_main_conf_t *amcf,
+    ngx_log_t *log)
+{
+    (void) ngx_http_abtest_shm_save(amcf, log);
 }
