@@ -36,6 +36,7 @@ test: deps
 	$(MAKE) $(MODULE)
 	util/style-check.sh
 	util/run-tests.sh $(T)
+	@[ -n "$(T)" ] || util/test-nostore.sh
 	@[ -n "$(T)" ] || util/browser-test.sh
 
 # nginx from Debian's source with the module built in, clang's ASan and
