@@ -106,6 +106,7 @@ typedef struct {
     ngx_uint_t                       writing;    /* the write event is on */
     ngx_uint_t                       listener;
     ngx_uint_t                       failing;    /* said in the log */
+    ngx_file_uniq_t                  inode;      /* of the socket watched */
     ngx_queue_t                      ops;
     ngx_event_t                      timer;
     ngx_event_t                      kick;       /* runs the queue */
@@ -387,12 +388,19 @@ ngx_http_abtest_store_resolve(ngx_conf_t *cf, ngx_http_abtest_store_conf_t *scf,
                 end = start + ngx_strlen(start);
             }
 
-            if (p != text) {
+            /* an entry per host, empty ones too */
+            if (start != (u_char *) host) {
                 *p++ = ',';
             }
 
-            /* a unix socket's directory, or an address, needs no lookup */
-            if (end > start && start[0] != '/' && start[0] != '@') {
+            /*
+             * a unix socket's directory (or an abstract socket's "@"
+             * name) and an IPv6 address need no lookup: libpq takes them
+             * as they are for an empty entry of "hostaddr"
+             */
+            if (end > start && start[0] != '/' && start[0] != '@'
+                && ngx_strlchr(start, end, ':') == NULL)
+            {
                 ngx_memzero(&u, sizeof(ngx_url_t));
                 u.url.data = start;
                 u.url.len = end - start;
@@ -794,8 +802,7 @@ ngx_http_abtest_store_claim(ngx_http_abtest_store_proc_t *p)
         sh->generation = p->zone.generation;
         sh->connected = 0;
         sh->ready = 0;
-        ngx_cpystrn(sh->error, (u_char *) "this server is connecting to "
-                    "it", sizeof(sh->error));
+        sh->error[0] = '\0';
     }
 
     ngx_shmtx_unlock(p->zone.mutex);
@@ -870,7 +877,9 @@ ngx_http_abtest_store_connect(ngx_http_abtest_store_proc_t *p)
 static ngx_int_t
 ngx_http_abtest_store_watch(ngx_http_abtest_store_proc_t *p, ngx_uint_t write)
 {
+    ngx_uint_t         changed;
     ngx_socket_t       fd;
+    ngx_file_info_t    fi;
     ngx_connection_t  *c;
 
     fd = PQsocket(p->pg);
@@ -880,9 +889,27 @@ ngx_http_abtest_store_watch(ngx_http_abtest_store_proc_t *p, ngx_uint_t write)
     }
 
     c = p->c;
+    changed = (c && c->fd != fd);
 
-    if (c && c->fd != fd) {
-        /* libpq closed the old socket itself */
+    /*
+     * While it connects, libpq may close its socket for another (the
+     * next host, a retry without SSL), which may get the same number:
+     * the socket's inode tells them apart.
+     */
+    if (!p->connected) {
+        if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
+            return NGX_ERROR;
+        }
+
+        if (c && p->inode != ngx_file_uniq(&fi)) {
+            changed = 1;
+        }
+
+        p->inode = ngx_file_uniq(&fi);
+    }
+
+    if (changed) {
+        /* libpq closed the old socket itself, and epoll forgot it */
         if (c->read->active) {
             ngx_del_event(c->read, NGX_READ_EVENT, NGX_CLOSE_EVENT);
         }

@@ -1207,3 +1207,26 @@ GET /api/status
     ring => undef,
     events_log => undef,
 }
+
+
+
+=== TEST 26: several hosts: a unix socket that is not there, then an address (libpq's new socket, maybe of the same number, is watched)
+--- http_config eval
+::store_config(conninfo => $::Pg->conninfo('%DB%',
+                                           host => '/nonexistent,127.0.0.1'))
+--- request
+GET /api/experiments
+--- json eval
+sub {
+    my $e = ::ready();
+    return $e if $e;
+
+    my ($status, $body) = ::update('{"name": "e", "groups": {"A": 1, "B": 3}}');
+    return "update: $status $body" if $status != 200;
+
+    my $s = ::status();
+    return "target: $s->{store}{target}"
+        if $s->{store}{target} ne '/nonexistent,127.0.0.1:' . $::Pg->port
+                                  . "/$::Db";
+    return '';
+}
