@@ -1579,7 +1579,14 @@ ngx_http_abtest_store_step(ngx_http_abtest_store_proc_t *p,
         return;
 
     case NGX_HTTP_ABTEST_OP_READ:
-        ngx_http_abtest_store_finish(p, op, op->status, (char *) op->err);
+
+        if (op->status != NGX_OK) {
+            /* a table dropped, a privilege revoked: connect and seed again */
+            ngx_http_abtest_store_fail(p, "%s", op->err);
+            return;
+        }
+
+        ngx_http_abtest_store_finish(p, op, NGX_OK, NULL);
         return;
     }
 

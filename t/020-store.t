@@ -1230,3 +1230,40 @@ sub {
                                   . "/$::Db";
     return '';
 }
+
+
+
+=== TEST 27: the table dropped under the servers: the listener makes it again, from the zone
+--- http_config eval
+::store_config(opts => 'node=web1 timeout=1s poll=300ms')
+--- request
+GET /api/experiments
+--- json eval
+sub {
+    my $e = ::ready();
+    return $e if $e;
+
+    my ($status, $body) = ::update('{"name": "e", "groups": {"A": 7, "B": 3}}');
+    return "update: $status $body" if $status != 200;
+
+    $::Pg->psql($::Db, 'DROP TABLE abtest_experiments');
+
+    ::wait_for(sub { my $r = eval { ::row() }; $r && $r->{weights}
+                     && ::same($r->{weights}, { A => 7, B => 3 }) }, 5)
+        or return 'the row was not made again: '
+                  . ABTest::Json::show(eval { ::row() });
+
+    $e = ::ready();
+    return $e if $e;
+
+    ($status, $body) = ::update('{"name": "e", "groups": {"A": 1, "B": 3}}');
+    return "update after: $status $body" if $status != 200;
+
+    return 'the read that failed was not said'
+        if !::log_lines(qr/\[error\] .*abtest: the store "\S+" is unreachable: the store refused it: ERROR:  relation "abtest_experiments" does not exist/);
+
+    return '';
+}
+--- no_error_log
+[crit]
+[alert]
