@@ -26,15 +26,19 @@ deps:
 $(MODULE): $(SOURCES)
 	util/build.sh
 
-# the admin page is built into the module
+# the admin page and the store's schema are built into the module
 src/ngx_http_abtest_admin_page.h: admin/admin.html util/html2c.pl
 	util/html2c.pl admin/admin.html > $@
+
+src/ngx_http_abtest_store_sql.h: sql/abtest.sql util/sql2c.pl
+	util/sql2c.pl sql/abtest.sql > $@
 
 test: deps
 	@util/install-deps.sh test
 	$(MAKE) $(MODULE)
 	util/style-check.sh
 	util/run-tests.sh $(T)
+	@[ -n "$(T)" ] || util/test-nostore.sh
 	@[ -n "$(T)" ] || util/browser-test.sh
 
 # nginx from Debian's source with the module built in, clang's ASan and

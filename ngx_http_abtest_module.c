@@ -18,6 +18,7 @@
 #include "ngx_http_abtest_hash.h"
 #include "ngx_http_abtest_http.h"
 #include "ngx_http_abtest_shm.h"
+#include "ngx_http_abtest_store.h"
 #include "ngx_http_abtest_variables.h"
 
 
@@ -45,6 +46,13 @@ static ngx_command_t  ngx_http_abtest_commands[] = {
     { ngx_string("abtest_zone"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE123,
       ngx_http_abtest_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("abtest_store"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_abtest_store,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
@@ -180,6 +188,7 @@ ngx_http_abtest_postconfiguration(ngx_conf_t *cf)
 
     if (ngx_http_abtest_cookie_check(cf, amcf, alcf) != NGX_OK
         || ngx_http_abtest_api_check(cf, amcf) != NGX_OK
+        || ngx_http_abtest_store_check(cf, amcf) != NGX_OK
         || ngx_http_abtest_http_keep_names(cf) != NGX_OK)
     {
         return NGX_ERROR;
@@ -204,6 +213,7 @@ ngx_http_abtest_create_main_conf(ngx_conf_t *cf)
      *
      *     amcf->zone = NULL;
      *     amcf->random_key = NULL;
+     *     amcf->store = NULL;
      *     amcf->zone_user = { 0, NULL };
      *     amcf->zone_user_file = NULL;
      */
@@ -344,15 +354,14 @@ ngx_http_abtest_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
-    /* a reloaded configuration meets the zone */
-    ngx_http_abtest_shm_ready(amcf, cycle->log);
-
-    return NGX_OK;
+    /* a reloaded configuration meets the zone, and the store */
+    return ngx_http_abtest_shm_init_process(cycle, amcf);
 }
 
 
 static void
 ngx_http_abtest_exit_process(ngx_cycle_t *cycle)
 {
+    ngx_http_abtest_store_exit_process(cycle);
     ngx_http_abtest_hash_exit_process();
 }

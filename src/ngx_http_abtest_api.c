@@ -15,6 +15,8 @@
 #include "ngx_http_abtest_http.h"
 #include "ngx_http_abtest_shm.h"
 #include "ngx_http_abtest_stats.h"
+#include "ngx_http_abtest_status.h"
+#include "ngx_http_abtest_store.h"
 #include "ngx_http_abtest_util.h"
 
 
@@ -29,13 +31,18 @@ static void ngx_http_abtest_api_backend_event(ngx_http_request_t *r,
     ngx_str_t *device, ngx_http_abtest_ctx_t *ctx, yajl_gen g);
 static void ngx_http_abtest_api_update_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_abtest_api_update(ngx_http_request_t *r);
+static void ngx_http_abtest_api_stored(ngx_http_request_t *r,
+    ngx_http_abtest_experiment_t *exp, ngx_http_abtest_runtime_t *rt,
+    ngx_int_t status, const char *err);
+static ngx_int_t ngx_http_abtest_api_updated(ngx_http_request_t *r,
+    ngx_http_abtest_experiment_t *exp, ngx_http_abtest_node_t *node);
 static void ngx_http_abtest_api_experiment(yajl_gen g,
     ngx_http_abtest_experiment_t *exp, ngx_http_abtest_node_t *node);
 
 
 /*
  * abtest_api experiments [write=on|off] | expgroups
- *          | events [trusted=on|off] | stats
+ *          | events [trusted=on|off] | stats | status
  */
 
 char *
@@ -66,10 +73,13 @@ ngx_http_abtest_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     } else if (ngx_strcmp(value[1].data, "stats") == 0) {
         alcf->api = NGX_HTTP_ABTEST_API_STATS;
 
+    } else if (ngx_strcmp(value[1].data, "status") == 0) {
+        alcf->api = NGX_HTTP_ABTEST_API_STATUS;
+
     } else {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "unknown API \"%V\": use experiments, expgroups, "
-                           "events or stats", &value[1]);
+                           "events, stats or status", &value[1]);
         return NGX_CONF_ERROR;
     }
 
@@ -224,6 +234,9 @@ ngx_http_abtest_api_handler(ngx_http_request_t *r)
 
     case NGX_HTTP_ABTEST_API_STATS:
         return ngx_http_abtest_stats_handler(r);
+
+    case NGX_HTTP_ABTEST_API_STATUS:
+        return ngx_http_abtest_status_handler(r);
     }
 
     return ngx_http_abtest_api_experiments(r);
@@ -485,7 +498,6 @@ static ngx_int_t
 ngx_http_abtest_api_update(ngx_http_request_t *r)
 {
     u_char                         err[256];
-    yajl_gen                       g;
     yajl_val                       tree;
     ngx_int_t                      rc;
     ngx_uint_t                     status;
@@ -514,10 +526,61 @@ ngx_http_abtest_api_update(ngx_http_request_t *r)
         return ngx_http_abtest_http_error(r, status, "%s", err);
     }
 
+    if (amcf->store) {
+        /* one transaction in the store; answered once it is committed */
+        rc = ngx_http_abtest_store_update(r, exp, &up,
+                                          ngx_http_abtest_api_stored, &msg);
+        if (rc == NGX_DONE) {
+            return NGX_DONE;
+        }
+
+        return ngx_http_abtest_http_error(r, rc, "%s", msg);
+    }
+
     rc = ngx_http_abtest_shm_update(amcf, exp, &up, &node, &msg);
     if (rc != NGX_OK) {
         return ngx_http_abtest_http_error(r, rc, "%s", msg);
     }
+
+    return ngx_http_abtest_api_updated(r, exp, &node);
+}
+
+
+/* the store's answer to an update: committed (and applied), or refused */
+
+static void
+ngx_http_abtest_api_stored(ngx_http_request_t *r,
+    ngx_http_abtest_experiment_t *exp, ngx_http_abtest_runtime_t *rt,
+    ngx_int_t status, const char *err)
+{
+    ngx_http_abtest_node_t  node;
+
+    if (rt == NULL) {
+        ngx_http_finalize_request(r, ngx_http_abtest_http_error(r, status,
+                                                                "%s", err));
+        return;
+    }
+
+    /* the record committed, whatever the zone holds by now */
+    ngx_memzero(&node, sizeof(ngx_http_abtest_node_t));
+    node.state = rt->state;
+    node.start = rt->start;
+    node.end = rt->end;
+
+    ngx_http_finalize_request(r, ngx_http_abtest_api_updated(r, exp, &node));
+}
+
+
+/* the change is made: logged, saved, and answered with the experiment */
+
+static ngx_int_t
+ngx_http_abtest_api_updated(ngx_http_request_t *r,
+    ngx_http_abtest_experiment_t *exp, ngx_http_abtest_node_t *node)
+{
+    yajl_gen                      g;
+    ngx_http_abtest_main_conf_t  *amcf;
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_abtest_module);
 
     ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
                   "abtest: experiment \"%V\" updated through the API",
@@ -538,7 +601,7 @@ ngx_http_abtest_api_update(ngx_http_request_t *r)
 
     yajl_gen_map_open(g);
     ngx_http_abtest_json_str(g, exp->name.data, exp->name.len);
-    ngx_http_abtest_api_experiment(g, exp, &node);
+    ngx_http_abtest_api_experiment(g, exp, node);
     yajl_gen_map_close(g);
 
     return ngx_http_abtest_http_send_json(r, NGX_HTTP_OK, g);

@@ -18,6 +18,7 @@
 #define NGX_HTTP_ABTEST_API_EXPGROUPS    2
 #define NGX_HTTP_ABTEST_API_EVENTS       3
 #define NGX_HTTP_ABTEST_API_STATS        4
+#define NGX_HTTP_ABTEST_API_STATUS       5
 
 /* an update is an object of objects of numbers */
 #define NGX_HTTP_ABTEST_UPDATE_DEPTH     4

@@ -15,7 +15,10 @@
  * Lines a write could not take (a full disk) wait and are tried again
  * every second by a timer that keeps an exiting worker alive until they
  * are written; meanwhile new events are refused.  The log says so once
- * when it happens and once when it is over.
+ * when it happens and once when it is over.  Workers write under the
+ * zone's lock, so that a write a full disk cuts short is undone before
+ * any other worker's line can follow it: every line in the file is
+ * whole.
  */
 
 
@@ -31,6 +34,9 @@
 struct ngx_http_abtest_event_log_s {
     ngx_open_file_t           *file;
     ngx_syslog_peer_t         *syslog;
+
+    /* the zone's lock, taken around every write() of the file */
+    ngx_shmtx_t               *lock;
 
     /* this worker's lines not written yet */
     u_char                    *start;
@@ -243,6 +249,16 @@ ngx_http_abtest_events_log(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/* the zone's lock, which the log's writes take (set before any line) */
+
+void
+ngx_http_abtest_event_log_set_lock(ngx_http_abtest_event_log_t *elog,
+    ngx_shmtx_t *lock)
+{
+    elog->lock = lock;
+}
+
+
 /*
  * Called before the ring takes a batch of "len" bytes of lines: while a
  * write is failing nothing more is taken, and otherwise the lines must
@@ -445,15 +461,43 @@ ngx_http_abtest_event_log_flush(ngx_http_abtest_event_log_t *elog,
 }
 
 
-/* one write(); "part" is left with what it did not take */
+/*
+ * One write(), whole or undone: a write a full disk cuts short is cut off
+ * the file again (under the lock no other worker wrote after it), and
+ * all of "part" waits.  Should that fail, "part" is left with what the
+ * write did not take, which the next write completes.
+ */
 
 static ngx_int_t
 ngx_http_abtest_event_log_write_part(ngx_http_abtest_event_log_t *elog,
     ngx_str_t *part, ngx_log_t *log)
 {
+    off_t    end;
     ssize_t  n;
 
+    if (elog->lock) {
+        ngx_shmtx_lock(elog->lock);
+    }
+
     n = ngx_write_fd(elog->file->fd, part->data, part->len);
+
+    if (n > 0 && n < (ssize_t) part->len) {
+        end = lseek(elog->file->fd, 0, SEEK_END);
+
+        if (end >= n && ftruncate(elog->file->fd, end - n) == 0) {
+            n = 0;
+
+        } else {
+            ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
+                          "abtest: a write cut short could not be undone in "
+                          "the events log \"%V\": its line is completed "
+                          "later", &elog->file->name);
+        }
+    }
+
+    if (elog->lock) {
+        ngx_shmtx_unlock(elog->lock);
+    }
 
     if (n == (ssize_t) part->len) {
         elog->written += part->len;
@@ -687,4 +731,25 @@ ngx_http_abtest_event_log_syslog(ngx_http_abtest_event_log_t *elog,
     }
 
     return rc;
+}
+
+
+/* for the status: the file's name or the syslog server, and this worker's */
+
+void
+ngx_http_abtest_event_log_state(ngx_http_abtest_event_log_t *elog,
+    ngx_str_t *target, ngx_http_abtest_event_log_state_t *st)
+{
+    if (elog->syslog) {
+        *target = elog->syslog->server.name;
+        st->syslog = 1;
+
+    } else {
+        *target = elog->file->name;
+        st->syslog = 0;
+    }
+
+    st->failing = elog->failing;
+    st->pending = elog->appended - elog->written;
+    st->written = elog->written;
 }

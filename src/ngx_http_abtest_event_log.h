@@ -12,6 +12,15 @@
 #include "ngx_http_abtest_events.h"
 
 
+/* what the status says of the log, as this worker sees it */
+typedef struct {
+    ngx_uint_t                 syslog;       /* else a file */
+    ngx_uint_t                 failing;      /* a write failed */
+    uint64_t                   pending;      /* bytes not written yet */
+    uint64_t                   written;
+} ngx_http_abtest_event_log_state_t;
+
+
 /* answers a request whose events' lines are written */
 typedef void (*ngx_http_abtest_log_written_pt)(ngx_http_request_t *r,
     void *data);
@@ -19,6 +28,8 @@ typedef void (*ngx_http_abtest_log_written_pt)(ngx_http_request_t *r,
 
 char *ngx_http_abtest_events_log(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+void ngx_http_abtest_event_log_set_lock(ngx_http_abtest_event_log_t *elog,
+    ngx_shmtx_t *lock);
 ngx_int_t ngx_http_abtest_event_log_reserve(ngx_http_abtest_event_log_t *elog,
     size_t len, ngx_log_t *log);
 ngx_int_t ngx_http_abtest_event_log_write(ngx_http_abtest_event_log_t *elog,
@@ -26,6 +37,8 @@ ngx_int_t ngx_http_abtest_event_log_write(ngx_http_abtest_event_log_t *elog,
     ngx_log_t *log);
 
 
+void ngx_http_abtest_event_log_state(ngx_http_abtest_event_log_t *elog,
+    ngx_str_t *target, ngx_http_abtest_event_log_state_t *st);
 ngx_int_t ngx_http_abtest_event_log_wait(ngx_http_abtest_event_log_t *elog,
     ngx_http_request_t *r, ngx_http_abtest_log_written_pt handler,
     void *data);

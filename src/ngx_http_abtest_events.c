@@ -386,6 +386,8 @@ ngx_http_abtest_events_store(ngx_http_request_t *r,
     zone = amcf->zone;
 
     if (amcf->event_log) {
+        ngx_http_abtest_event_log_set_lock(amcf->event_log,
+                                           &zone->shpool->mutex);
         len = 0;
 
         for (i = 0; i < n; i++) {

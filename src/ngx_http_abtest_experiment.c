@@ -36,6 +36,7 @@ static char *ngx_http_abtest_experiment_finish(ngx_conf_t *cf,
     ngx_http_abtest_experiment_t *exp, ngx_str_t *first);
 static ngx_int_t ngx_libc_cdecl ngx_http_abtest_cmp_groups(const void *one,
     const void *two);
+static void ngx_http_abtest_restart_stats(ngx_http_abtest_runtime_t *rt);
 
 
 /* indexed by NGX_HTTP_ABTEST_STATE_* */
@@ -523,6 +524,8 @@ static char *
 ngx_http_abtest_experiment_finish(ngx_conf_t *cf,
     ngx_http_abtest_experiment_t *exp, ngx_str_t *first)
 {
+    u_char                   *p;
+    size_t                    len;
     uint64_t                  total;
     ngx_str_t                *fallback, *names;
     ngx_uint_t                i;
@@ -552,6 +555,30 @@ ngx_http_abtest_experiment_finish(ngx_conf_t *cf,
     }
 
     ngx_crc32_final(exp->groups_crc);
+
+    len = 0;
+
+    for (i = 0; i < exp->groups.nelts; i++) {
+        len += group[i].name.len + 1;
+    }
+
+    p = ngx_pnalloc(cf->pool, len);
+    if (p == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    exp->generation.data = p;
+
+    for (i = 0; i < exp->groups.nelts; i++) {
+        if (i) {
+            *p++ = ',';
+        }
+
+        p = ngx_cpymem(p, group[i].name.data, group[i].name.len);
+    }
+
+    *p = '\0';
+    exp->generation.len = p - exp->generation.data;
 
     if (total > NGX_HTTP_ABTEST_WEIGHT_TOTAL_MAX) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -651,4 +678,141 @@ ngx_http_abtest_cmp_groups(const void *one, const void *two)
     b = (ngx_http_abtest_group_t *) two;
 
     return ngx_memn2cmp(a->name.data, b->name.data, a->name.len, b->name.len);
+}
+
+
+/*
+ * A change of an experiment's run-time record: the seed's transitions
+ * (step 9) checked against the record of the moment, weights kept in the
+ * history, start and end, and a new statistics start where the results
+ * must start afresh.  NGX_OK, or the HTTP status of a refusal with "err"
+ * saying why ("rt" unchanged then).
+ */
+
+ngx_int_t
+ngx_http_abtest_change(ngx_http_abtest_experiment_t *exp,
+    ngx_http_abtest_runtime_t *rt, ngx_uint_t configured_rollout,
+    ngx_http_abtest_update_t *up, const char **err)
+{
+    ngx_uint_t                  from, to, rollout, ngroups;
+    ngx_http_abtest_runtime_t   next;
+
+    next = *rt;
+    ngroups = exp->groups.nelts;
+
+    from = rt->state.state;
+    to = up->has_state ? up->state : from;
+
+    if (!(from == to
+          || (from == NGX_HTTP_ABTEST_STATE_INACTIVE
+              && to == NGX_HTTP_ABTEST_STATE_ACTIVE)
+          || (from == NGX_HTTP_ABTEST_STATE_ACTIVE
+              && to != NGX_HTTP_ABTEST_STATE_ACTIVE)
+          || (from == NGX_HTTP_ABTEST_STATE_ROLLOUT
+              && to == NGX_HTTP_ABTEST_STATE_ACTIVE)))
+    {
+        *err = (from == NGX_HTTP_ABTEST_STATE_INACTIVE)
+               ? "state: an inactive experiment can only become active"
+               : "state: an experiment in rollout can only become active";
+        return NGX_HTTP_CONFLICT;
+    }
+
+    rollout = up->has_rollout ? up->rollout : rt->state.rollout;
+
+    /* a rollout without a group given takes the configured "rollout" */
+    if (to == NGX_HTTP_ABTEST_STATE_ROLLOUT
+        && rollout == NGX_HTTP_ABTEST_NO_GROUP)
+    {
+        rollout = configured_rollout;
+    }
+
+    if (to == NGX_HTTP_ABTEST_STATE_ROLLOUT
+        && rollout == NGX_HTTP_ABTEST_NO_GROUP)
+    {
+        *err = "rollout_group: a group is needed for state rollout";
+        return NGX_HTTP_BAD_REQUEST;
+    }
+
+    if (up->has_rollout && up->rollout != NGX_HTTP_ABTEST_NO_GROUP
+        && to != NGX_HTTP_ABTEST_STATE_ROLLOUT)
+    {
+        *err = "rollout_group: only with state rollout";
+        return NGX_HTTP_BAD_REQUEST;
+    }
+
+    if (up->has_weights
+        && ngx_memcmp(rt->state.weights, up->weights,
+                      ngroups * sizeof(uint32_t))
+           != 0)
+    {
+        ngx_http_abtest_push_history(&next.state, rt->state.weights,
+                                     ngroups);
+        ngx_memcpy(next.state.weights, up->weights,
+                   ngroups * sizeof(uint32_t));
+        next.state.total = up->total;
+
+        /* a new split is a new comparison: results, and SRM, start anew */
+        ngx_http_abtest_restart_stats(&next);
+    }
+
+    if (from != to) {
+        switch (to) {
+
+        case NGX_HTTP_ABTEST_STATE_ACTIVE:
+            /* (re-)activation starts the experiment, and its results, anew */
+            next.start = ngx_http_abtest_now_ms();
+            next.end = -1;
+            ngx_http_abtest_restart_stats(&next);
+            rollout = NGX_HTTP_ABTEST_NO_GROUP;
+            break;
+
+        default: /* inactive, rollout: the experiment ends */
+            next.end = ngx_http_abtest_now_ms();
+        }
+    }
+
+    next.state.state = to;
+    next.state.rollout = (to == NGX_HTTP_ABTEST_STATE_ROLLOUT)
+                         ? rollout : NGX_HTTP_ABTEST_NO_GROUP;
+
+    if (up->reset_stats) {
+        ngx_http_abtest_restart_stats(&next);
+    }
+
+    *rt = next;
+
+    return NGX_OK;
+}
+
+
+/* a new statistics start, later than the last even within a millisecond */
+
+static void
+ngx_http_abtest_restart_stats(ngx_http_abtest_runtime_t *rt)
+{
+    int64_t  now;
+
+    now = ngx_http_abtest_now_ms();
+
+    rt->stats_start = (now > rt->stats_start) ? now : rt->stats_start + 1;
+}
+
+
+/* keeps the weights a device may have been given before, newest first */
+
+void
+ngx_http_abtest_push_history(ngx_http_abtest_exp_state_t *state,
+    uint32_t *weights, ngx_uint_t ngroups)
+{
+    ngx_uint_t  n;
+
+    n = ngx_min(state->nhistory + 1, NGX_HTTP_ABTEST_HISTORY);
+
+    ngx_memmove(state->history[1], state->history[0],
+                (n - 1) * sizeof(state->history[0]));
+
+    ngx_memzero(state->history[0], sizeof(state->history[0]));
+    ngx_memcpy(state->history[0], weights, ngroups * sizeof(uint32_t));
+
+    state->nhistory = n;
 }

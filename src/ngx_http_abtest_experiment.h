@@ -15,6 +15,31 @@
 #define NGX_HTTP_ABTEST_EVENTS_LISTED  30
 
 
+/* an experiment's run-time record, wherever it is kept (zone, store) */
+typedef struct {
+    ngx_http_abtest_exp_state_t  state;
+    int64_t                    start;        /* ms since the epoch, or -1 */
+    int64_t                    end;
+    int64_t                    stats_start;
+} ngx_http_abtest_runtime_t;
+
+
+/* a validated change of one experiment, through the API */
+typedef struct {
+    ngx_uint_t                 has_weights;
+    uint32_t                   weights[NGX_HTTP_ABTEST_GROUPS_MAX];
+    uint64_t                   total;
+
+    ngx_uint_t                 has_state;
+    ngx_uint_t                 state;
+
+    ngx_uint_t                 has_rollout;
+    ngx_uint_t                 rollout;      /* NO_GROUP: null */
+
+    ngx_uint_t                 reset_stats;
+} ngx_http_abtest_update_t;
+
+
 char *ngx_http_abtest_experiment_block(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_http_abtest_experiment_t *ngx_http_abtest_find_experiment(
@@ -22,6 +47,11 @@ ngx_http_abtest_experiment_t *ngx_http_abtest_find_experiment(
     ngx_uint_t caseless);
 ngx_uint_t ngx_http_abtest_find_group(ngx_http_abtest_experiment_t *exp,
     u_char *name, size_t len);
+ngx_int_t ngx_http_abtest_change(ngx_http_abtest_experiment_t *exp,
+    ngx_http_abtest_runtime_t *rt, ngx_uint_t configured_rollout,
+    ngx_http_abtest_update_t *up, const char **err);
+void ngx_http_abtest_push_history(ngx_http_abtest_exp_state_t *state,
+    uint32_t *weights, ngx_uint_t ngroups);
 ngx_str_t *ngx_http_abtest_state_name(ngx_uint_t state);
 ngx_int_t ngx_http_abtest_state_by_name(u_char *name, size_t len);
 

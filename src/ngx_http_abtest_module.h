@@ -75,6 +75,9 @@ typedef struct {
     ngx_str_t                  title;
     ngx_array_t                groups;       /* ngx_http_abtest_group_t */
     uint32_t                   groups_crc;   /* of their names */
+
+    /* the names joined by ",", NUL-terminated: the store's "groups" */
+    ngx_str_t                  generation;
     ngx_http_abtest_exp_state_t  conf_state;
 
     ngx_uint_t                 fallback;     /* index into groups */
@@ -100,9 +103,13 @@ typedef struct {
 } ngx_http_abtest_experiment_t;
 
 
-/* abtest_zone (ngx_http_abtest_shm.h), abtest_events_log (event_log.h) */
-typedef struct ngx_http_abtest_zone_s       ngx_http_abtest_zone_t;
-typedef struct ngx_http_abtest_event_log_s  ngx_http_abtest_event_log_t;
+/*
+ * abtest_zone (ngx_http_abtest_shm.h), abtest_events_log (event_log.h),
+ * abtest_store (store.h)
+ */
+typedef struct ngx_http_abtest_zone_s        ngx_http_abtest_zone_t;
+typedef struct ngx_http_abtest_event_log_s   ngx_http_abtest_event_log_t;
+typedef struct ngx_http_abtest_store_conf_s  ngx_http_abtest_store_conf_t;
 
 
 typedef struct {
@@ -116,6 +123,9 @@ typedef struct {
 
     /* abtest_events_log: the durable JSON-lines log of accepted events */
     ngx_http_abtest_event_log_t  *event_log;
+
+    /* abtest_store: the fleet's shared run-time state, or NULL */
+    ngx_http_abtest_store_conf_t  *store;
 
     /* an abtest_api that needs a zone, to check there is one */
     ngx_str_t                  zone_user;

@@ -205,9 +205,15 @@ ngx_http_abtest_ring_append_locked(ngx_http_abtest_ring_t *ring,
         ngx_http_abtest_ring_empty(ring, shpool);
     }
 
+    /*
+     * An event is published only once its copy is whole (the slot, then
+     * the id): a worker killed here, whose lock the master frees, leaves
+     * a ring of whole events, at worst one event's memory lost.
+     */
+
     for (i = 0; i < n; i++) {
         ev = &events[i];
-        id = ring->next_id++;
+        id = ring->next_id;
 
         /* "{"id":N," goes in the room left before the text */
         len = ngx_sprintf(prefix, "{\"id\":%uL,", id) - prefix;
@@ -219,18 +225,22 @@ ngx_http_abtest_ring_append_locked(ngx_http_abtest_ring_t *ring,
         p[ev->line.len - 1] = LF;
 
         if (i < skip) {
+            ring->next_id++;
             ring->first_id = ring->next_id;
             continue;
         }
 
-        if (ring->next_id - ring->first_id > nslots) {
+        ngx_memcpy(mem[i], ev->line.data, ev->line.len - 1);
+
+        if (id + 1 - ring->first_id > nslots) {
             ngx_http_abtest_ring_drop_oldest(ring, shpool);
         }
 
         slot = &ring->slots[id % nslots];
         slot->data = mem[i];
         slot->len = ev->line.len - 1;
-        ngx_memcpy(slot->data, ev->line.data, slot->len);
+
+        ring->next_id++;
     }
 
     return NGX_OK;
@@ -315,6 +325,10 @@ ngx_http_abtest_ring_read(ngx_http_abtest_ring_t *ring,
 
     for (id = ngx_max(from, ring->first_id); id < to; id++) {
         slot = &ring->slots[id % ring->nslots];
+
+        if (slot->len == 0) {
+            continue;
+        }
 
         if (p + slot->len + 3 > last) {
             break;

@@ -61,10 +61,17 @@ static void ngx_http_abtest_node_from_conf(ngx_http_abtest_node_t *node,
     ngx_http_abtest_experiment_t *exp);
 static void ngx_http_abtest_node_restart_stats(ngx_http_abtest_node_t *node,
     ngx_http_abtest_experiment_t *exp);
+static void ngx_http_abtest_store_record(ngx_http_abtest_main_conf_t *amcf,
+    ngx_http_abtest_experiment_t *exp, ngx_http_abtest_runtime_t *rt);
+static ngx_int_t ngx_http_abtest_store_apply(
+    ngx_http_abtest_main_conf_t *amcf, ngx_http_abtest_experiment_t *exp,
+    ngx_http_abtest_runtime_t *rt, int64_t version);
+static void ngx_http_abtest_store_source(ngx_http_abtest_main_conf_t *amcf,
+    ngx_http_abtest_experiment_t *exp, ngx_uint_t source);
+static void ngx_http_abtest_store_applied(ngx_http_abtest_main_conf_t *amcf,
+    ngx_log_t *log);
 static ngx_uint_t ngx_http_abtest_node_same_names(
     ngx_http_abtest_node_t *node, ngx_http_abtest_experiment_t *exp);
-static void ngx_http_abtest_push_history(ngx_http_abtest_exp_state_t *state,
-    uint32_t *weights, ngx_uint_t ngroups);
 static void ngx_http_abtest_snapshot_conf(ngx_http_abtest_node_t *node,
     ngx_http_abtest_experiment_t *exp);
 
@@ -922,6 +929,10 @@ ngx_http_abtest_node_from_conf(ngx_http_abtest_node_t *node,
                   ? -1 : ngx_http_abtest_now_ms();
     node->end = -1;
 
+    /* the store's row, if there is one, is applied again over it */
+    node->store_version = 0;
+    node->source = NGX_HTTP_ABTEST_SOURCE_CONFIGURATION;
+
     ngx_http_abtest_node_restart_stats(node, exp);
 }
 
@@ -993,26 +1004,6 @@ ngx_http_abtest_node_same_names(ngx_http_abtest_node_t *node,
     }
 
     return 1;
-}
-
-
-/* keeps the weights a device may have been given before, newest first */
-
-static void
-ngx_http_abtest_push_history(ngx_http_abtest_exp_state_t *state,
-    uint32_t *weights, ngx_uint_t ngroups)
-{
-    ngx_uint_t  n;
-
-    n = ngx_min(state->nhistory + 1, NGX_HTTP_ABTEST_HISTORY);
-
-    ngx_memmove(state->history[1], state->history[0],
-                (n - 1) * sizeof(state->history[0]));
-
-    ngx_memzero(state->history[0], sizeof(state->history[0]));
-    ngx_memcpy(state->history[0], weights, ngroups * sizeof(uint32_t));
-
-    state->nhistory = n;
 }
 
 
@@ -1164,8 +1155,9 @@ ngx_http_abtest_shm_snapshot(ngx_http_abtest_main_conf_t *amcf,
 
 /*
  * Applies a validated change to one experiment under the lock; the state
- * transition is checked here, against the state of the moment.  Returns
- * NGX_OK, or the HTTP status of a refusal with "err" saying why.
+ * transition is checked there (ngx_http_abtest_change), against the
+ * state of the moment.  Returns NGX_OK, or the HTTP status of a refusal
+ * with "err" saying why.
  */
 
 ngx_int_t
@@ -1173,9 +1165,10 @@ ngx_http_abtest_shm_update(ngx_http_abtest_main_conf_t *amcf,
     ngx_http_abtest_experiment_t *exp, ngx_http_abtest_update_t *up,
     ngx_http_abtest_node_t *result, const char **err)
 {
-    ngx_uint_t               from, to, rollout;
-    ngx_http_abtest_node_t  *node;
-    ngx_http_abtest_zone_t  *zone;
+    ngx_int_t                   rc;
+    ngx_http_abtest_node_t     *node;
+    ngx_http_abtest_zone_t     *zone;
+    ngx_http_abtest_runtime_t   rt;
 
     zone = amcf->zone;
 
@@ -1199,96 +1192,50 @@ ngx_http_abtest_shm_update(ngx_http_abtest_main_conf_t *amcf,
         return NGX_HTTP_SERVICE_UNAVAILABLE;
     }
 
-    from = node->state.state;
-    to = up->has_state ? up->state : from;
+    ngx_http_abtest_node_runtime(node, &rt);
 
-    /* the seed's transitions (step 9) */
-    if (!(from == to
-          || (from == NGX_HTTP_ABTEST_STATE_INACTIVE
-              && to == NGX_HTTP_ABTEST_STATE_ACTIVE)
-          || (from == NGX_HTTP_ABTEST_STATE_ACTIVE
-              && to != NGX_HTTP_ABTEST_STATE_ACTIVE)
-          || (from == NGX_HTTP_ABTEST_STATE_ROLLOUT
-              && to == NGX_HTTP_ABTEST_STATE_ACTIVE)))
-    {
-        ngx_shmtx_unlock(&zone->shpool->mutex);
-        *err = (from == NGX_HTTP_ABTEST_STATE_INACTIVE)
-               ? "state: an inactive experiment can only become active"
-               : "state: an experiment in rollout can only become active";
-        return NGX_HTTP_CONFLICT;
+    rc = ngx_http_abtest_change(exp, &rt, node->configured.rollout, up, err);
+
+    if (rc == NGX_OK) {
+        ngx_http_abtest_node_set_runtime_locked(node, exp, &rt);
+        zone->sh->version++;
     }
-
-    rollout = up->has_rollout ? up->rollout : node->state.rollout;
-
-    /* a rollout without a group given takes the configured "rollout" */
-    if (to == NGX_HTTP_ABTEST_STATE_ROLLOUT
-        && rollout == NGX_HTTP_ABTEST_NO_GROUP)
-    {
-        rollout = node->configured.rollout;
-    }
-
-    if (to == NGX_HTTP_ABTEST_STATE_ROLLOUT
-        && rollout == NGX_HTTP_ABTEST_NO_GROUP)
-    {
-        ngx_shmtx_unlock(&zone->shpool->mutex);
-        *err = "rollout_group: a group is needed for state rollout";
-        return NGX_HTTP_BAD_REQUEST;
-    }
-
-    if (up->has_rollout && up->rollout != NGX_HTTP_ABTEST_NO_GROUP
-        && to != NGX_HTTP_ABTEST_STATE_ROLLOUT)
-    {
-        ngx_shmtx_unlock(&zone->shpool->mutex);
-        *err = "rollout_group: only with state rollout";
-        return NGX_HTTP_BAD_REQUEST;
-    }
-
-    if (up->has_weights
-        && ngx_memcmp(node->state.weights, up->weights,
-                      node->ngroups * sizeof(uint32_t))
-           != 0)
-    {
-        ngx_http_abtest_push_history(&node->state, node->state.weights,
-                                     node->ngroups);
-        ngx_memcpy(node->state.weights, up->weights,
-                   node->ngroups * sizeof(uint32_t));
-        node->state.total = up->total;
-
-        /* a new split is a new comparison: results, and SRM, start anew */
-        ngx_http_abtest_node_restart_stats(node, exp);
-    }
-
-    if (from != to) {
-        switch (to) {
-
-        case NGX_HTTP_ABTEST_STATE_ACTIVE:
-            /* (re-)activation starts the experiment, and its results, anew */
-            node->start = ngx_http_abtest_now_ms();
-            node->end = -1;
-            ngx_http_abtest_node_restart_stats(node, exp);
-            rollout = NGX_HTTP_ABTEST_NO_GROUP;
-            break;
-
-        default: /* inactive, rollout: the experiment ends */
-            node->end = ngx_http_abtest_now_ms();
-        }
-    }
-
-    node->state.state = to;
-    node->state.rollout = (to == NGX_HTTP_ABTEST_STATE_ROLLOUT)
-                          ? rollout : NGX_HTTP_ABTEST_NO_GROUP;
-
-    if (up->reset_stats) {
-        ngx_http_abtest_node_restart_stats(node, exp);
-    }
-
-    zone->sh->version++;
 
     *result = *node;
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
-    return NGX_OK;
+    return rc;
+}
+
+
+/* a node's run-time record, as the store and the state file keep it */
+
+void
+ngx_http_abtest_node_runtime(ngx_http_abtest_node_t *node,
+    ngx_http_abtest_runtime_t *rt)
+{
+    rt->state = node->state;
+    rt->start = node->start;
+    rt->end = node->end;
+    rt->stats_start = node->stats_start;
+}
+
+
+/* a record from elsewhere; a new statistics start empties the counters */
+
+void
+ngx_http_abtest_node_set_runtime_locked(ngx_http_abtest_node_t *node,
+    ngx_http_abtest_experiment_t *exp, ngx_http_abtest_runtime_t *rt)
+{
+    node->state = rt->state;
+    node->start = rt->start;
+    node->end = rt->end;
+
+    if (rt->stats_start != node->stats_start) {
+        ngx_http_abtest_node_restart_stats(node, exp);
+        node->stats_start = rt->stats_start;
+    }
 }
 
 
@@ -1380,4 +1327,173 @@ ngx_http_abtest_shm_save(ngx_http_abtest_main_conf_t *amcf, ngx_log_t *log)
     } while (again);
 
     return rc;
+}
+
+
+/*
+ * A worker starts: its configuration meets the zone, and with a store,
+ * the store is given the zone's side of it (calls go zone -> store: the
+ * store reaches the zone only through these).
+ */
+
+ngx_int_t
+ngx_http_abtest_shm_init_process(ngx_cycle_t *cycle,
+    ngx_http_abtest_main_conf_t *amcf)
+{
+    ngx_http_abtest_zone_t        *zone;
+    ngx_http_abtest_store_zone_t   sz;
+
+    zone = amcf->zone;
+
+    if (zone == NULL) {
+        return NGX_OK;
+    }
+
+    ngx_http_abtest_shm_ready(amcf, cycle->log);
+
+    if (amcf->store == NULL) {
+        return NGX_OK;
+    }
+
+    sz.sh = &zone->sh->store;
+    sz.mutex = &zone->shpool->mutex;
+    sz.generation = zone->generation;
+    sz.record = ngx_http_abtest_store_record;
+    sz.apply = ngx_http_abtest_store_apply;
+    sz.source = ngx_http_abtest_store_source;
+    sz.applied = ngx_http_abtest_store_applied;
+
+    return ngx_http_abtest_store_init_process(cycle, amcf, &sz);
+}
+
+
+/* the zone, the ring and the store's part, under the lock, for the status */
+
+void
+ngx_http_abtest_shm_status(ngx_http_abtest_main_conf_t *amcf,
+    ngx_http_abtest_shm_status_t *st)
+{
+    ngx_slab_pool_t         *shpool;
+    ngx_http_abtest_zone_t  *zone;
+
+    zone = amcf->zone;
+    shpool = zone->shpool;
+
+    st->name = zone->shm_zone->shm.name;
+    st->size = zone->shm_zone->shm.size;
+    st->state_file = zone->state_file;
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    st->used = (size_t) (shpool->end - shpool->start)
+               - shpool->pfree * ngx_pagesize;
+    st->first_id = zone->sh->ring.first_id;
+    st->next_id = zone->sh->ring.next_id;
+    st->nslots = zone->sh->ring.nslots;
+    st->evicted = zone->sh->ring.evicted;
+    st->store = zone->sh->store;
+
+    ngx_shmtx_unlock(&shpool->mutex);
+}
+
+
+/* an experiment's record in the zone, to make the store's row from */
+
+static void
+ngx_http_abtest_store_record(ngx_http_abtest_main_conf_t *amcf,
+    ngx_http_abtest_experiment_t *exp, ngx_http_abtest_runtime_t *rt)
+{
+    ngx_http_abtest_node_t  *node, conf;
+    ngx_http_abtest_zone_t  *zone;
+
+    zone = amcf->zone;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    node = zone->nodes[exp->index];
+
+    if (ngx_http_abtest_node_valid(node, exp)) {
+        ngx_http_abtest_node_runtime(node, rt);
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return;
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    /* a zone without room for it: what its configuration says */
+    ngx_memzero(&conf, sizeof(ngx_http_abtest_node_t));
+    ngx_http_abtest_node_from_conf(&conf, exp);
+    ngx_http_abtest_node_runtime(&conf, rt);
+}
+
+
+/*
+ * A row of the store, read or just committed: applied when it is newer
+ * than what the node has (the row's version), NGX_DECLINED otherwise.
+ */
+
+static ngx_int_t
+ngx_http_abtest_store_apply(ngx_http_abtest_main_conf_t *amcf,
+    ngx_http_abtest_experiment_t *exp, ngx_http_abtest_runtime_t *rt,
+    int64_t version)
+{
+    ngx_int_t                rc;
+    ngx_http_abtest_node_t  *node;
+    ngx_http_abtest_zone_t  *zone;
+
+    zone = amcf->zone;
+    rc = NGX_DECLINED;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    node = zone->nodes[exp->index];
+
+    if (ngx_http_abtest_node_valid(node, exp)) {
+
+        if (version > node->store_version) {
+            ngx_http_abtest_node_set_runtime_locked(node, exp, rt);
+            node->store_version = version;
+            zone->sh->version++;
+            rc = NGX_OK;
+        }
+
+        node->source = NGX_HTTP_ABTEST_SOURCE_STORE;
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return rc;
+}
+
+
+/* the store has no row of the experiment's groups: where it runs from */
+
+static void
+ngx_http_abtest_store_source(ngx_http_abtest_main_conf_t *amcf,
+    ngx_http_abtest_experiment_t *exp, ngx_uint_t source)
+{
+    ngx_http_abtest_node_t  *node;
+    ngx_http_abtest_zone_t  *zone;
+
+    zone = amcf->zone;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    node = zone->nodes[exp->index];
+
+    if (ngx_http_abtest_node_valid(node, exp)) {
+        node->source = source;
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+}
+
+
+/* rows were applied: the state file is the local snapshot of the store */
+
+static void
+ngx_http_abtest_store_applied(ngx_http_abtest_main_conf_t *amcf,
+    ngx_log_t *log)
+{
+    (void) ngx_http_abtest_shm_save(amcf, log);
 }

@@ -9,8 +9,10 @@
 
 
 #include "ngx_http_abtest_module.h"
+#include "ngx_http_abtest_experiment.h"
 #include "ngx_http_abtest_ring.h"
 #include "ngx_http_abtest_stats.h"
+#include "ngx_http_abtest_store.h"
 
 
 /* an experiment's run-time record in the shared zone */
@@ -40,6 +42,10 @@ typedef struct {
                                     [NGX_HTTP_ABTEST_NAME_MAX];
     u_char                     name_lens[NGX_HTTP_ABTEST_EVENT_NAMES];
     uint64_t                  *counts;       /* in the zone, or NULL */
+
+    /* abtest_store: the version of its row applied, where it came from */
+    int64_t                    store_version;
+    ngx_uint_t                 source;       /* NGX_HTTP_ABTEST_SOURCE_* */
 } ngx_http_abtest_node_t;
 
 
@@ -60,7 +66,26 @@ typedef struct {
 
     /* "assign random" draws, the same in every worker and after reloads */
     u_char                     random_key[NGX_HTTP_ABTEST_KEY_LEN];
+
+    /* abtest_store: this server's listener, and what it read */
+    ngx_http_abtest_store_sh_t  store;
 } ngx_http_abtest_shctx_t;
+
+
+/* what the status says of the zone */
+typedef struct {
+    ngx_str_t                  name;
+    size_t                     size;
+    size_t                     used;         /* whole pages */
+    ngx_str_t                  state_file;
+
+    uint64_t                   first_id;     /* the ring's */
+    uint64_t                   next_id;
+    ngx_uint_t                 nslots;
+    uint64_t                   evicted;
+
+    ngx_http_abtest_store_sh_t  store;
+} ngx_http_abtest_shm_status_t;
 
 
 /* abtest_zone, as a configuration sees it */
@@ -83,20 +108,6 @@ struct ngx_http_abtest_zone_s {
 };
 
 
-/* a validated change of one experiment, through the API */
-typedef struct {
-    ngx_uint_t                 has_weights;
-    uint32_t                   weights[NGX_HTTP_ABTEST_GROUPS_MAX];
-    uint64_t                   total;
-
-    ngx_uint_t                 has_state;
-    ngx_uint_t                 state;
-
-    ngx_uint_t                 has_rollout;
-    ngx_uint_t                 rollout;      /* NO_GROUP: null */
-
-    ngx_uint_t                 reset_stats;
-} ngx_http_abtest_update_t;
 
 
 char *ngx_http_abtest_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
@@ -104,6 +115,10 @@ ngx_int_t ngx_http_abtest_shm_prepare(ngx_conf_t *cf,
     ngx_http_abtest_main_conf_t *amcf);
 void ngx_http_abtest_shm_ready(ngx_http_abtest_main_conf_t *amcf,
     ngx_log_t *log);
+ngx_int_t ngx_http_abtest_shm_init_process(ngx_cycle_t *cycle,
+    ngx_http_abtest_main_conf_t *amcf);
+void ngx_http_abtest_shm_status(ngx_http_abtest_main_conf_t *amcf,
+    ngx_http_abtest_shm_status_t *st);
 ngx_http_abtest_exp_state_t *ngx_http_abtest_shm_state(
     ngx_http_abtest_main_conf_t *amcf, ngx_http_abtest_experiment_t *exp);
 void ngx_http_abtest_shm_snapshot(ngx_http_abtest_main_conf_t *amcf,
@@ -115,6 +130,10 @@ ngx_int_t ngx_http_abtest_shm_update(ngx_http_abtest_main_conf_t *amcf,
     ngx_http_abtest_node_t *result, const char **err);
 ngx_int_t ngx_http_abtest_shm_save(ngx_http_abtest_main_conf_t *amcf,
     ngx_log_t *log);
+void ngx_http_abtest_node_runtime(ngx_http_abtest_node_t *node,
+    ngx_http_abtest_runtime_t *rt);
+void ngx_http_abtest_node_set_runtime_locked(ngx_http_abtest_node_t *node,
+    ngx_http_abtest_experiment_t *exp, ngx_http_abtest_runtime_t *rt);
 
 
 #endif /* _NGX_HTTP_ABTEST_SHM_H_INCLUDED_ */

@@ -54,7 +54,7 @@ make -s -j"$(nproc)" -f "$objs/Makefile" -C "$src" binary
 
 
 # the libraries of nginx's own link line in objs/Makefile (here "-lyajl
-# -lcrypto -lm -lpcre2-8 -lz")
+# -lcrypto -lm -lpq -lpcre2-8 -lz")
 libs=$(sed -n '/^\t$(LINK) -o /,/^$/p' "$objs/Makefile" \
        | tr ' \t\\' '\n\n\n' | grep '^-l' | awk '!seen[$0]++' | tr '\n' ' ')
 [ -n "$libs" ] || { echo "build-fuzz.sh: no libraries in" \

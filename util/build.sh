@@ -53,5 +53,7 @@ then
 fi
 
 make -s -f "$build/objs/Makefile" -C "$src" modules
-cp "$build/objs/ngx_http_abtest_module.so" "$build/ngx_http_abtest_module.so"
+# a new file, not the old one rewritten: a running nginx has it mapped
+cp "$build/objs/ngx_http_abtest_module.so" "$build/.ngx_http_abtest_module.so"
+mv -f "$build/.ngx_http_abtest_module.so" "$build/ngx_http_abtest_module.so"
 echo "built $build/ngx_http_abtest_module.so"

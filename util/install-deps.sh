@@ -8,10 +8,12 @@ set -eu
 pkgs=
 for what in "$@"; do
     case $what in
-    build)   pkgs="$pkgs nginx nginx-dev libssl-dev libyajl-dev dpkg-dev" ;;
+    build)   pkgs="$pkgs nginx nginx-dev libssl-dev libyajl-dev libpq-dev
+                   dpkg-dev" ;;
     test)    pkgs="$pkgs tini curl libtest-base-perl libtext-diff-perl
                    libtest-longstring-perl libwww-perl libhttp-message-perl
-                   libipc-run-perl liburi-perl liblist-moreutils-perl" ;;
+                   libipc-run-perl liburi-perl liblist-moreutils-perl
+                   postgresql" ;;
     bench)   pkgs="$pkgs wrk valgrind" ;;
     sanitize)
         # nginx built from Debian's source package with clang's ASan and
@@ -20,7 +22,7 @@ for what in "$@"; do
         # the symbolizer for the reports, dpkg-dev unpacks the source;
         # nginx's own libraries (pcre2, zlib, OpenSSL) and the module's
         pkgs="$pkgs clang libclang-rt-dev llvm dpkg-dev make
-              libpcre2-dev zlib1g-dev libssl-dev libyajl-dev"
+              libpcre2-dev zlib1g-dev libssl-dev libyajl-dev libpq-dev"
         ;;
     fuzz)
         # the libFuzzer harnesses (util/build-fuzz.sh): what the sanitizer
@@ -28,7 +30,7 @@ for what in "$@"; do
         # libFuzzer too and llvm brings llvm-objcopy (nginx.o without
         # its main)
         pkgs="$pkgs clang libclang-rt-dev llvm dpkg-dev make
-              libpcre2-dev zlib1g-dev libssl-dev libyajl-dev"
+              libpcre2-dev zlib1g-dev libssl-dev libyajl-dev libpq-dev"
         ;;
     browser)
         # Debian's chromium, driven by npm's playwright-core (which never

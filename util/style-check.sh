@@ -33,4 +33,12 @@ then
     status=1
 fi
 
+# and the store's schema, sql/abtest.sql's
+if ! util/sql2c.pl sql/abtest.sql | cmp -s - src/ngx_http_abtest_store_sql.h
+then
+    echo "style: src/ngx_http_abtest_store_sql.h is not sql/abtest.sql's:" \
+         "make src/ngx_http_abtest_store_sql.h" >&2
+    status=1
+fi
+
 exit $status

@@ -147,9 +147,13 @@ sub json_body_check {
 }
 
 
-# the port the tests' nginx listens on, under either runner
+# the port the tests' nginx listens on, under either runner; another
+# server's while $ABTest::Json::Port is set (local)
+our $Port;
+
 sub port {
-    return $ENV{TEST_NGINX_SERVER_PORT} || $ENV{TEST_NGINX_PORT} || 1984;
+    return $Port || $ENV{TEST_NGINX_SERVER_PORT} || $ENV{TEST_NGINX_PORT}
+           || 1984;
 }
 
 

@@ -169,7 +169,9 @@ sub write_config ($$) {
     my ($block, $config) = @_;
 
     my $name = $block->name;
-    my $user = $> == 0 ? "user root;\n" : '';
+    my $user = defined $ENV{TEST_NGINX_WORKER_USER}
+               ? "user $ENV{TEST_NGINX_WORKER_USER};\n"
+               : $> == 0 ? "user root;\n" : '';
     my $master = ($MasterOn || $UseHup) ? 'on' : 'off';
     my $level = $block->log_level || $LogLevel;
 
