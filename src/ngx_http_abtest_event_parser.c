@@ -99,6 +99,8 @@ typedef struct {
 static int ngx_http_abtest_ep_null(void *ctx);
 static int ngx_http_abtest_ep_boolean(void *ctx, int b);
 static int ngx_http_abtest_ep_number(void *ctx, const char *s, size_t len);
+static ngx_int_t ngx_http_abtest_ep_text(ngx_http_abtest_event_parser_t *p,
+    const unsigned char *s, size_t len);
 static int ngx_http_abtest_ep_string(void *ctx, const unsigned char *s,
     size_t len);
 static int ngx_http_abtest_ep_key(void *ctx, const unsigned char *s,
@@ -394,6 +396,36 @@ ngx_http_abtest_ep_number(void *ctx, const char *s, size_t len)
 }
 
 
+/*
+ * A string or key as the body has it: JSON's "\u0000" would cut a C
+ * string, and what yajl lets through of invalid UTF-8 (overlong forms,
+ * surrogates, code points above U+10FFFF) would be stored and echoed:
+ * both refused, the second with yajl's own message for the rest.
+ */
+
+static ngx_int_t
+ngx_http_abtest_ep_text(ngx_http_abtest_event_parser_t *p,
+    const unsigned char *s, size_t len)
+{
+    ngx_str_t  text;
+
+    if (memchr(s, '\0', len)) {
+        ngx_sprintf(p->fatal, "body: \\u0000 in a string is not supported%Z");
+        return NGX_ERROR;
+    }
+
+    text.data = (u_char *) s;
+    text.len = len;
+
+    if (ngx_http_abtest_valid_utf8(&text) != NGX_OK) {
+        ngx_sprintf(p->fatal, "body: " NGX_HTTP_ABTEST_JSON_BAD_UTF8 "%Z");
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
 static int
 ngx_http_abtest_ep_string(void *ctx, const unsigned char *s, size_t len)
 {
@@ -402,9 +434,7 @@ ngx_http_abtest_ep_string(void *ctx, const unsigned char *s, size_t len)
     ngx_http_abtest_json_value_t  v = { NGX_HTTP_ABTEST_VALUE_STRING,
                                         NULL, 0, 0 };
 
-    /* JSON's "\u0000" would cut a C string: refused, as everywhere */
-    if (memchr(s, '\0', len)) {
-        ngx_sprintf(p->fatal, "body: \\u0000 in a string is not supported%Z");
+    if (ngx_http_abtest_ep_text(p, s, len) != NGX_OK) {
         return 0;
     }
 
@@ -424,8 +454,7 @@ ngx_http_abtest_ep_key(void *ctx, const unsigned char *s, size_t len)
     ngx_uint_t                      k;
     ngx_http_abtest_event_field_t  *field;
 
-    if (memchr(s, '\0', len)) {
-        ngx_sprintf(p->fatal, "body: \\u0000 in a string is not supported%Z");
+    if (ngx_http_abtest_ep_text(p, s, len) != NGX_OK) {
         return 0;
     }
 

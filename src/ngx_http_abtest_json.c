@@ -261,17 +261,31 @@ ngx_http_abtest_json_add(ngx_http_abtest_json_tree_t *t, yajl_type type)
 }
 
 
-/* a NUL-terminated copy; JSON's "\u0000" would cut it, and is refused */
+/*
+ * A NUL-terminated copy; JSON's "\u0000" would cut it, and is refused, as
+ * is what yajl lets through of invalid UTF-8 (overlong forms, surrogates,
+ * code points above U+10FFFF), with yajl's own message for the rest.
+ */
 
 static char *
 ngx_http_abtest_json_cstr(ngx_http_abtest_json_tree_t *t,
     const unsigned char *s, size_t len)
 {
-    u_char  *p;
+    u_char     *p;
+    ngx_str_t   text;
 
     if (memchr(s, '\0', len)) {
         ngx_cpystrn(t->error, (u_char *) "\\u0000 in a string is not "
                     "supported", sizeof(t->error));
+        return NULL;
+    }
+
+    text.data = (u_char *) s;
+    text.len = len;
+
+    if (ngx_http_abtest_valid_utf8(&text) != NGX_OK) {
+        ngx_cpystrn(t->error, (u_char *) NGX_HTTP_ABTEST_JSON_BAD_UTF8,
+                    sizeof(t->error));
         return NULL;
     }
 

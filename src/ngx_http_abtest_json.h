@@ -16,6 +16,11 @@
 #include <yajl/yajl_tree.h>
 
 
+/* yajl's message for invalid UTF-8, for what it lets through too */
+#define NGX_HTTP_ABTEST_JSON_BAD_UTF8                                        \
+    "invalid JSON: lexical error: invalid bytes in UTF8 string."
+
+
 #define ngx_http_abtest_json_literal(g, s)                                   \
     yajl_gen_string(g, (const unsigned char *) s, sizeof(s) - 1)
 

@@ -103,7 +103,8 @@ ngx_http_abtest_valid_event_name(ngx_str_t *name)
 /*
  * Text that goes into JSON, which is UTF-8: well-formed sequences only
  * (no stray continuation bytes, overlong forms, surrogates or code points
- * above U+10FFFF), as yajl's own check of client strings.
+ * above U+10FFFF), stricter than yajl's own check of client strings,
+ * which lets the last three through.
  */
 
 ngx_int_t

@@ -493,3 +493,22 @@ sub {
 }
 --- error_log
 abtest api: 413 body: larger than 1024 bytes (client_body_buffer_size)
+
+
+=== TEST 26: invalid UTF-8 that yajl lets through is refused (400), never echoed in a 404
+--- request eval
+[::post(qq{{"name": "\xc0\xafx", "state": "active"}}),
+ ::post(qq{{"name": "homepage_button_test", "\xed\xa0\x80": 1}}),
+ ::post(qq{{"name": "homepage_button_test", "state": "\xf4\x90\x80\x80"}}),
+ "GET /api/experiments"]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[400, 400, 400, 200]
+--- json eval
+[{ error => 'body: invalid JSON: lexical error: invalid bytes in UTF8 string.' },
+ { error => 'body: invalid JSON: lexical error: invalid bytes in UTF8 string.' },
+ { error => 'body: invalid JSON: lexical error: invalid bytes in UTF8 string.' },
+ { homepage_button_test => $::Button, headline_test => $::Headline }]
+--- no_error_log
+[error]

@@ -686,3 +686,39 @@ sub {
     return ::match_json(::decode($body), {
         error => 'body: larger than 524288 bytes (client_max_body_size)' });
 }
+
+
+
+=== TEST 25: what yajl lets through of invalid UTF-8 (overlong forms, surrogates, above U+10FFFF, F5 leads) is refused like the rest, in every string and name, and nothing is stored
+--- request
+GET /events
+--- json eval
+sub {
+    my $ok = qq{"deviceId": "$::Dev", "event": "pageview"};
+    my @bad = ("\xc0\xaf", "\xc1\x89", "\xe0\x80\xaf", "\xf0\x86\x98\x80",
+               "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xf5\x80\x80\x80");
+    my $before = ABTest::Json::decode((ABTest::Json::http('GET', '/events'))[1]);
+
+    for my $b (@bad) {
+        my $hex = CORE::join ' ', map { sprintf '%02X', ord } split //, $b;
+        for my $body (qq{{$ok, "source": "x$b"}},
+                      qq{{$ok, "exp_group": "$b"}},
+                      qq{{$ok, "ts": "2026$b"}},
+                      qq{{$ok, "params": {"k": "$b"}}},
+                      qq{{$ok, "params": {"$b": 1}}},
+                      qq{{$ok, "$b": 1}},
+                      qq{[{$ok}, {$ok, "params": {"a": ["$b"]}}]})
+        {
+            my ($status, $resp) = ABTest::Json::http('POST', '/events', $body,
+                                      'Content-Type: application/json');
+            return "$hex in $body: $status $resp" if $status != 400;
+            my $e = ABTest::Json::match_json(ABTest::Json::decode($resp), {
+                error => 'body: invalid JSON: lexical error: invalid bytes in UTF8 string.' });
+            return "$hex: $e" if $e;
+        }
+    }
+
+    my $after = ABTest::Json::decode((ABTest::Json::http('GET', '/events'))[1]);
+    return 'events were stored' if @$after != @$before;
+    return '';
+}
