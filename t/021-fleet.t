@@ -1114,3 +1114,70 @@ GET /api/experiments
 --- no_error_log
 [crit]
 [alert]
+
+
+
+=== TEST 8: the store restored from a backup (its versions went back): every server takes its rows, and a write through one is shown by all
+--- request
+GET /api/experiments
+--- json eval
+::scenario(sub {
+    my @web = ::fleet();
+    my $e = ::ready(@web);
+    return $e if $e;
+
+    my $backed_up = { A => 2, B => 1 };
+    my ($status, $body) = ::update($web[0], ::groups_body($backed_up));
+    return "update: $status $body" if $status != 200;
+    ::all_show($backed_up, 2, @web)
+        or return 'not seen by all: ' . ::shown(@web);
+
+    # a copy of the cluster's files, the store stopped: the backup
+    my $data = $::Pg->dir . '/data';
+    $::Pg->stop;
+    system('rm', '-rf', "$data.backup") == 0
+        && system('cp', '-a', $data, "$data.backup") == 0
+        or return 'the backup was not made';
+    $::Pg->restart;
+    $e = ::ready(@web);
+    return $e if $e;
+
+    # the fleet moves on
+    my $later = { A => 4, B => 1 };
+    for my $w ({ A => 3, B => 1 }, $later) {
+        ($status, $body) = ::update($web[1], ::groups_body($w));
+        return "update: $status $body" if $status != 200;
+    }
+    ::all_show($later, 2, @web) or return 'not seen by all: ' . ::shown(@web);
+
+    # then the store is restored from the backup
+    $::Pg->stop;
+    system('rm', '-rf', $data) == 0
+        && system('mv', "$data.backup", $data) == 0
+        or return 'the backup was not restored';
+    $::Pg->restart;
+    $e = ::ready(@web);
+    return $e if $e;
+
+    my $row = ::row();
+    return 'the restored row: ' . ABTest::Json::show($row)
+        if !::same($row->{weights}, $backed_up);
+
+    # the store is the run-time source: every server shows what it holds
+    ::all_show($backed_up, 3, @web)
+        or return 'after the restore: ' . ::shown(@web) . ', the store '
+                  . ABTest::Json::show($row->{weights});
+
+    # and a write through one server is shown by all
+    my $want = { A => 5, B => 1 };
+    ($status, $body) = ::update($web[2], ::groups_body($want));
+    return "update after the restore: $status $body" if $status != 200;
+    ::all_show($want, 1, @web)
+        or return 'the update after the restore (version '
+                  . ::row()->{version} . '): ' . ::shown(@web);
+
+    return '';
+}, \&::outage_logs)
+--- no_error_log
+[crit]
+[alert]
