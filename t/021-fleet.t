@@ -263,27 +263,29 @@ sub log_clean {
     return '';
 }
 
-# '' when no process of the server logged a line matching $re twice
+# '' when no process of the server logged a line matching $re more than
+# $times times (once by default)
 sub once_per_process {
-    my ($web, $re) = @_;
+    my ($web, $re, $times) = @_;
     my %n;
     $n{$_}++ for map { /\[\w+\] (\d+)#/ ? $1 : () }
                  grep { /$re/ } split /\n/, $web->error_log;
-    my @twice = grep { $n{$_} > 1 } sort keys %n;
-    return @twice ? name($web) . ": process $twice[0] logged $re"
-                    . " $n{$twice[0]} times" : '';
+    my @more = grep { $n{$_} > ($times // 1) } sort keys %n;
+    return @more ? name($web) . ": process $more[0] logged $re"
+                   . " $n{$more[0]} times" : '';
 }
 
 # the one [error] an outage of the store is worth
 our $Unreachable = qr/\[error\] .*abtest: the store "[^"]+" is unreachable: /;
 
-# the logs of an outage: the [error] once per process, nothing worse, and
-# the end of it said
+# the logs of an outage ($outages of them): the [error] once per process
+# and outage, nothing worse, and the end said
 sub outage_logs {
+    my ($outages) = @_;
     for my $web (@Web) {
         my $log = $web->error_log;
         my $e = log_clean($web, $Unreachable)
-                || once_per_process($web, $Unreachable);
+                || once_per_process($web, $Unreachable, $outages);
         return $e if $e;
         return name($web) . ' did not log the outage'
             if $log !~ $Unreachable;
@@ -793,7 +795,7 @@ GET /api/experiments
                   . ::shown(@web);
 
     return '';
-}, \&::outage_logs)
+}, sub { ::outage_logs(1) })
 --- no_error_log
 [crit]
 [alert]
@@ -870,7 +872,7 @@ GET /api/experiments
 
     Test::More::diag('503 with the store hung: ' . CORE::join(', ', @took));
     return '';
-}, \&::outage_logs)
+}, sub { ::outage_logs(1) })
 --- no_error_log
 [crit]
 [alert]
@@ -1110,7 +1112,7 @@ GET /api/experiments
     Test::More::diag(sprintf 'web3 caught up %.3f s after the store'
                      . ' restarted', $took);
     return '';
-}, \&::outage_logs)
+}, sub { ::outage_logs(1) })
 --- no_error_log
 [crit]
 [alert]
@@ -1163,6 +1165,14 @@ GET /api/experiments
     return 'the restored row: ' . ABTest::Json::show($row)
         if !::same($row->{weights}, $backed_up);
 
+    # said once by each server
+    for my $web (@web) {
+        my @said = grep { /\[warn\] .*abtest: the store "\S+" holds versions up to \d+, below the \d+ this server read: its rows are applied again/ }
+                   split /\n/, $web->error_log;
+        return ::name($web) . ' said the store went back '
+               . scalar(@said) . ' times' if @said != 1;
+    }
+
     # the store is the run-time source: every server shows what it holds
     ::all_show($backed_up, 3, @web)
         or return 'after the restore: ' . ::shown(@web) . ', the store '
@@ -1177,7 +1187,7 @@ GET /api/experiments
                   . ::row()->{version} . '): ' . ::shown(@web);
 
     return '';
-}, \&::outage_logs)
+}, sub { ::outage_logs(2) })
 --- no_error_log
 [crit]
 [alert]
