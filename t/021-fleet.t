@@ -251,6 +251,13 @@ sub row {
     return \%row;
 }
 
+# the weights of every row of e: groups => weights
+sub generations {
+    return { map { $_->[0] => decode($_->[1]) }
+             $Pg->psql($Db, "SELECT groups, weights::text"
+                            . " FROM abtest_experiments WHERE name = 'e'") };
+}
+
 # '' when the server's error log has no [emerg], [alert] or [crit], and no
 # [error] but lines matching one of @ok
 sub log_clean {
@@ -674,9 +681,10 @@ GET /api/experiments
         return "$status " . ABTest::Json::show($json);
     };
 
+    my $version = ::row()->{version};
+
     for my $step (@steps) {
         my ($web, $body, $want, $error) = @$step;
-        my $before = ::row()->{version};
         my ($status, $answer) = ::update($web, $body);
         my $with = $shape->($status, $answer);
         my $without = $shape->($alone->http('POST',
@@ -688,12 +696,18 @@ GET /api/experiments
         return "$what:\n  with the store: $with\n  without: $without"
             if $with ne $without;
 
+        # a refusal leaves the row as it was, a change moves it on
+        my $now = ::row()->{version};
         if ($error) {
             $e = ::match_json(::decode($answer), { error => $error });
             return "$what: $e" if $e;
             return "$what was refused, and the row changed"
-                if ::row()->{version} != $before;
+                if $now != $version;
+
+        } elsif ($now <= $version) {
+            return "$what was answered $status, and the row did not change";
         }
+        $version = $now;
     }
 
     # every server shows the store's row, as the server without one ends
@@ -949,10 +963,9 @@ GET /api/experiments
         push @{ $writes{web3} }, $next;
 
         # each writes its own generation's row only
-        return 'the A,B,C row: ' . ABTest::Json::show(::row('A,B,C'))
-            if !::same(::row('A,B,C')->{weights}, $next);
-        return 'the A,B row: ' . ABTest::Json::show(::row('A,B'))
-            if !::same(::row('A,B')->{weights}, $old);
+        my $rows = ::generations();
+        return 'the rows: ' . ABTest::Json::show($rows)
+            if !::same($rows, { 'A,B' => $old, 'A,B,C' => $next });
 
         # and it reaches the servers of that generation only
         ::all_show($old, 1, $web1, $web2) && ::all_show($next, 1, $web3)
