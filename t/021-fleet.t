@@ -19,7 +19,9 @@
 #   own, nothing flip-flopping while old and new run side by side, the
 #   old servers adopting the new row once they run the new groups;
 # * a server started while the store is down (its state file), catching
-#   up with the fleet once it is back.
+#   up with the fleet once it is back;
+# * the store restored from a backup (its versions gone back): its rows
+#   taken again by every server, and the writes after it shown.
 #
 # Every server's error log is read at the end of each block.  Needs root
 # and Debian's postgresql; the file is skipped without them.
@@ -152,8 +154,7 @@ sub web_config {
 }
 
 # the block's fleet: web1 as Test::Nginx started it, web2 and web3 (each
-# with the options of web_config in $o{web2}, $o{web3}); those named in
-# $o{skip} are not started
+# with the options of web_config in $o{web2}, $o{web3})
 sub fleet {
     my (%o) = @_;
     my $port = ABTest::Json::port();
@@ -162,10 +163,7 @@ sub fleet {
     @Web = ($web1);
     %Name = ($port => 'web1');
 
-    for my $n (2, 3) {
-        next if grep { $_ eq "web$n" } @{ $o{skip} // [] };
-        push @Web, start_web($n, %{ $o{"web$n"} // {} });
-    }
+    push @Web, start_web($_, %{ $o{"web$_"} // {} }) for 2, 3;
 
     return @Web;
 }
