@@ -66,6 +66,7 @@ static void ngx_http_abtest_store_record(ngx_http_abtest_main_conf_t *amcf,
 static ngx_int_t ngx_http_abtest_store_apply(
     ngx_http_abtest_main_conf_t *amcf, ngx_http_abtest_experiment_t *exp,
     ngx_http_abtest_runtime_t *rt, int64_t version);
+static void ngx_http_abtest_store_forget(ngx_http_abtest_main_conf_t *amcf);
 static void ngx_http_abtest_store_source(ngx_http_abtest_main_conf_t *amcf,
     ngx_http_abtest_experiment_t *exp, ngx_uint_t source);
 static void ngx_http_abtest_store_applied(ngx_http_abtest_main_conf_t *amcf,
@@ -1360,6 +1361,7 @@ ngx_http_abtest_shm_init_process(ngx_cycle_t *cycle,
     sz.generation = zone->generation;
     sz.record = ngx_http_abtest_store_record;
     sz.apply = ngx_http_abtest_store_apply;
+    sz.forget = ngx_http_abtest_store_forget;
     sz.source = ngx_http_abtest_store_source;
     sz.applied = ngx_http_abtest_store_applied;
 
@@ -1463,6 +1465,34 @@ ngx_http_abtest_store_apply(ngx_http_abtest_main_conf_t *amcf,
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
     return rc;
+}
+
+
+/*
+ * The store holds lower versions than it gave (restored from a backup,
+ * commits lost in a crash): the rows it has are applied whatever their
+ * versions, as the ones it gives from now on.
+ */
+
+static void
+ngx_http_abtest_store_forget(ngx_http_abtest_main_conf_t *amcf)
+{
+    ngx_uint_t                     i;
+    ngx_http_abtest_zone_t        *zone;
+    ngx_http_abtest_experiment_t  *exp;
+
+    zone = amcf->zone;
+    exp = amcf->experiments.elts;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    for (i = 0; i < amcf->experiments.nelts; i++) {
+        if (ngx_http_abtest_node_valid(zone->nodes[i], &exp[i])) {
+            zone->nodes[i]->store_version = 0;
+        }
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
 }
 
 

@@ -2094,7 +2094,7 @@ ngx_http_abtest_store_apply_rows(ngx_http_abtest_store_proc_t *p,
     char                          *name, *groups;
     u_char                         err[NGX_HTTP_ABTEST_STORE_ERROR_LEN];
     int64_t                        version, top;
-    ngx_uint_t                     n, k, applied, *seen;
+    ngx_uint_t                     n, k, applied, back, *seen;
     ngx_pool_t                    *pool;
     ngx_http_abtest_runtime_t      rt;
     ngx_http_abtest_store_sh_t    *sh;
@@ -2107,8 +2107,29 @@ ngx_http_abtest_store_apply_rows(ngx_http_abtest_store_proc_t *p,
     all = p->amcf->experiments.elts;
     n = p->amcf->experiments.nelts;
     rows = PQntuples(res);
-    top = 0;
     applied = 0;
+
+    /*
+     * The rows come in the order of their versions.  A store that holds
+     * less than this server read from it was restored from a backup, or
+     * lost commits in a crash (or a DBA deleted rows): what it holds is
+     * the run-time state, though older, and the versions it gives next
+     * are below the ones applied.
+     */
+    top = rows ? ngx_atoof((u_char *) PQgetvalue(res, rows - 1, 9),
+                           PQgetlength(res, rows - 1, 9))
+               : 0;
+    back = (top < sh->version);
+
+    if (back) {
+        ngx_log_error(NGX_LOG_WARN, p->log, 0,
+                      "abtest: the store \"%V\" holds versions up to %L, "
+                      "below the %L this server read: its rows are applied "
+                      "again", &p->amcf->store->target, top, sh->version);
+
+        p->zone.forget(p->amcf);
+        ngx_memzero(p->bad, (n + 1) * sizeof(int64_t));
+    }
 
     pool = ngx_create_pool(4096, p->log);
     if (pool == NULL) {
@@ -2177,7 +2198,7 @@ ngx_http_abtest_store_apply_rows(ngx_http_abtest_store_proc_t *p,
 
     ngx_shmtx_lock(p->zone.mutex);
 
-    if (top > sh->version) {
+    if (top > sh->version || back) {
         sh->version = top;
     }
 

@@ -65,6 +65,9 @@ typedef struct {
                         ngx_http_abtest_experiment_t *exp,
                         ngx_http_abtest_runtime_t *rt, int64_t version);
 
+    /* the store went back (a restore): every row applies again */
+    void       (*forget)(ngx_http_abtest_main_conf_t *amcf);
+
     /* no row of the experiment's groups: SOURCE_CONFIGURATION, MISMATCH */
     void       (*source)(ngx_http_abtest_main_conf_t *amcf,
                          ngx_http_abtest_experiment_t *exp,

@@ -11,6 +11,10 @@ package ABTest::Fleet;
 #   $web2->json('GET', '/api/status')     the decoded body (dies if not 200)
 #   $web2->reload(http => $new_http_config)
 #   $web2->master; $web2->workers; $web2->error_log; $web2->stop
+#
+#   my $web1 = ABTest::Fleet->adopt(port => 1984, root => $servroot);
+#       a server someone else started (Test::Nginx's own), seen through
+#       the same accessors; never written, reloaded or stopped from here
 
 use strict;
 use warnings;
@@ -48,6 +52,12 @@ sub start {
         or die "the server on port $self->{port} has no workers";
 
     return $self;
+}
+
+
+sub adopt {
+    my ($class, %args) = @_;
+    return bless { workers => 2, %args, adopted => 1 }, $class;
 }
 
 
@@ -149,6 +159,8 @@ sub json {
 sub reload {
     my ($self, %args) = @_;
 
+    return 'an adopted server is reloaded by its owner' if $self->{adopted};
+
     @$self{keys %args} = values %args;
     $self->write_conf;
 
@@ -165,6 +177,7 @@ sub reload {
 
 sub stop {
     my ($self) = @_;
+    return if $self->{adopted};
     my $master = $self->master or return;
     kill 'TERM', $master;
     wait_for(sub { !alive($master) }, 10)

@@ -123,13 +123,16 @@ sub start {
                "host all all 127.0.0.1/32 scram-sha-256\n";
     close $hba;
 
+    # no fsync (the machine does not crash), but a commit is written to
+    # the kernel before it is answered (synchronous_commit): kill, which
+    # stands for a crash of the store, must not lose what it committed
     open my $conf, '>>', "$self->{data}/postgresql.conf"
         or die "postgresql.conf: $!";
     print $conf "listen_addresses = '127.0.0.1'\n",
                 "port = $self->{port}\n",
                 "unix_socket_directories = '$self->{dir}'\n",
                 "fsync = off\n",
-                "synchronous_commit = off\n",
+                "synchronous_commit = on\n",
                 "full_page_writes = off\n",
                 "max_connections = 60\n",
                 "shared_buffers = 16MB\n",
@@ -192,8 +195,9 @@ sub stop {
 }
 
 
-# SIGKILL of every process of the cluster, as a crash of its machine;
-# returns once they are gone
+# SIGKILL of every process of the cluster, as a crash of the store (what
+# it committed is in the kernel's hands, and survives); returns once they
+# are gone
 sub kill {
     my ($self) = @_;
     my @pids = $self->pids or return;
