@@ -5,6 +5,7 @@
 #   make test-sanitize [T=t/NNN-file.t]   the suite under ASan and UBSan
 #   make demo    run the demo site on http://127.0.0.1:5000
 #   make bench   run the benchmarks (bench/README.md)
+#   make bench-fleet   only the fleet's: a write's propagation (bench/fleet.sh)
 #   make simulate N=1000 [ARGS=--http]   simulate visits of the demo
 #
 # NGINX_SRC=/path/to/nginx-x.y.z make   builds against another source tree.
@@ -12,7 +13,8 @@
 MODULE  = build/ngx_http_abtest_module.so
 SOURCES = config ngx_http_abtest_module.c $(wildcard src/*.c src/*.h)
 
-.PHONY: all deps test test-sanitize demo bench style clean simulate
+.PHONY: all deps test test-sanitize demo bench bench-fleet style clean \
+        simulate
 
 N ?= 1000
 
@@ -55,6 +57,11 @@ bench: all
 	@util/install-deps.sh bench
 	bench/run.sh
 	bench/events.sh
+	bench/fleet.sh
+
+bench-fleet: all
+	@util/install-deps.sh bench
+	bench/fleet.sh
 
 style:
 	util/style-check.sh

@@ -11,6 +11,12 @@
 # keep-alive connection (URL globbing: URL-PREFIX[1-N]), and prints the
 # user-space instructions per request: the difference of the two runs,
 # which cancels start-up and shut-down.  DIR/cg.2 stays for annotation.
+#
+#   pg_start PORT
+#
+# A fresh PostgreSQL cluster on 127.0.0.1:PORT (util/pg-cluster.sh, in
+# build/bench-pg-PORT), removed at exit; sets "pg_conninfo" (what
+# abtest_store takes) and "pg_bin" (the server's programs).
 
 so=$top/build/ngx_http_abtest_module.so
 out=$top/bench/results
@@ -20,6 +26,7 @@ out=$top/bench/results
 mkdir -p "$out"
 work=$(mktemp -d /tmp/abtest-bench-XXXXXX)
 pids=()
+pg_dir=
 
 cleanup() {
     for d in "$work"/*/; do
@@ -28,6 +35,8 @@ cleanup() {
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
     sleep 0.5
     rm -rf "$work"
+    [ -z "$pg_dir" ] || "$top/util/pg-cluster.sh" remove "$pg_dir"
+    pg_dir=
 }
 trap cleanup EXIT INT TERM
 
@@ -61,4 +70,12 @@ cg_per_request() {
     total1=$(grep -m1 '^summary:' "$d/cg.1" | awk '{print $2}')
     total2=$(grep -m1 '^summary:' "$d/cg.2" | awk '{print $2}')
     echo $(( (total2 - total1) / requests ))
+}
+
+
+pg_start() {
+    pg_dir=$top/build/bench-pg-$1
+    "$top/util/pg-cluster.sh" start "$pg_dir" "$1"
+    pg_conninfo=$("$top/util/pg-cluster.sh" conninfo "$pg_dir")
+    pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 }

@@ -14,7 +14,7 @@ for what in "$@"; do
                    libtest-longstring-perl libwww-perl libhttp-message-perl
                    libipc-run-perl liburi-perl liblist-moreutils-perl
                    postgresql" ;;
-    bench)   pkgs="$pkgs wrk valgrind" ;;
+    bench)   pkgs="$pkgs wrk valgrind curl postgresql" ;;
     sanitize)
         # nginx built from Debian's source package with clang's ASan and
         # UBSan (util/build-sanitize.sh): the sanitizer runtimes
