@@ -4,6 +4,8 @@
 #   make test    build and run the whole test suite
 #   make test-sanitize [T=t/NNN-file.t]   the suite under ASan and UBSan
 #   make demo    run the demo site on http://127.0.0.1:5000
+#   make fleet-demo   the same on three servers sharing PostgreSQL
+#                     (127.0.0.1:5001-5003), a load balancer on :5000
 #   make bench   run the benchmarks (bench/README.md)
 #   make bench-fleet   only the fleet's: a write's propagation (bench/fleet.sh)
 #   make simulate N=1000 [ARGS=--http]   simulate visits of the demo
@@ -13,8 +15,8 @@
 MODULE  = build/ngx_http_abtest_module.so
 SOURCES = config ngx_http_abtest_module.c $(wildcard src/*.c src/*.h)
 
-.PHONY: all deps test test-sanitize demo bench bench-fleet style clean \
-        simulate
+.PHONY: all deps test test-sanitize demo fleet-demo bench bench-fleet style \
+        clean simulate
 
 N ?= 1000
 
@@ -49,6 +51,10 @@ test-sanitize: src/ngx_http_abtest_admin_page.h
 
 demo: all
 	util/demo.sh
+
+fleet-demo: all
+	@util/install-deps.sh fleet
+	util/fleet-demo.sh
 
 simulate: all
 	util/simulate.sh -n $(N) $(ARGS)

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs the Debian packages a make target needs, only those missing.
 #
-#   util/install-deps.sh build|test|bench|browser|sanitize ...
+#   util/install-deps.sh build|test|bench|fleet|browser|sanitize ...
 
 set -eu
 
@@ -15,6 +15,7 @@ for what in "$@"; do
                    libipc-run-perl liburi-perl liblist-moreutils-perl
                    postgresql" ;;
     bench)   pkgs="$pkgs wrk valgrind curl postgresql" ;;
+    fleet)   pkgs="$pkgs curl postgresql" ;;
     sanitize)
         # nginx built from Debian's source package with clang's ASan and
         # UBSan (util/build-sanitize.sh): the sanitizer runtimes
