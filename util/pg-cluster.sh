@@ -11,7 +11,9 @@
 #                                       scram over 127.0.0.1)
 #   util/pg-cluster.sh stop DIR         stops it (fast), keeps its files
 #   util/pg-cluster.sh remove DIR       stops it and removes its files
-#   util/pg-cluster.sh conninfo DIR     what abtest_store takes
+#   util/pg-cluster.sh conninfo DIR [socket]   what abtest_store takes:
+#                                       over 127.0.0.1 with the password,
+#                                       or over the unix socket (trust)
 #   util/pg-cluster.sh psql DIR [psql options]   psql as the superuser
 #
 # Run by root, the server runs as the postgres user (initdb refuses
@@ -23,8 +25,8 @@
 set -eu
 
 usage() {
-    echo "usage: $0 start DIR PORT | stop DIR | remove DIR | conninfo DIR" \
-         "| psql DIR [options]" >&2
+    echo "usage: $0 start DIR PORT | stop DIR | remove DIR" \
+         "| conninfo DIR [socket] | psql DIR [options]" >&2
     exit 2
 }
 
@@ -104,8 +106,8 @@ start)
     }
     mv "$r/port.tmp" "$r/port"
 
-    # the superuser on the socket only; the servers' role with a password
-    # over TCP, as a fleet's servers reach their store
+    # anyone on the socket; the servers' role with a password over TCP,
+    # as a fleet's servers reach their store
     printf '%s\n' 'local all all trust' \
         'host all all 127.0.0.1/32 scram-sha-256' > "$r/pg_hba.conf"
     as_pg sh -c "cat '$r/pg_hba.conf' > '$r/data/pg_hba.conf'"
@@ -139,7 +141,11 @@ stop|remove)
     ;;
 
 conninfo)
-    echo "host=127.0.0.1 port=$(port_of "$dir") dbname=abtest user=abtest password=abtest-pw"
+    if [ "${3:-tcp}" = socket ]; then
+        echo "host=$(real "$dir") port=$(port_of "$dir") dbname=abtest user=abtest"
+    else
+        echo "host=127.0.0.1 port=$(port_of "$dir") dbname=abtest user=abtest password=abtest-pw"
+    fi
     ;;
 
 psql)
