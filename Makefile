@@ -5,7 +5,10 @@
 #   make test-sanitize [T=t/NNN-file.t]   the suite under ASan and UBSan
 #   make fuzz [FUZZ_SECONDS=60] [FUZZ=events]   libFuzzer on the parsers
 #   make demo    run the demo site on http://127.0.0.1:5000
+#   make fleet-demo   the same on three servers sharing PostgreSQL
+#                     (127.0.0.1:5001-5003), a load balancer on :5000
 #   make bench   run the benchmarks (bench/README.md)
+#   make bench-fleet   only the fleet's: a write's propagation (bench/fleet.sh)
 #   make simulate N=1000 [ARGS=--http]   simulate visits of the demo
 #
 # NGINX_SRC=/path/to/nginx-x.y.z make   builds against another source tree.
@@ -13,7 +16,8 @@
 MODULE  = build/ngx_http_abtest_module.so
 SOURCES = config ngx_http_abtest_module.c $(wildcard src/*.c src/*.h)
 
-.PHONY: all deps test test-sanitize fuzz demo bench style clean simulate
+.PHONY: all deps test test-sanitize fuzz demo fleet-demo bench bench-fleet \
+        style clean simulate
 
 N ?= 1000
 FUZZ_SECONDS ?= 60
@@ -60,6 +64,10 @@ fuzz: src/ngx_http_abtest_admin_page.h
 demo: all
 	util/demo.sh
 
+fleet-demo: all
+	@util/install-deps.sh fleet
+	util/fleet-demo.sh
+
 simulate: all
 	util/simulate.sh -n $(N) $(ARGS)
 
@@ -67,6 +75,11 @@ bench: all
 	@util/install-deps.sh bench
 	bench/run.sh
 	bench/events.sh
+	bench/fleet.sh
+
+bench-fleet: all
+	@util/install-deps.sh bench
+	bench/fleet.sh
 
 style:
 	util/style-check.sh

@@ -12,7 +12,8 @@
 # 200 answers must equal the events in the ring, the log and the
 # statistics;
 # then callgrind instructions per request.
-# Results: bench/results/events.md.  Everything listens on 127.0.0.1.
+# Results: bench/results/events.md.  Everything listens on 127.0.0.1:
+# PORT..PORT+2 (the servers), PORT+8 (callgrind's).
 
 set -euo pipefail
 
@@ -21,6 +22,7 @@ ROUNDS=${ROUNDS:-5}
 DURATION=${DURATION:-5}
 COUNT=${COUNT:-50000}
 CG_REQUESTS=${CG_REQUESTS:-5000}
+PORT=${PORT:-18095}
 
 . "$top/bench/lib.sh"
 
@@ -78,13 +80,13 @@ stop() {
     done
 }
 
-conf bare-post 18095 -
-conf events 18096 ''
-conf events-buffered 18097 'buffer=256k flush=1s'
+conf bare-post "$PORT" -
+conf events $((PORT + 1)) ''
+conf events-buffered $((PORT + 2)) 'buffer=256k flush=1s'
 
-declare -A url=( [bare-post]=http://127.0.0.1:18095/events
-                 [events]=http://127.0.0.1:18096/events
-                 [events-buffered]=http://127.0.0.1:18097/events )
+declare -A url=( [bare-post]=http://127.0.0.1:$PORT/events
+                 [events]=http://127.0.0.1:$((PORT + 1))/events
+                 [events-buffered]=http://127.0.0.1:$((PORT + 2))/events )
 kinds=(bare-post events events-buffered)
 
 for k in "${kinds[@]}"; do start "$k"; done
@@ -148,7 +150,8 @@ cg() {   # kind
     mkdir -p "$d/logs"
     sed -e "s|$work/$k/|$d/|g" -e "s|worker_cpu_affinity 10;||" \
         -e "s|error_log .*;|error_log $d/logs/error.log error;\nmaster_process off;\ndaemon off;|" \
-        -e "s|1809\([5-7]\)|1819\1|" "$work/$k/nginx.conf" > "$d/nginx.conf"
+        -e "s|listen 127.0.0.1:[0-9]*;|listen 127.0.0.1:$((PORT + 8));|" \
+        "$work/$k/nginx.conf" > "$d/nginx.conf"
     port=$(grep -o 'listen 127.0.0.1:[0-9]*' "$d/nginx.conf" | cut -d: -f2)
     # post.lua's event of device 1 (the same device every time here)
     printf '%s' '{"ts":"2026-11-25T10:00:00.000Z","deviceId":"00000001-5d3c-4d8e-9a43-2b7e6c1d9f10","source":"browser","event":"button_click","params":{"btn_type":"B","page":"/pricing?plan=pro&ref=newsletter-nov-26"}}' \

@@ -11,6 +11,14 @@
 # keep-alive connection (URL globbing: URL-PREFIX[1-N]), and prints the
 # user-space instructions per request: the difference of the two runs,
 # which cancels start-up and shut-down.  DIR/cg.2 stays for annotation.
+#
+#   pg_start PORT
+#
+# A fresh PostgreSQL cluster on 127.0.0.1:PORT (util/pg-cluster.sh, in
+# build/bench-pg-PORT), removed at exit; sets "pg_conninfo" (what
+# abtest_store takes: over 127.0.0.1 with a password), "pg_socket" (the
+# same over the unix socket, no password) and "pg_bin" (the server's
+# programs).
 
 so=$top/build/ngx_http_abtest_module.so
 out=$top/bench/results
@@ -20,6 +28,7 @@ out=$top/bench/results
 mkdir -p "$out"
 work=$(mktemp -d /tmp/abtest-bench-XXXXXX)
 pids=()
+pg_dir=
 
 cleanup() {
     for d in "$work"/*/; do
@@ -28,12 +37,14 @@ cleanup() {
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
     sleep 0.5
     rm -rf "$work"
+    [ -z "$pg_dir" ] || "$top/util/pg-cluster.sh" remove "$pg_dir"
+    pg_dir=
 }
 trap cleanup EXIT INT TERM
 
 
 cg_per_request() {
-    local d=$1 probe=$2 prefix=$3 requests=$4 n vg total1 total2
+    local d=$1 probe=$2 prefix=$3 requests=$4 n vg i total1 total2
     shift 4
 
     for n in 1 2; do
@@ -48,7 +59,13 @@ cg_per_request() {
             sleep 0.2
         done
         curl -s -o /dev/null "$@" "$prefix[1-$((requests * n))]" > /dev/null
+        # a QUIT is sometimes lost under valgrind: again every 2 s
         kill -QUIT "$vg"
+        for i in $(seq 150); do
+            kill -0 "$vg" 2>/dev/null || break
+            [ $((i % 20)) -ne 0 ] || kill -QUIT "$vg" 2>/dev/null || true
+            sleep 0.1
+        done
         wait "$vg" || true
     done
 
@@ -61,4 +78,13 @@ cg_per_request() {
     total1=$(grep -m1 '^summary:' "$d/cg.1" | awk '{print $2}')
     total2=$(grep -m1 '^summary:' "$d/cg.2" | awk '{print $2}')
     echo $(( (total2 - total1) / requests ))
+}
+
+
+pg_start() {
+    pg_dir=$top/build/bench-pg-$1
+    "$top/util/pg-cluster.sh" start "$pg_dir" "$1"
+    pg_conninfo=$("$top/util/pg-cluster.sh" conninfo "$pg_dir")
+    pg_socket=$("$top/util/pg-cluster.sh" conninfo "$pg_dir" socket)
+    pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 }

@@ -1,15 +1,21 @@
 #!/bin/bash
 # Benchmarks the module against a bare nginx in the same run:
 #
-#   bare               return 200
-#   abtest-new         abtest on, 2 experiments, no cookie (id issued)
-#   abtest-returning   the same with a device cookie
-#   userid-new         nginx's userid + split_clients doing the same job
-#   userid-returning   the same with a userid cookie
+#   bare                    return 200
+#   abtest-new              abtest on, 2 experiments, no cookie (id issued)
+#   abtest-returning        the same with a device cookie
+#   userid-new              nginx's userid + split_clients doing the same job
+#   userid-returning        the same with a userid cookie
+#   abtest-zone-new         abtest with abtest_zone (run-time state in
+#   abtest-zone-returning   shared memory), new and returning devices
+#   abtest-store-new        the same with abtest_store too, on a running
+#   abtest-store-returning  PostgreSQL (STORE=0 leaves these two out)
 #
-# wrk on 127.0.0.1 in alternating rounds (ROUNDS, DURATION seconds each),
-# then user-space instructions per request under callgrind.
-# Results: bench/results/latest.md.  Everything listens on 127.0.0.1.
+# wrk on 127.0.0.1 (ROUNDS rounds, DURATION seconds a run): every run of
+# a kind lies between two runs of bare, the kinds in another order every
+# round; then user-space instructions per request under callgrind.
+# Results: bench/results/latest.md.  Everything listens on 127.0.0.1:
+# PORT..PORT+4 (the servers), PORT+8 (callgrind's), PORT+9 (PostgreSQL).
 
 set -euo pipefail
 
@@ -17,15 +23,17 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 ROUNDS=${ROUNDS:-5}
 DURATION=${DURATION:-5}
 CG_REQUESTS=${CG_REQUESTS:-20000}
+PORT=${PORT:-18090}
+STORE=${STORE:-1}
 
 . "$top/bench/lib.sh"
 
 device_cookie='Cookie: device_id=9b810e76-6ec9-4286-a3ca-828dd5f4b3b2'
 userid_cookie='Cookie: device_id=fwAAAWsC90M3znIcAwMDAg=='
 
-# conf NAME PORT MODE [extra main directives]
+# conf NAME PORT MODE (bare, userid, abtest, zone, store)
 conf() {
-    local name=$1 port=$2 mode=$3 extra=${4:-}
+    local name=$1 port=$2 mode=$3
     local d=$work/$name
     mkdir -p "$d/logs"
     {
@@ -35,7 +43,6 @@ worker_processes 1;
 worker_cpu_affinity 10;
 pid $d/nginx.pid;
 error_log $d/logs/error.log error;
-$extra
 events { worker_connections 1024; }
 http {
     access_log off;
@@ -50,7 +57,13 @@ EOF
     }
 EOF
             ;;
-        abtest)
+        abtest|zone|store)
+            [ "$mode" = abtest ] || echo "    abtest_zone zone=abtest:1m;"
+            # over the unix socket: a password's SCRAM exchange (67M
+            # instructions in PBKDF2) takes longer than timeout= under
+            # valgrind, and a second attempt would count in one run only
+            [ "$mode" != store ] \
+                || echo "    abtest_store \"$pg_socket\" node=bench timeout=2s poll=5s;"
             cat <<'EOF'
     abtest_experiment homepage_button_test {
         group A 50; group B 50; fallback A;
@@ -94,73 +107,158 @@ EOF
     } | sed "s/PORT/$port/" > "$d/nginx.conf"
 }
 
-conf bare 18090 bare
-conf abtest 18091 abtest
-conf userid 18092 userid
+servers=(bare abtest userid zone)
+kinds=(abtest-new abtest-returning userid-new userid-returning
+       abtest-zone-new abtest-zone-returning)
+if [ "$STORE" = 1 ]; then
+    pg_start $((PORT + 9))
+    servers+=(store)
+    kinds+=(abtest-store-new abtest-store-returning)
+fi
 
-for s in bare abtest userid; do
+declare -A url
+i=0
+for s in "${servers[@]}"; do
+    conf "$s" $((PORT + i)) "$s"
+    url[$s]=http://127.0.0.1:$((PORT + i))/
+    i=$((i + 1))
+done
+
+for s in "${servers[@]}"; do
     /usr/sbin/nginx -p "$work/$s/" -c "$work/$s/nginx.conf" -e stderr
 done
 sleep 0.5
 
-declare -A url=( [bare]=http://127.0.0.1:18090/ [abtest]=http://127.0.0.1:18091/
-                 [userid]=http://127.0.0.1:18092/ )
-
-run_wrk() {   # kind server [header]
-    local kind=$1 server=$2 header=${3:-}
-    local args=(-t1 -c32 -d"${DURATION}s" --latency)
-    [ -n "$header" ] && args+=(-H "$header")
-    taskset -c 0 wrk "${args[@]}" "${url[$server]}" > "$out/wrk-$kind-$round.txt"
+# a kind's server and request header
+server_of() {
+    case $1 in
+    bare) echo bare ;;
+    abtest-zone-*) echo zone ;;
+    abtest-store-*) echo store ;;
+    abtest-*) echo abtest ;;
+    userid-*) echo userid ;;
+    esac
 }
 
-kinds=(bare abtest-new abtest-returning userid-new userid-returning)
+header_of() {
+    case $1 in
+    abtest-*returning) echo "$device_cookie" ;;
+    userid-returning) echo "$userid_cookie" ;;
+    esac
+}
+
+# the runs in order, one line each: the kind, its wrk output
+sequence=$out/sequence.txt
+: > "$sequence"
+run=0
+
+run_wrk() {   # kind
+    local kind=$1 server header
+    local args=(-t1 -c32 -d"${DURATION}s" --latency)
+    server=$(server_of "$kind")
+    header=$(header_of "$kind")
+    [ -n "$header" ] && args+=(-H "$header")
+    run=$((run + 1))
+    taskset -c 0 wrk "${args[@]}" "${url[$server]}" > "$out/wrk-$run.txt"
+    echo "$kind wrk-$run.txt" >> "$sequence"
+}
+
+# an earlier run's outputs would be read as this one's
+rm -f "$out"/wrk-*.txt
 
 echo "warm-up"
-for s in bare abtest userid; do
+for s in "${servers[@]}"; do
     taskset -c 0 wrk -t1 -c32 -d1s "${url[$s]}" > /dev/null
 done
 
+n=${#kinds[@]}
 for round in $(seq 1 "$ROUNDS"); do
     echo "round $round/$ROUNDS"
-    run_wrk bare bare
-    run_wrk abtest-new abtest
-    run_wrk abtest-returning abtest "$device_cookie"
-    run_wrk userid-new userid
-    run_wrk userid-returning userid "$userid_cookie"
+    for j in $(seq 0 $((n - 1))); do
+        run_wrk bare
+        run_wrk "${kinds[$(( (j + round - 1) % n ))]}"
+    done
 done
+run_wrk bare
 
-# callgrind: instructions per request (bench/lib.sh)
-cg() {   # kind server [header]
-    local kind=$1 server=$2 header=${3:-}
-    local d=$work/cg-$kind
+# callgrind: instructions per request (bench/lib.sh), the kind's server
+# alone in the foreground on PORT+8
+cg() {   # kind
+    local kind=$1 server header
+    server=$(server_of "$kind")
+    header=$(header_of "$kind")
+    local d=$work/cg-$kind cgport=$((PORT + 8))
     mkdir -p "$d/logs"
     sed -e "s|pid .*;|pid $d/nginx.pid;|" -e "s|worker_cpu_affinity 10;||" \
         -e "s|error_log .*;|error_log $d/logs/error.log error;\nmaster_process off;\ndaemon off;|" \
-        -e "s|18090|18190|; s|18091|18191|; s|18092|18192|" \
+        -e "s|listen 127.0.0.1:[0-9]*;|listen 127.0.0.1:$cgport;|" \
         "$work/$server/nginx.conf" > "$d/nginx.conf"
-    local port hdr=()
-    port=$(grep -o 'listen 127.0.0.1:[0-9]*' "$d/nginx.conf" | cut -d: -f2)
+    local hdr=()
     [ -n "$header" ] && hdr=(-H "$header")
 
     # /1, /2, ...: every path is served by "location /"
-    cg_per_request "$d" "http://127.0.0.1:$port/" "http://127.0.0.1:$port/" \
+    cg_per_request "$d" "http://127.0.0.1:$cgport/" "http://127.0.0.1:$cgport/" \
         "$CG_REQUESTS" "${hdr[@]}" || exit 1
 
-    if [ "$kind" = abtest-new ] || [ "$kind" = abtest-returning ]; then
+    case $kind in
+    abtest-new|abtest-returning)
         callgrind_annotate --inclusive=yes "$d/cg.2" 2>/dev/null \
             | grep -E 'ngx_http_abtest|EVP_|SHA256|RAND_|ngx_http_parse' \
             | awk 'NR <= 12' > "$out/callgrind-$kind.txt"
-    fi
+        ;;
+    abtest-store-*)
+        # the instructions run from the store's entry points (its timers
+        # and connection events, a worker's start and exit), libpq's and
+        # OpenSSL's included: the same in both runs when no request
+        # reaches the store
+        local n1 n2
+        n1=$(store_ir "$d/cg.1")
+        n2=$(store_ir "$d/cg.2")
+        {
+            echo "| run | requests | instructions from the store's entry points |"
+            echo "|---|---|---|"
+            echo "| 1 | $CG_REQUESTS | $n1 |"
+            echo "| 2 | $((CG_REQUESTS * 2)) | $n2 |"
+            echo
+            echo "per request: $(( (n2 - n1) / CG_REQUESTS )) ($(( n2 - n1 )) in all)"
+            echo
+            callgrind_annotate --inclusive=yes --threshold=100 "$d/cg.2" \
+                2>/dev/null | awk '/ngx_http_abtest_store\.c:|libpq/ && n++ < 16'
+        } > "$out/callgrind-$kind.txt"
+        ;;
+    esac
+}
+
+# the inclusive instructions of the store's entry points in a callgrind
+# output (they do not call one another)
+store_ir() {
+    callgrind_annotate --inclusive=yes --threshold=100 "$1" 2>/dev/null \
+        | awk '/ngx_http_abtest_store\.c:ngx_http_abtest_store_(timer|event|kick|deadline|init_process|exit_process)( |$)/ {
+                   gsub(",", "", $1); n += $1 }
+               END { print n + 0 }'
 }
 
 echo "callgrind"
 declare -A ir
-ir[bare]=$(cg bare bare)
-ir[abtest-new]=$(cg abtest-new abtest)
-ir[abtest-returning]=$(cg abtest-returning abtest "$device_cookie")
-ir[userid-new]=$(cg userid-new userid)
-ir[userid-returning]=$(cg userid-returning userid "$userid_cookie")
+all=(bare "${kinds[@]}")
+for k in "${all[@]}"; do ir[$k]=$(cg "$k"); done
 
-perl "$top/bench/summarize.pl" "$out" "$ROUNDS" \
-    "${ir[bare]}" "${ir[abtest-new]}" "${ir[abtest-returning]}" \
-    "${ir[userid-new]}" "${ir[userid-returning]}" | tee "$out/latest.md"
+irs=()
+for k in "${all[@]}"; do irs+=("${ir[$k]}"); done
+
+pairs=()
+[ "$STORE" = 1 ] && pairs=(--pair abtest-store-new=abtest-zone-new
+                          --pair abtest-store-returning=abtest-zone-returning)
+
+{
+    perl "$top/bench/summarize.pl" --sequence "$sequence" "${pairs[@]}" \
+        "$out" "$ROUNDS" "${all[@]}" -- "${irs[@]}"
+    if [ "$STORE" = 1 ]; then
+        for k in abtest-store-new abtest-store-returning; do
+            echo
+            echo "$k, the store's own code under callgrind:"
+            echo
+            sed -n '1,7p' "$out/callgrind-$k.txt"
+        done
+    fi
+} | tee "$out/latest.md"

@@ -1,11 +1,30 @@
 #!/usr/bin/perl
 # bench/summarize.pl RESULTS_DIR ROUNDS IR_BARE IR_AB_NEW IR_AB_RET IR_UID_NEW IR_UID_RET
 # bench/summarize.pl RESULTS_DIR ROUNDS KIND... -- IR...
-# Medians of the wrk rounds, paired ratios against the first kind (the
-# bare server), callgrind table.
+# bench/summarize.pl --sequence FILE [--pair KIND=OTHER]... RESULTS_DIR
+#                    ROUNDS KIND... -- IR...
+# Medians of the wrk rounds, ratios against the first kind (the bare
+# server), callgrind table.
+#
+# Without --sequence, RESULTS_DIR/wrk-KIND-ROUND.txt are ROUNDS rounds in
+# which every kind ran once, and a kind's ratio in a round is against the
+# same round's bare run.  With --sequence, FILE lists the runs in the
+# order they ran ("KIND FILE" a line, FILE in RESULTS_DIR), every run of
+# another kind between two of the first, and a run's ratio is against
+# the mean of those two.  --pair KIND=OTHER adds a table of KIND against
+# OTHER (the same server with one thing more): their ratios and the
+# instructions KIND adds.
 
 use strict;
 use warnings;
+
+# the options come first (not Getopt::Long: "--" is an argument here)
+my ($sequence, @pairs);
+while (@ARGV && $ARGV[0] =~ /^--(sequence|pair)$/) {
+    my ($opt, $v) = splice @ARGV, 0, 2;
+    die "$0: $opt needs a value\n" if !defined $v;
+    if ($opt eq '--sequence') { $sequence = $v } else { push @pairs, $v }
+}
 
 my ($dir, $rounds, @args) = @ARGV;
 my @kinds = qw(bare abtest-new abtest-returning userid-new userid-returning);
@@ -33,38 +52,102 @@ sub us {
     return $v;
 }
 
-my (%rps, %p50, %p99);
+my (%rps, %p50, %p99, %ratio);
 
-for my $k (@kinds) {
-    for my $r (1 .. $rounds) {
-        open my $fh, '<', "$dir/wrk-$k-$r.txt" or die "$dir/wrk-$k-$r.txt: $!";
-        while (<$fh>) {
-            push @{ $rps{$k} }, $1 if /^Requests\/sec:\s+([\d.]+)/;
-            push @{ $p50{$k} }, us($1, $2) if /^\s+50%\s+([\d.]+)(us|ms|s)/;
-            push @{ $p99{$k} }, us($1, $2) if /^\s+99%\s+([\d.]+)(us|ms|s)/;
-        }
-        close $fh;
+# one wrk output: req/s, p50, p99 (µs)
+sub wrk {
+    my ($file) = @_;
+    my @v;
+    open my $fh, '<', "$dir/$file" or die "$dir/$file: $!";
+    while (<$fh>) {
+        $v[0] = $1 if /^Requests\/sec:\s+([\d.]+)/;
+        $v[1] = us($1, $2) if /^\s+50%\s+([\d.]+)(us|ms|s)/;
+        $v[2] = us($1, $2) if /^\s+99%\s+([\d.]+)(us|ms|s)/;
+    }
+    close $fh;
+    die "$dir/$file: no wrk results\n" if !defined $v[0];
+    return @v;
+}
+
+sub add {
+    my ($k, @v) = @_;
+    push @{ $rps{$k} }, $v[0];
+    push @{ $p50{$k} }, $v[1];
+    push @{ $p99{$k} }, $v[2];
+}
+
+if (defined $sequence) {
+    my @runs;
+    open my $fh, '<', $sequence or die "$sequence: $!";
+    while (<$fh>) {
+        my ($k, $file) = split;
+        push @runs, [$k, wrk($file)];
+    }
+    close $fh;
+
+    for my $i (0 .. $#runs) {
+        my ($k, @v) = @{ $runs[$i] };
+        add($k, @v);
+        next if $k eq $bare;
+        die "$sequence: run $i ($k) is not between two runs of $bare\n"
+            if $i == 0 || $i == $#runs || $runs[$i - 1][0] ne $bare
+               || $runs[$i + 1][0] ne $bare;
+        push @{ $ratio{$k} },
+            $v[0] / (($runs[$i - 1][1] + $runs[$i + 1][1]) / 2);
+    }
+    # bare's against itself: each run against its two neighbours
+    my @b = grep { $runs[$_][0] eq $bare } 0 .. $#runs;
+    for my $j (1 .. $#b - 1) {
+        push @{ $ratio{$bare} }, $runs[$b[$j]][1]
+            / (($runs[$b[$j - 1]][1] + $runs[$b[$j + 1]][1]) / 2);
+    }
+    $ratio{$bare} ||= [1];
+
+} else {
+    for my $k (@kinds) {
+        add($k, wrk("wrk-$k-$_.txt")) for 1 .. $rounds;
+    }
+    for my $k (@kinds) {
+        $ratio{$k} = [map { $rps{$k}[$_] / $rps{$bare}[$_] }
+                      0 .. $#{ $rps{$k} }];
     }
 }
 
-print "| kind | median req/s | min-max req/s | paired ratio vs $bare | p50 µs | p99 µs |\n";
-print "|---|---|---|---|---|---|\n";
+my $against = defined $sequence
+              ? "ratio vs $bare (its neighbours)" : "paired ratio vs $bare";
+
+print "| kind | median req/s | min-max req/s | $against | ratio min-max | p50 µs | p99 µs |\n";
+print "|---|---|---|---|---|---|---|\n";
 
 for my $k (@kinds) {
-    my @r = @{ $rps{$k} };
-    my @ratio = map { $rps{$k}[$_] / $rps{$bare}[$_] } 0 .. $#r;
-    my @s = sort { $a <=> $b } @r;
-    printf "| %s | %.0f | %.0f-%.0f | %.3f | %.0f | %.0f |\n",
-        $k, median(@r), $s[0], $s[-1], median(@ratio),
+    my @s = sort { $a <=> $b } @{ $rps{$k} };
+    my @r = sort { $a <=> $b } @{ $ratio{$k} };
+    printf "| %s | %.0f | %.0f-%.0f | %.3f | %.3f-%.3f | %.0f | %.0f |\n",
+        $k, median(@s), $s[0], $s[-1], median(@r), $r[0], $r[-1],
         median(@{ $p50{$k} }), median(@{ $p99{$k} });
 }
 
 print "\n| kind | instructions per request | added vs $bare |\n|---|---|---|\n";
 
+my %ir;
 for my $i (0 .. $#kinds) {
+    $ir{ $kinds[$i] } = $ir[$i];
     printf "| %s | %d | %s |\n", $kinds[$i], $ir[$i],
         $i ? sprintf("%+d", $ir[$i] - $ir[0]) : '-';
 }
 
-printf "\nrounds: %d; wrk -t1 -c32, 1 worker pinned to CPU 1, wrk on CPU 0\n",
-    $rounds;
+if (@pairs) {
+    print "\n| kind | against | its ratio vs $bare | the other's | quotient"
+          . " | instructions | the other's | difference |\n"
+          . "|---|---|---|---|---|---|---|---|\n";
+    for (@pairs) {
+        my ($k, $o) = split /=/;
+        my ($rk, $ro) = (median(@{ $ratio{$k} }), median(@{ $ratio{$o} }));
+        printf "| %s | %s | %.3f | %.3f | %.3f | %d | %d | %+d |\n",
+            $k, $o, $rk, $ro, $rk / $ro, $ir{$k}, $ir{$o},
+            $ir{$k} - $ir{$o};
+    }
+}
+
+printf "\nrounds: %d; wrk -t1 -c32, 1 worker pinned to CPU 1, wrk on CPU 0%s\n",
+    $rounds, defined $sequence ? "; every run between two of $bare" : '';

@@ -1988,8 +1988,15 @@ ngx_http_abtest_store_row(ngx_pool_t *pool, ngx_http_abtest_experiment_t *exp,
         }
     }
 
+    /*
+     * outside state rollout only the configured "rollout" group, which
+     * the configuration's own record of an experiment carries (and its
+     * JSON shows) until the first update
+     */
     if ((r.state.state == NGX_HTTP_ABTEST_STATE_ROLLOUT)
-        != (r.state.rollout != NGX_HTTP_ABTEST_NO_GROUP))
+        ? (r.state.rollout == NGX_HTTP_ABTEST_NO_GROUP)
+        : (r.state.rollout != NGX_HTTP_ABTEST_NO_GROUP
+           && r.state.rollout != exp->conf_state.rollout))
     {
         ngx_snprintf(err, NGX_HTTP_ABTEST_STORE_ERROR_LEN - 1,
                      "rollout_group: given without state rollout, or "

@@ -511,6 +511,11 @@ sub {
         state rollout;
         rollout B;
     }
+    abtest_experiment d {
+        group A 1;
+        group B 1;
+        rollout B;
+    }
 ")
 --- request
 GET /api/experiments
@@ -533,10 +538,20 @@ sub {
         state rollout;
         rollout B;
     }
+    abtest_experiment d {
+        group A 1;
+        group B 1;
+        rollout B;
+    }
 ",
         server => $::Config);
 
+    # d is the demo's homepage_button_test: active with a configured
+    # rollout group, which its JSON shows until the first update
     my @bodies = (
+        '{"name": "d", "groups": {"A": 3, "B": 1}}',
+        '{"name": "d", "state": "rollout"}',
+        '{"name": "d", "state": "active"}',
         '{"name": "e", "state": "rollout", "rollout_group": "B"}',
         '{"name": "e", "state": "active"}',
         '{"name": "e", "state": "active"}',
@@ -576,6 +591,12 @@ sub {
         return "$status " . ABTest::Json::show($json);
     };
 
+    my $with = $shape->(200, ABTest::Json::show(::get('/api/experiments')));
+    my $without = $shape->(200, ABTest::Json::show(
+                                    $alone->json('GET', '/api/experiments')));
+    return "at the start:\n  with the store: $with\n  without: $without"
+        if $with ne $without;
+
     for my $body (@bodies) {
         my $with = $shape->(::update($body));
         my $without = $shape->($alone->http('POST', '/api/experiments/update',
@@ -585,9 +606,9 @@ sub {
             if $with ne $without;
     }
 
-    my $with = $shape->(200, ABTest::Json::show(::get('/api/experiments')));
-    my $without = $shape->(200, ABTest::Json::show(
-                                    $alone->json('GET', '/api/experiments')));
+    $with = $shape->(200, ABTest::Json::show(::get('/api/experiments')));
+    $without = $shape->(200, ABTest::Json::show(
+                                $alone->json('GET', '/api/experiments')));
     $alone->stop;
     return "at the end:\n  with the store: $with\n  without: $without"
         if $with ne $without;

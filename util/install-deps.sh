@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs the Debian packages a make target needs, only those missing.
 #
-#   util/install-deps.sh build|test|bench|browser|sanitize|fuzz ...
+#   util/install-deps.sh build|test|bench|fleet|browser|sanitize|fuzz ...
 
 set -eu
 
@@ -14,7 +14,8 @@ for what in "$@"; do
                    libtest-longstring-perl libwww-perl libhttp-message-perl
                    libipc-run-perl liburi-perl liblist-moreutils-perl
                    postgresql" ;;
-    bench)   pkgs="$pkgs wrk valgrind" ;;
+    bench)   pkgs="$pkgs wrk valgrind curl postgresql" ;;
+    fleet)   pkgs="$pkgs curl postgresql" ;;
     sanitize)
         # nginx built from Debian's source package with clang's ASan and
         # UBSan (util/build-sanitize.sh): the sanitizer runtimes
