@@ -105,12 +105,11 @@ ORDER BY e.groups COLLATE "C", e.group_name COLLATE "C",
 SELECT * FROM (
     SELECT n.node, n.newest_received, n.newest_stored_at,
            clock_timestamp() - n.newest_received AS age,
-           n.newest_stored_at - n.newest_received AS delay,
-           n.events
+           n.newest_stored_at - n.newest_received AS delay
     FROM abtest_nodes n
     UNION ALL
     SELECT NULL, max(newest_received), max(newest_stored_at),
-           clock_timestamp() - max(newest_received), NULL, sum(events)
+           clock_timestamp() - max(newest_received), NULL
     FROM abtest_nodes
 ) lag
 ORDER BY node COLLATE "C" NULLS LAST;
