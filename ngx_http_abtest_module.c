@@ -240,6 +240,8 @@ ngx_http_abtest_init_main_conf(ngx_conf_t *cf, void *conf)
         amcf->event_log = NULL;
     }
 
+    amcf->node = amcf->store ? amcf->store->node : cf->cycle->hostname;
+
     if ((amcf->experiments.nelts
          && ngx_http_abtest_hash_init_conf(cf, amcf) != NGX_OK)
         || ngx_http_abtest_shm_prepare(cf, amcf) != NGX_OK)

@@ -30,6 +30,9 @@ static ngx_int_t ngx_http_abtest_events_feed(void *parser, u_char *data,
     size_t len);
 static void ngx_http_abtest_events_written(ngx_http_request_t *r,
     void *data);
+static u_char *ngx_http_abtest_events_counted_locked(
+    ngx_http_abtest_main_conf_t *amcf, ngx_http_abtest_event_t *ev,
+    u_char *p);
 static void ngx_http_abtest_events_count_locked(
     ngx_http_abtest_main_conf_t *amcf, ngx_http_abtest_event_t *ev);
 static void ngx_http_abtest_count_locked(ngx_http_abtest_node_t *node,
@@ -247,12 +250,14 @@ ngx_http_abtest_events_feed(void *parser, u_char *data, size_t len)
 
 
 /*
- * The stored event: what the client sent, and what the server knows, the
- * receive time and the device's group in every experiment (the fallback
- * when inactive, the rollout group in rollout, null where it cannot be
- * told).  "text" is the JSON after "{"id":N,", with room for it before
- * and for a newline after.  An event counts in the statistics for the
- * groups the rule gave (not forced ones).
+ * The stored event: what the client sent, and what the server knows, its
+ * node, the receive time and the device's group in every experiment (the
+ * fallback when inactive, the rollout group in rollout, null where it
+ * cannot be told).  "text" is the JSON after "{"id":N,", with room for it
+ * before and for a newline after, and without its end: "counted" is
+ * written with the counts (ngx_http_abtest_events_counted_locked()).  An
+ * event counts in the statistics for the groups the rule gave (not forced
+ * ones).
  */
 
 ngx_int_t
@@ -278,9 +283,13 @@ ngx_http_abtest_event_make(ngx_http_request_t *r,
 
     ev->counted = groups + n + 1;
 
-    len = sizeof("\"received\":\"\",\"ts\":,\"source\":,\"event\":,"
-                 "\"deviceId\":\"\",\"device_id\":\"\",\"exp_group\":,"
-                 "\"params\":,\"groups\":{}}") - 1
+    /* "counted" is at most every experiment's entry */
+    ev->counted_room = sizeof(",\"counted\":{}}") - 1;
+
+    len = sizeof("\"node\":,\"received\":\"\",\"ts\":,\"source\":,"
+                 "\"event\":,\"deviceId\":\"\",\"device_id\":\"\","
+                 "\"exp_group\":,\"params\":,\"groups\":{}") - 1
+          + ngx_http_abtest_json_quoted_len(amcf->node.data, amcf->node.len)
           + NGX_HTTP_ABTEST_ISO_LEN + f->ts.len + f->source.len
           + ngx_http_abtest_json_quoted_len(f->name.data, f->name.len)
           + 2 * f->device_id.len + f->exp_group.len + f->params.len;
@@ -299,7 +308,14 @@ ngx_http_abtest_event_make(ngx_http_request_t *r,
         /* names and groups need no escaping: [A-Za-z0-9_.-] */
         len += sizeof("\"\":\"\",") - 1 + exp[i].name.len
                + NGX_HTTP_ABTEST_NAME_MAX;
+
+        ev->counted_room += sizeof("\"\":{\"group\":\"\",\"groups\":\"\","
+                                   "\"start\":,\"role\":\"exposure\"},") - 1
+                            + exp[i].name.len + NGX_HTTP_ABTEST_NAME_MAX
+                            + exp[i].generation.len + NGX_INT64_LEN;
     }
+
+    len += ev->counted_room;
 
     p = ngx_pnalloc(r->pool, NGX_HTTP_ABTEST_ID_PREFIX_LEN + len + 1);
     if (p == NULL) {
@@ -309,7 +325,9 @@ ngx_http_abtest_event_make(ngx_http_request_t *r,
     p += NGX_HTTP_ABTEST_ID_PREFIX_LEN;
     ev->text.data = p;
 
-    p = ngx_cpymem(p, "\"received\":\"", sizeof("\"received\":\"") - 1);
+    p = ngx_cpymem(p, "\"node\":", sizeof("\"node\":") - 1);
+    p = ngx_http_abtest_json_quote(p, amcf->node.data, amcf->node.len);
+    p = ngx_cpymem(p, ",\"received\":\"", sizeof(",\"received\":\"") - 1);
     p = ngx_http_abtest_iso_time(p, ngx_http_abtest_now_ms());
     p = ngx_cpymem(p, "\",\"ts\":", sizeof("\",\"ts\":") - 1);
     p = ngx_cpymem(p, f->ts.data, f->ts.len);
@@ -355,7 +373,6 @@ ngx_http_abtest_event_make(ngx_http_request_t *r,
     }
 
     *p++ = '}';
-    *p++ = '}';
 
     ev->text.len = p - ev->text.data;
     ev->name = f->name;
@@ -375,7 +392,7 @@ ngx_int_t
 ngx_http_abtest_events_store(ngx_http_request_t *r,
     ngx_http_abtest_event_t *events, ngx_uint_t n, const char **err)
 {
-    u_char                      **mem;
+    u_char                      **mem, *p;
     size_t                        len;
     ngx_int_t                     rc;
     ngx_uint_t                    i, full;
@@ -391,7 +408,8 @@ ngx_http_abtest_events_store(ngx_http_request_t *r,
         len = 0;
 
         for (i = 0; i < n; i++) {
-            len += NGX_HTTP_ABTEST_ID_PREFIX_LEN + events[i].text.len + 1;
+            len += NGX_HTTP_ABTEST_ID_PREFIX_LEN + events[i].text.len
+                   + events[i].counted_room + 1;
         }
 
         if (ngx_http_abtest_event_log_reserve(amcf->event_log, len,
@@ -413,6 +431,12 @@ ngx_http_abtest_events_store(ngx_http_request_t *r,
     ngx_http_abtest_shm_ready(amcf, r->connection->log);
 
     ngx_shmtx_lock(&zone->shpool->mutex);
+
+    for (i = 0; i < n; i++) {
+        p = events[i].text.data + events[i].text.len;
+        p = ngx_http_abtest_events_counted_locked(amcf, &events[i], p);
+        events[i].text.len = p - events[i].text.data;
+    }
 
     rc = ngx_http_abtest_ring_append_locked(&zone->sh->ring, zone->shpool,
                                             events, n, mem, &full);
@@ -449,29 +473,89 @@ ngx_http_abtest_events_store(ngx_http_request_t *r,
 }
 
 
-/* the statistics of experiments that are active now */
+/*
+ * Which experiments count the event (those active now, in the group the
+ * rule gave), written at the end of its text as "counted": the group,
+ * the generation, the statistics' start and the name's role, all that
+ * results computed from the events log alone need (the fleet's, in
+ * PostgreSQL).  What it does not name is left out of ev->counted too, so
+ * that the line and the zone's counters agree.
+ */
 
-static void
-ngx_http_abtest_events_count_locked(ngx_http_abtest_main_conf_t *amcf,
-    ngx_http_abtest_event_t *ev)
+static u_char *
+ngx_http_abtest_events_counted_locked(ngx_http_abtest_main_conf_t *amcf,
+    ngx_http_abtest_event_t *ev, u_char *p)
 {
-    ngx_uint_t                     i;
+    ngx_str_t                     *group;
+    ngx_uint_t                     i, first;
+    const char                    *role;
     ngx_http_abtest_node_t        *node;
+    ngx_http_abtest_group_t       *groups;
     ngx_http_abtest_experiment_t  *exp;
 
     exp = amcf->experiments.elts;
+    first = 1;
+
+    p = ngx_cpymem(p, ",\"counted\":{", sizeof(",\"counted\":{") - 1);
 
     for (i = 0; i < amcf->experiments.nelts; i++) {
         node = amcf->zone->nodes[i];
 
         if (ev->counted[i] == NGX_HTTP_ABTEST_NO_GROUP
             || !ngx_http_abtest_node_valid(node, &exp[i])
-            || node->state.state != NGX_HTTP_ABTEST_STATE_ACTIVE)
+            || node->state.state != NGX_HTTP_ABTEST_STATE_ACTIVE
+            || ev->counted[i] >= node->ngroups)
         {
+            ev->counted[i] = NGX_HTTP_ABTEST_NO_GROUP;
             continue;
         }
 
-        ngx_http_abtest_count_locked(node, &ev->name, ev->counted[i]);
+        if (ev->name.len == exp[i].exposure.len
+            && ngx_memcmp(ev->name.data, exp[i].exposure.data,
+                          ev->name.len) == 0)
+        {
+            role = "exposure";
+
+        } else if (ev->name.len == exp[i].goal.len
+                   && ngx_memcmp(ev->name.data, exp[i].goal.data,
+                                 ev->name.len) == 0)
+        {
+            role = "goal";
+
+        } else {
+            role = "event";
+        }
+
+        groups = exp[i].groups.elts;
+        group = &groups[ev->counted[i]].name;
+
+        p = ngx_sprintf(p, "%s\"%V\":{\"group\":\"%V\",\"groups\":\"%V\","
+                        "\"start\":%L,\"role\":\"%s\"}",
+                        first ? "" : ",", &exp[i].name, group,
+                        &exp[i].generation, node->stats_start, role);
+        first = 0;
+    }
+
+    *p++ = '}';
+    *p++ = '}';
+
+    return p;
+}
+
+
+/* the statistics of the experiments the event's "counted" names */
+
+static void
+ngx_http_abtest_events_count_locked(ngx_http_abtest_main_conf_t *amcf,
+    ngx_http_abtest_event_t *ev)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < amcf->experiments.nelts; i++) {
+        if (ev->counted[i] != NGX_HTTP_ABTEST_NO_GROUP) {
+            ngx_http_abtest_count_locked(amcf->zone->nodes[i], &ev->name,
+                                         ev->counted[i]);
+        }
     }
 }
 

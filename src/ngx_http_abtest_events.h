@@ -23,6 +23,7 @@ typedef struct {
     ngx_str_t                  text;      /* its JSON after the id */
     ngx_uint_t                *counted;   /* per experiment: a group or
                                              NO_GROUP */
+    size_t                     counted_room;  /* text's room for it */
     ngx_str_t                  line;      /* "{"id":N,...}\n", by the ring */
 } ngx_http_abtest_event_t;
 

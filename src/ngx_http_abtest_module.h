@@ -127,6 +127,10 @@ typedef struct {
     /* abtest_store: the fleet's shared run-time state, or NULL */
     ngx_http_abtest_store_conf_t  *store;
 
+    /* this server's name in the fleet: abtest_store's node=, else the
+       host name; with an event's id it names the event fleet-wide */
+    ngx_str_t                  node;
+
     /* an abtest_api that needs a zone, to check there is one */
     ngx_str_t                  zone_user;
     ngx_uint_t                 zone_user_write;

@@ -38,7 +38,6 @@ ngx_http_abtest_status_handler(ngx_http_request_t *r)
 {
     yajl_gen                       g;
     ngx_int_t                      rc;
-    ngx_str_t                     *node;
     ngx_http_abtest_node_t        *nodes;
     ngx_http_abtest_shm_status_t   st;
     ngx_http_abtest_main_conf_t   *amcf;
@@ -64,13 +63,10 @@ ngx_http_abtest_status_handler(ngx_http_request_t *r)
         ngx_http_abtest_shm_status(amcf, &st);
     }
 
-    node = amcf->store ? &amcf->store->node
-                       : (ngx_str_t *) &ngx_cycle->hostname;
-
     yajl_gen_map_open(g);
 
     ngx_http_abtest_json_literal(g, "node");
-    ngx_http_abtest_json_str(g, node->data, node->len);
+    ngx_http_abtest_json_str(g, amcf->node.data, amcf->node.len);
 
     ngx_http_abtest_json_literal(g, "module");
     ngx_http_abtest_json_literal(g, NGX_HTTP_ABTEST_VERSION);

@@ -6,7 +6,8 @@
 
 use Test::Nginx::Socket 'no_plan';
 use lib 't/lib';
-use ABTest::Oracle qw(seed_group);
+use ABTest::Oracle qw(seed_group counted_as node_name);
+use Time::Local ();
 use ABTest::Json qw(match_json json_body_check decode http);
 
 our $HttpConfig = <<'_EOC_';
@@ -66,11 +67,24 @@ sub groups_of {
 }
 
 
+# where the server counts an event: the active experiments, in the
+# device's group
+sub counted_of {
+    my ($event, $groups) = @_;
+    my %generation = (homepage_button_test => 'A,B',
+                      headline_test => 'Future,Journey');
+    return { map { $_ => counted_as($event, $groups->{$_}, $generation{$_}) }
+             grep { defined $groups->{$_} } keys %generation };
+}
+
+
 # an event as GET /events must show it
 sub stored {
     my (%f) = @_;
+    my $groups = $f{groups} // groups_of($f{device});
     return {
         id => qr/^\d+$/,
+        node => node_name(),
         received => 'ISO',
         ts => $f{ts},
         source => $f{source},
@@ -79,7 +93,8 @@ sub stored {
         device_id => $f{device},
         (exists $f{exp_group} ? (exp_group => $f{exp_group}) : ()),
         params => $f{params} // {},
-        groups => $f{groups} // groups_of($f{device}),
+        groups => $groups,
+        counted => $f{counted} // counted_of($f{event}, $groups),
     };
 }
 
@@ -720,5 +735,91 @@ sub {
 
     my $after = ABTest::Json::decode((ABTest::Json::http('GET', '/events'))[1]);
     return 'events were stored' if @$after != @$before;
+    return '';
+}
+
+
+
+=== TEST 26: "counted" names where the statistics count an event: active experiments, the rule's group, the name's role; not an inactive experiment, not a forced group
+--- http_config
+    abtest_zone zone=abtest:1m;
+
+    abtest_experiment shop {
+        group    A 1;
+        group    B 1;
+        group    C 2;
+        exposure view;
+        goal     buy;
+        events   click;
+    }
+
+    abtest_experiment paused_test {
+        group    X 1;
+        group    Y 1;
+        state    inactive;
+    }
+
+    abtest_experiment forced_test {
+        group    P 1;
+        group    Q 1;
+    }
+--- config
+    abtest on;
+    abtest_force on;
+
+    location = /events {
+        abtest_api events trusted=on;
+    }
+
+    location = /api/stats {
+        abtest_api stats;
+    }
+--- request
+GET /events
+--- json eval
+sub {
+    my $dev = $::Dev;
+    my $shop = ABTest::Oracle::seed_group($dev, 'shop',
+                                          [[A => 1], [B => 1], [C => 2]]);
+    # the device's own request, forced into the group the rule does not give
+    my $forced = ABTest::Oracle::seed_group($dev, 'forced_test',
+                                            [[P => 1], [Q => 1]]) eq 'P'
+                 ? 'Q' : 'P';
+    my $body = CORE::join ', ', map { qq{{"deviceId": "$dev", "event": "$_"}} }
+                                    qw(view buy click other);
+    my ($status, $answer) = ABTest::Json::http('POST', '/events', "[$body]",
+        'Content-Type: application/json',
+        "Cookie: device_id=$dev; abtest_force=forced_test:$forced");
+    return "POST: $status $answer" if $status != 200;
+
+    my $stats = ABTest::Json::decode((ABTest::Json::http('GET', '/api/stats'))[1]);
+    my ($y, $mo, $d, $h, $mi, $s, $ms) =
+        $stats->{shop}{since} =~ /^(\d+)-(\d+)-(\d+)T(\d+):(\d+):(\d+)\.(\d+)Z$/
+        or return "since: $stats->{shop}{since}";
+    my $start = Time::Local::timegm($s, $mi, $h, $d, $mo - 1, $y) * 1000 + $ms;
+
+    my $events = ABTest::Json::decode((ABTest::Json::http('GET', '/events'))[1]);
+    my %role = (view => 'exposure', buy => 'goal', click => 'event',
+                other => 'event');
+    my @want = map {
+        { event => $_, groups => { shop => $shop, paused_test => 'X',
+                                   forced_test => $forced },
+          counted => { shop => { group => $shop, groups => 'A,B,C',
+                                 start => $start, role => $role{$_} } } }
+    } qw(view buy click other);
+    my @got = map { { event => $_->{event}, groups => $_->{groups},
+                      counted => $_->{counted} } } @$events;
+    my $e = ABTest::Json::match_json(\@got, \@want);
+    return $e if $e;
+
+    # and the zone's counters agree: shop counted all four, the forced
+    # group nothing
+    my $g = $stats->{shop}{groups}{$shop};
+    return "shop's $shop: " . ABTest::Json::show($g)
+        if $g->{exposures} != 1 || $g->{conversions} != 1;
+    for my $q (values %{ $stats->{forced_test}{groups} }) {
+        return 'forced_test counted: ' . ABTest::Json::show($stats->{forced_test})
+            if $q->{exposures} || $q->{conversions};
+    }
     return '';
 }

@@ -9,6 +9,7 @@ use lib 't/lib';
 use ABTest::Json qw(json_body_check match_json decode http);
 use ABTest::Nginx qw(wait_for workers_reopened);
 use IO::Socket::INET;
+use ABTest::Oracle ();
 use POSIX ();
 use Time::HiRes qw(sleep time);
 
@@ -218,10 +219,19 @@ sub {
     kill 'USR1', ::master_pid();
     @lines = ::wait_lines('events.log', 1);
     return scalar(@lines) . " lines after USR1, expected 1" if @lines != 1;
-    return ::match_json(::decode($lines[0]), { id => qr/^\d+$/,
+    my $line = ::decode($lines[0]);
+    $e = ::match_json($line, { id => qr/^\d+$/,
+        node => ABTest::Oracle::node_name(),
         received => 'ISO', ts => undef, source => undef,
         event => 'pageview', deviceId => 'd1', device_id => 'd1',
-        params => {}, groups => { e => qr/^[AB]$/ } });
+        params => {}, groups => { e => qr/^[AB]$/ },
+        counted => { e => { group => qr/^[AB]$/, groups => 'A,B',
+                            start => qr/^\d{13}$/, role => 'exposure' } } });
+    return $e if $e;
+    return "counted in $line->{counted}{e}{group}, its group is"
+           . " $line->{groups}{e}"
+        if $line->{counted}{e}{group} ne $line->{groups}{e};
+    return '';
 }
 
 

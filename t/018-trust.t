@@ -20,7 +20,7 @@
 
 use Test::Nginx::Socket 'no_plan';
 use lib 't/lib';
-use ABTest::Oracle qw(seed_group keyed_group);
+use ABTest::Oracle qw(seed_group keyed_group counted_as node_name);
 use ABTest::Json qw(match_json json_body_check decode);
 use ABTest::Stats qw(group_stats srm);
 use File::Temp qw(tempdir);
@@ -115,6 +115,7 @@ sub stored {
     my (%f) = @_;
     return {
         id => qr/^\d+$/,
+        node => node_name(),
         received => 'ISO',
         ts => undef,
         source => undef,
@@ -124,6 +125,8 @@ sub stored {
         (exists $f{exp_group} ? (exp_group => $f{exp_group}) : ()),
         params => {},
         groups => { homepage_button_test => group_of($f{device}) },
+        counted => { homepage_button_test =>
+                     counted_as($f{event}, group_of($f{device}), 'A,B') },
     };
 }
 

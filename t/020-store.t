@@ -1293,3 +1293,45 @@ sub {
 --- no_error_log
 [crit]
 [alert]
+
+
+
+=== TEST 28: events name the store's node=, and count from the store row's statistics start
+--- http_config eval
+::store_config()
+--- config eval
+$::Config . '
+    location = /events {
+        abtest_api events trusted=on;
+    }
+'
+--- request
+GET /api/experiments
+--- json eval
+sub {
+    my $e = ::ready();
+    return $e if $e;
+
+    # a weight change starts the statistics afresh, in the row
+    my ($status, $body) = ::update('{"name": "e", "groups": {"A": 1, "B": 3}}');
+    return "update: $status $body" if $status != 200;
+    my $row = ::row();
+
+    ($status, $body) = ABTest::Json::http('POST', '/events',
+        '{"deviceId": "d1", "event": "pageview"}',
+        'Content-Type: application/json');
+    return "POST: $status $body" if $status != 200;
+
+    my $events = ::get('/events');
+    return ::match_json($events, [{
+        id => qr/^\d+$/, node => 'web1', received => 'ISO', ts => undef,
+        source => undef, event => 'pageview', deviceId => 'd1',
+        device_id => 'd1', params => {},
+        groups => { e => ABTest::Oracle::seed_group('d1', 'e',
+                                                    [[A => 1], [B => 3]]) },
+        counted => { e => {
+            group => ABTest::Oracle::seed_group('d1', 'e',
+                                                [[A => 1], [B => 3]]),
+            groups => 'A,B', start => $row->{stats_start_ms} + 0,
+            role => 'exposure' } } }]);
+}

@@ -12,15 +12,36 @@ package ABTest::Oracle;
 #       the group of "assign random": the same walk, with the number
 #       int(HMAC-SHA-256 of "<device_id>:<experiment>" under $key, the
 #       zone's 32-byte secret, big-endian) % total
+#   counted_as($event, $group, $generation)
+#       what an event's "counted" says of an experiment that counts it in
+#       $group: the group, the generation ("A,B"), a statistics start,
+#       the name's role (the default exposure pageview, goal button_click)
+#   node_name()
+#       the server's default node: the host name, as nginx has it
 
 use strict;
 use warnings;
 
 use Digest::SHA qw(sha256_hex hmac_sha256_hex);
 use Math::BigInt;
+use Sys::Hostname ();
 use Exporter 'import';
 
-our @EXPORT_OK = qw(seed_group seed_bucket keyed_group);
+our @EXPORT_OK = qw(seed_group seed_bucket keyed_group counted_as
+                    node_name);
+
+
+sub counted_as {
+    my ($event, $group, $generation) = @_;
+    my $role = { pageview => 'exposure', button_click => 'goal' }->{$event}
+               // 'event';
+    return { group => $group, groups => $generation,
+             start => qr/^\d{13}$/, role => $role };
+}
+
+
+# nginx lower-cases gethostname()'s answer
+sub node_name { lc Sys::Hostname::hostname() }
 
 
 sub seed_bucket {
