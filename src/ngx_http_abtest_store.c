@@ -64,7 +64,7 @@
     "GROUP BY 2, 3, 4 "                                                     \
     "UNION ALL "                                                            \
     "SELECT 3, '', '', 0, '', node, "                                       \
-    "(extract(epoch FROM newest_received) * 1000)::bigint, events "         \
+    "(extract(epoch FROM newest_received) * 1000)::bigint, 0 "              \
     "FROM abtest_nodes"
 
 /* the steps of the listener's seed, on every connection it makes */
