@@ -9,8 +9,8 @@
 
 
 #define NGX_HTTP_ABTEST_ADMIN_CSP                                            \
-    "default-src 'none'; script-src 'sha256-gsMRunj2VDft4w2JeK8caTLg8P6oEhZJ0" \
-    "uwAqB47SuU='; style-src 'sha256-j5jw5LRMc0ceHM69t1RD0Ca5qLxYGUWBOSrVxG+R" \
+    "default-src 'none'; script-src 'sha256-wZ3j+gP3aH113CvKuM4/9bcJT5GqukipL" \
+    "YL4xemkDSo='; style-src 'sha256-j5jw5LRMc0ceHM69t1RD0Ca5qLxYGUWBOSrVxG+R" \
     "BVs='; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-a" \
     "ction 'none'; frame-ancestors 'none'"
 
@@ -749,6 +749,8 @@ static ngx_http_abtest_admin_part_t  ngx_http_abtest_admin_page[] = {
     "        el('span', { cls: 'muted' }, [\n"
     "          (st.exposure || 'exposure') + ' \\u2192 ' + (st.goal || 'goal'"
     ")\n"
+    "          + (st.source === 'store' \? ', every server\\'s events' : '')"
+    "\n"
     "          + ', counting since ', timeEl(st.since)\n"
     "        ])\n"
     "      ]),\n"
