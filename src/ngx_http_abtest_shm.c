@@ -71,6 +71,11 @@ static void ngx_http_abtest_store_source(ngx_http_abtest_main_conf_t *amcf,
     ngx_http_abtest_experiment_t *exp, ngx_uint_t source);
 static void ngx_http_abtest_store_applied(ngx_http_abtest_main_conf_t *amcf,
     ngx_log_t *log);
+static void ngx_http_abtest_figures_clear_locked(
+    ngx_http_abtest_main_conf_t *amcf);
+static void ngx_http_abtest_figure_locked(ngx_http_abtest_main_conf_t *amcf,
+    ngx_http_abtest_experiment_t *exp, int64_t start,
+    ngx_http_abtest_figure_t *f);
 static ngx_uint_t ngx_http_abtest_node_same_names(
     ngx_http_abtest_node_t *node, ngx_http_abtest_experiment_t *exp);
 static void ngx_http_abtest_snapshot_conf(ngx_http_abtest_node_t *node,
@@ -1364,6 +1369,8 @@ ngx_http_abtest_shm_init_process(ngx_cycle_t *cycle,
     sz.forget = ngx_http_abtest_store_forget;
     sz.source = ngx_http_abtest_store_source;
     sz.applied = ngx_http_abtest_store_applied;
+    sz.figures_clear_locked = ngx_http_abtest_figures_clear_locked;
+    sz.figure_locked = ngx_http_abtest_figure_locked;
 
     return ngx_http_abtest_store_init_process(cycle, amcf, &sz);
 }
@@ -1526,4 +1533,161 @@ ngx_http_abtest_store_applied(ngx_http_abtest_main_conf_t *amcf,
     ngx_log_t *log)
 {
     (void) ngx_http_abtest_shm_save(amcf, log);
+}
+
+
+/*
+ * The fleet's figures are read anew: each experiment's start from zero,
+ * of its current epoch (what the store holds of another is not taken).
+ * Their memory is taken the first time, beside the node's: the ring
+ * gives way, as for a node.
+ */
+
+static void
+ngx_http_abtest_figures_clear_locked(ngx_http_abtest_main_conf_t *amcf)
+{
+    size_t                         size;
+    ngx_uint_t                     i;
+    ngx_http_abtest_node_t        *node;
+    ngx_http_abtest_zone_t        *zone;
+    ngx_http_abtest_fleet_t       *fleet;
+    ngx_http_abtest_experiment_t  *exp;
+
+    zone = amcf->zone;
+    exp = amcf->experiments.elts;
+    size = ngx_http_abtest_counts_size(NGX_HTTP_ABTEST_GROUPS_MAX);
+
+    for (i = 0; i < amcf->experiments.nelts; i++) {
+        node = zone->nodes[i];
+
+        if (!ngx_http_abtest_node_valid(node, &exp[i])) {
+            continue;
+        }
+
+        while (node->fleet == NULL) {
+            fleet = ngx_slab_calloc_locked(zone->shpool,
+                                           sizeof(ngx_http_abtest_fleet_t)
+                                           + size);
+            if (fleet) {
+                fleet->counts = (uint64_t *) (fleet + 1);
+                node->fleet = fleet;
+                break;
+            }
+
+            if (ngx_http_abtest_ring_drop_locked(&zone->sh->ring,
+                                                 zone->shpool)
+                != NGX_OK)
+            {
+                break;
+            }
+        }
+
+        fleet = node->fleet;
+
+        if (fleet == NULL) {
+            continue;
+        }
+
+        fleet->start = node->stats_start;
+        fleet->multiple = 0;
+        ngx_memzero(fleet->exposed, sizeof(fleet->exposed));
+        ngx_memzero(fleet->converted, sizeof(fleet->converted));
+        ngx_memzero(fleet->counts, size);
+    }
+}
+
+
+/* one figure of the store, if of the experiment's current epoch */
+
+static void
+ngx_http_abtest_figure_locked(ngx_http_abtest_main_conf_t *amcf,
+    ngx_http_abtest_experiment_t *exp, int64_t start,
+    ngx_http_abtest_figure_t *f)
+{
+    ngx_uint_t                i;
+    ngx_http_abtest_node_t   *node;
+    ngx_http_abtest_fleet_t  *fleet;
+
+    node = amcf->zone->nodes[exp->index];
+
+    if (!ngx_http_abtest_node_valid(node, exp)
+        || node->fleet == NULL
+        || node->fleet->start != start)
+    {
+        return;
+    }
+
+    fleet = node->fleet;
+
+    if (f->kind == NGX_HTTP_ABTEST_FIGURE_MULTIPLE) {
+        fleet->multiple += f->n;
+        return;
+    }
+
+    if (f->group >= node->ngroups) {
+        return;
+    }
+
+    if (f->kind == NGX_HTTP_ABTEST_FIGURE_DEVICES) {
+        fleet->exposed[f->group] += f->n;
+        fleet->converted[f->group] += f->m;
+        return;
+    }
+
+    /* events: by name, as this server counts them */
+    for (i = 0; i < node->nnames; i++) {
+        if (node->name_lens[i] == f->name.len
+            && ngx_memcmp(node->names[i], f->name.data, f->name.len) == 0)
+        {
+            break;
+        }
+    }
+
+    if (i == node->nnames) {
+        i = NGX_HTTP_ABTEST_EVENT_NAMES;
+    }
+
+    fleet->counts[f->group * (NGX_HTTP_ABTEST_EVENT_NAMES + 1) + i] += f->n;
+}
+
+
+/*
+ * The fleet's figures for the stats location, under the lock: into
+ * fleet[i] (its counts given, zeroed), fleet[i].start -1 where there are
+ * none; and what the store's part of the zone says of them.
+ */
+
+void
+ngx_http_abtest_shm_fleet(ngx_http_abtest_main_conf_t *amcf,
+    ngx_http_abtest_fleet_t *fleet, ngx_http_abtest_store_sh_t *sh)
+{
+    uint64_t                      *counts;
+    ngx_uint_t                     i;
+    ngx_http_abtest_node_t        *node;
+    ngx_http_abtest_zone_t        *zone;
+    ngx_http_abtest_experiment_t  *exp;
+
+    zone = amcf->zone;
+    exp = amcf->experiments.elts;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    for (i = 0; i < amcf->experiments.nelts; i++) {
+        node = zone->nodes[i];
+        counts = fleet[i].counts;
+
+        if (ngx_http_abtest_node_valid(node, &exp[i]) && node->fleet) {
+            fleet[i] = *node->fleet;
+            fleet[i].counts = counts;
+            ngx_memcpy(counts, node->fleet->counts,
+                       ngx_http_abtest_counts_size(node->ngroups));
+
+        } else {
+            fleet[i].start = -1;
+        }
+    }
+
+    *sh = zone->sh->store;
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
 }

@@ -15,6 +15,19 @@
 #include "ngx_http_abtest_store.h"
 
 
+/*
+ * abtest_store: an experiment's figures fleet-wide, as the listener read
+ * them from the store (events and devices of every server)
+ */
+typedef struct {
+    int64_t                    start;        /* their epoch, -1: none */
+    uint64_t                   multiple;     /* devices in several groups */
+    uint64_t                   exposed[NGX_HTTP_ABTEST_GROUPS_MAX];
+    uint64_t                   converted[NGX_HTTP_ABTEST_GROUPS_MAX];
+    uint64_t                  *counts;       /* events, as the node's */
+} ngx_http_abtest_fleet_t;
+
+
 /* an experiment's run-time record in the shared zone */
 typedef struct {
     ngx_queue_t                queue;
@@ -46,6 +59,9 @@ typedef struct {
     /* abtest_store: the version of its row applied, where it came from */
     int64_t                    store_version;
     ngx_uint_t                 source;       /* NGX_HTTP_ABTEST_SOURCE_* */
+
+    /* abtest_store: the fleet's figures, or NULL without a store */
+    ngx_http_abtest_fleet_t   *fleet;
 } ngx_http_abtest_node_t;
 
 
@@ -121,6 +137,8 @@ void ngx_http_abtest_shm_status(ngx_http_abtest_main_conf_t *amcf,
     ngx_http_abtest_shm_status_t *st);
 ngx_http_abtest_exp_state_t *ngx_http_abtest_shm_state(
     ngx_http_abtest_main_conf_t *amcf, ngx_http_abtest_experiment_t *exp);
+void ngx_http_abtest_shm_fleet(ngx_http_abtest_main_conf_t *amcf,
+    ngx_http_abtest_fleet_t *fleet, ngx_http_abtest_store_sh_t *sh);
 void ngx_http_abtest_shm_snapshot(ngx_http_abtest_main_conf_t *amcf,
     ngx_http_abtest_node_t *nodes, uint64_t **counts);
 ngx_uint_t ngx_http_abtest_node_valid(ngx_http_abtest_node_t *node,

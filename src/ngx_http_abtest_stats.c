@@ -11,6 +11,7 @@
 #include "ngx_http_abtest_stats.h"
 #include "ngx_http_abtest_http.h"
 #include "ngx_http_abtest_shm.h"
+#include "ngx_http_abtest_util.h"
 
 #include <math.h>
 
@@ -22,11 +23,24 @@
 #define NGX_HTTP_ABTEST_SRM_ALPHA  0.001
 
 
+/* the fleet's figures, where a store gives them */
+typedef struct {
+    ngx_http_abtest_fleet_t     *fleet;      /* NULL: this server's own */
+    ngx_http_abtest_store_sh_t  *sh;
+    int64_t                      now;
+} ngx_http_abtest_stats_fleet_t;
+
+
 static void ngx_http_abtest_stats_experiment(yajl_gen g,
-    ngx_http_abtest_experiment_t *exp, ngx_http_abtest_node_t *node);
+    ngx_http_abtest_experiment_t *exp, ngx_http_abtest_node_t *node,
+    ngx_http_abtest_stats_fleet_t *sf);
+static void ngx_http_abtest_stats_source(yajl_gen g,
+    ngx_http_abtest_stats_fleet_t *sf);
 static void ngx_http_abtest_stats_group(yajl_gen g,
     ngx_http_abtest_experiment_t *exp, ngx_http_abtest_node_t *node,
-    ngx_uint_t group);
+    ngx_uint_t group, ngx_http_abtest_stats_fleet_t *sf);
+static void ngx_http_abtest_stats_figures(yajl_gen g, uint64_t n, uint64_t x,
+    uint64_t nc, uint64_t xc, ngx_uint_t vs_control);
 static void ngx_http_abtest_stats_srm(yajl_gen g,
     ngx_http_abtest_experiment_t *exp, ngx_http_abtest_node_t *node);
 static double ngx_http_abtest_gamma_q(double a, double x);
@@ -35,13 +49,17 @@ static double ngx_http_abtest_gamma_q(double a, double x);
 ngx_int_t
 ngx_http_abtest_stats_handler(ngx_http_request_t *r)
 {
-    yajl_gen                       g;
-    uint64_t                     **counts;
-    ngx_int_t                      rc;
-    ngx_uint_t                     i, n;
-    ngx_http_abtest_node_t        *nodes;
-    ngx_http_abtest_main_conf_t   *amcf;
-    ngx_http_abtest_experiment_t  *exp;
+    size_t                          size;
+    yajl_gen                        g;
+    uint64_t                      **counts;
+    ngx_int_t                       rc;
+    ngx_uint_t                      i, n;
+    ngx_http_abtest_node_t         *nodes;
+    ngx_http_abtest_fleet_t        *fleet;
+    ngx_http_abtest_store_sh_t      sh;
+    ngx_http_abtest_main_conf_t    *amcf;
+    ngx_http_abtest_experiment_t   *exp;
+    ngx_http_abtest_stats_fleet_t   sf;
 
     rc = ngx_http_abtest_http_get(r);
     if (rc != NGX_DECLINED) {
@@ -70,11 +88,49 @@ ngx_http_abtest_stats_handler(ngx_http_request_t *r)
 
     ngx_http_abtest_shm_snapshot(amcf, nodes, counts);
 
+    fleet = NULL;
+
+    if (amcf->store && amcf->zone) {
+        /* with a store, the fleet's figures: every server's events */
+        fleet = ngx_palloc(r->pool, (n + 1) * sizeof(ngx_http_abtest_fleet_t));
+        if (fleet == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        for (i = 0; i < n; i++) {
+            size = ngx_http_abtest_counts_size(exp[i].groups.nelts);
+
+            fleet[i].counts = ngx_pcalloc(r->pool, size);
+            if (fleet[i].counts == NULL) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+        }
+
+        ngx_http_abtest_shm_fleet(amcf, fleet, &sh);
+
+        for (i = 0; i < n; i++) {
+            /* of another epoch (not read since a reset): none yet */
+            if (fleet[i].start != nodes[i].stats_start) {
+                fleet[i].multiple = 0;
+                ngx_memzero(fleet[i].exposed, sizeof(fleet[i].exposed));
+                ngx_memzero(fleet[i].converted, sizeof(fleet[i].converted));
+                ngx_memzero(fleet[i].counts,
+                        ngx_http_abtest_counts_size(exp[i].groups.nelts));
+            }
+
+            nodes[i].counts = fleet[i].counts;
+        }
+    }
+
+    sf.sh = &sh;
+    sf.now = ngx_http_abtest_now_ms();
+
     yajl_gen_map_open(g);
 
     for (i = 0; i < n; i++) {
+        sf.fleet = fleet ? &fleet[i] : NULL;
         ngx_http_abtest_json_str(g, exp[i].name.data, exp[i].name.len);
-        ngx_http_abtest_stats_experiment(g, &exp[i], &nodes[i]);
+        ngx_http_abtest_stats_experiment(g, &exp[i], &nodes[i], &sf);
     }
 
     yajl_gen_map_close(g);
@@ -85,7 +141,8 @@ ngx_http_abtest_stats_handler(ngx_http_request_t *r)
 
 static void
 ngx_http_abtest_stats_experiment(yajl_gen g,
-    ngx_http_abtest_experiment_t *exp, ngx_http_abtest_node_t *node)
+    ngx_http_abtest_experiment_t *exp, ngx_http_abtest_node_t *node,
+    ngx_http_abtest_stats_fleet_t *sf)
 {
     ngx_uint_t                i;
     ngx_http_abtest_group_t  *group;
@@ -118,7 +175,7 @@ ngx_http_abtest_stats_experiment(yajl_gen g,
 
     for (i = 0; i < exp->groups.nelts; i++) {
         ngx_http_abtest_json_str(g, group[i].name.data, group[i].name.len);
-        ngx_http_abtest_stats_group(g, exp, node, i);
+        ngx_http_abtest_stats_group(g, exp, node, i, sf);
     }
 
     yajl_gen_map_close(g);
@@ -126,41 +183,177 @@ ngx_http_abtest_stats_experiment(yajl_gen g,
     ngx_http_abtest_json_literal(g, "srm");
     ngx_http_abtest_stats_srm(g, exp, node);
 
+    if (sf->fleet) {
+        ngx_http_abtest_json_literal(g, "multiple");
+        yajl_gen_integer(g, (long long) sf->fleet->multiple);
+
+        ngx_http_abtest_stats_source(g, sf);
+    }
+
     yajl_gen_map_close(g);
 }
 
 
 /*
- * One group against the control (the fallback group): a rate is x / n
- * with n exposures and x goal events; a group with no exposures, or a
- * "rate" above 1 (more goal events than exposures), is no proportion,
- * and what needs one is null.
+ * Where the figures come from: the store, when the listener read them
+ * (as_of), how old the newest event in them is (lag, seconds), whether
+ * they are the last ones read because the store cannot be read now, and
+ * the servers whose events arrived within the last minute.
+ */
+
+static void
+ngx_http_abtest_stats_source(yajl_gen g, ngx_http_abtest_stats_fleet_t *sf)
+{
+    int64_t                      newest;
+    ngx_uint_t                   i, stale;
+    const u_char                *reason;
+    ngx_http_abtest_store_sh_t  *sh;
+
+    sh = sf->sh;
+
+    ngx_http_abtest_json_literal(g, "source");
+    ngx_http_abtest_json_literal(g, "store");
+
+    ngx_http_abtest_json_literal(g, "as_of");
+    ngx_http_abtest_json_time(g, sh->figures_at ? sh->figures_at : -1);
+
+    newest = 0;
+
+    for (i = 0; i < sh->nnodes; i++) {
+        newest = ngx_max(newest, sh->nodes[i].newest);
+    }
+
+    ngx_http_abtest_json_literal(g, "lag");
+
+    if (newest && sh->figures_at) {
+        ngx_http_abtest_json_double(g, (sf->now - newest) / 1000.0);
+
+    } else {
+        yajl_gen_null(g);
+    }
+
+    stale = 1;
+
+    if (sh->figures_stale) {
+        reason = sh->figures_error;
+
+    } else if (!sh->connected) {
+        reason = sh->error[0] ? sh->error
+                              : (u_char *) "the store is not connected";
+
+    } else if (sh->figures_at == 0) {
+        reason = (u_char *) "not read from the store yet";
+
+    } else {
+        reason = NULL;
+        stale = 0;
+    }
+
+    ngx_http_abtest_json_literal(g, "stale");
+    yajl_gen_bool(g, stale);
+
+    if (reason) {
+        ngx_http_abtest_json_literal(g, "reason");
+        ngx_http_abtest_json_str(g, (u_char *) reason,
+                                 ngx_strlen(reason));
+    }
+
+    ngx_http_abtest_json_literal(g, "nodes");
+    yajl_gen_map_open(g);
+
+    for (i = 0; i < sh->nnodes; i++) {
+        if (sf->now - sh->nodes[i].newest <= 60000) {
+            ngx_http_abtest_json_str(g, sh->nodes[i].name, sh->nodes[i].len);
+            ngx_http_abtest_json_time(g, sh->nodes[i].newest);
+        }
+    }
+
+    yajl_gen_map_close(g);
+}
+
+
+/*
+ * One group: its weight, its figures counted in events (and with a store
+ * in devices too), its events by name.
  */
 
 static void
 ngx_http_abtest_stats_group(yajl_gen g, ngx_http_abtest_experiment_t *exp,
-    ngx_http_abtest_node_t *node, ngx_uint_t group)
+    ngx_http_abtest_node_t *node, ngx_uint_t group,
+    ngx_http_abtest_stats_fleet_t *sf)
 {
-    double      p, pc, se, pooled, z;
-    uint64_t    n, x, nc, xc, count;
-    ngx_uint_t  i, proportion, control_proportion, vs_control;
+    uint64_t    count;
+    ngx_uint_t  i, vs_control;
 
-    n = ngx_http_abtest_count(node, group, NGX_HTTP_ABTEST_EXPOSURE);
-    x = ngx_http_abtest_count(node, group, NGX_HTTP_ABTEST_GOAL);
-    nc = ngx_http_abtest_count(node, exp->fallback, NGX_HTTP_ABTEST_EXPOSURE);
-    xc = ngx_http_abtest_count(node, exp->fallback, NGX_HTTP_ABTEST_GOAL);
-
-    p = n ? (double) x / n : NAN;
-    pc = nc ? (double) xc / nc : NAN;
-
-    proportion = (n && x <= n);
-    control_proportion = (nc && xc <= nc);
     vs_control = (group != exp->fallback);
 
     yajl_gen_map_open(g);
 
     ngx_http_abtest_json_literal(g, "weight");
     yajl_gen_integer(g, node->state.weights[group]);
+
+    ngx_http_abtest_stats_figures(g,
+        ngx_http_abtest_count(node, group, NGX_HTTP_ABTEST_EXPOSURE),
+        ngx_http_abtest_count(node, group, NGX_HTTP_ABTEST_GOAL),
+        ngx_http_abtest_count(node, exp->fallback, NGX_HTTP_ABTEST_EXPOSURE),
+        ngx_http_abtest_count(node, exp->fallback, NGX_HTTP_ABTEST_GOAL),
+        vs_control);
+
+    ngx_http_abtest_json_literal(g, "events");
+    yajl_gen_map_open(g);
+
+    for (i = 0; i < node->nnames; i++) {
+        count = ngx_http_abtest_count(node, group, i);
+
+        if (count) {
+            ngx_http_abtest_json_str(g, node->names[i], node->name_lens[i]);
+            yajl_gen_integer(g, (long long) count);
+        }
+    }
+
+    yajl_gen_map_close(g);
+
+    ngx_http_abtest_json_literal(g, "other_events");
+    yajl_gen_integer(g, (long long) ngx_http_abtest_count(node, group,
+                                                NGX_HTTP_ABTEST_EVENT_NAMES));
+
+    if (sf->fleet) {
+        /* the same figures on devices: exposed, and converted after it */
+        ngx_http_abtest_json_literal(g, "devices");
+        yajl_gen_map_open(g);
+
+        ngx_http_abtest_stats_figures(g, sf->fleet->exposed[group],
+                                      sf->fleet->converted[group],
+                                      sf->fleet->exposed[exp->fallback],
+                                      sf->fleet->converted[exp->fallback],
+                                      vs_control);
+
+        yajl_gen_map_close(g);
+    }
+
+    yajl_gen_map_close(g);
+}
+
+
+/*
+ * A group against the control (the fallback group): a rate is x / n
+ * with n exposures and x conversions; a group with no exposures, or a
+ * "rate" above 1 (more goal events than exposures), is no proportion,
+ * and what needs one is null.
+ */
+
+static void
+ngx_http_abtest_stats_figures(yajl_gen g, uint64_t n, uint64_t x,
+    uint64_t nc, uint64_t xc, ngx_uint_t vs_control)
+{
+    double      p, pc, se, pooled, z;
+    ngx_uint_t  proportion, control_proportion;
+
+    p = n ? (double) x / n : NAN;
+    pc = nc ? (double) xc / nc : NAN;
+
+    proportion = (n && x <= n);
+    control_proportion = (nc && xc <= nc);
 
     ngx_http_abtest_json_literal(g, "exposures");
     yajl_gen_integer(g, (long long) n);
@@ -210,26 +403,6 @@ ngx_http_abtest_stats_group(yajl_gen g, ngx_http_abtest_experiment_t *exp,
 
     ngx_http_abtest_json_literal(g, "p_value");
     ngx_http_abtest_json_double(g, erfc(fabs(z) / M_SQRT2));
-
-    ngx_http_abtest_json_literal(g, "events");
-    yajl_gen_map_open(g);
-
-    for (i = 0; i < node->nnames; i++) {
-        count = ngx_http_abtest_count(node, group, i);
-
-        if (count) {
-            ngx_http_abtest_json_str(g, node->names[i], node->name_lens[i]);
-            yajl_gen_integer(g, (long long) count);
-        }
-    }
-
-    yajl_gen_map_close(g);
-
-    ngx_http_abtest_json_literal(g, "other_events");
-    yajl_gen_integer(g, (long long) ngx_http_abtest_count(node, group,
-                                                NGX_HTTP_ABTEST_EVENT_NAMES));
-
-    yajl_gen_map_close(g);
 }
 
 

@@ -33,6 +33,39 @@
 #define NGX_HTTP_ABTEST_OP_SEED        0
 #define NGX_HTTP_ABTEST_OP_READ        1
 #define NGX_HTTP_ABTEST_OP_UPDATE      2
+#define NGX_HTTP_ABTEST_OP_FIGURES     3
+
+/* the fleet's figures are read this often, at most */
+#define NGX_HTTP_ABTEST_FIGURES_EVERY  2000
+
+/* the node rows of the figures' query */
+#define NGX_HTTP_ABTEST_FIGURE_NODE    3
+
+/*
+ * The fleet's figures of every experiment's current epoch (the rows'
+ * stats_start_ms), summed over the servers' parts, and each server's
+ * newest event: the summaries of sql/abtest-events.sql, never the events
+ * (sql/abtest-results.sql has the same query, documented).  Columns:
+ * kind, experiment, groups, start_ms, group, event, n, m.
+ */
+#define NGX_HTTP_ABTEST_STORE_FIGURES                                         \
+    "WITH cur AS (SELECT name AS experiment, groups, stats_start_ms "      \
+    "AS start_ms FROM abtest_experiments) "                                 \
+    "SELECT 0, experiment, groups, start_ms, group_name, '', sum(exposed), " \
+    "sum(converted) FROM abtest_group_devices JOIN cur "                    \
+    "USING (experiment, groups, start_ms) GROUP BY 2, 3, 4, 5 "            \
+    "UNION ALL "                                                            \
+    "SELECT 1, experiment, groups, start_ms, group_name, event, sum(n), 0 " \
+    "FROM abtest_group_events JOIN cur USING (experiment, groups, start_ms) " \
+    "GROUP BY 2, 3, 4, 5, 6 "                                               \
+    "UNION ALL "                                                            \
+    "SELECT 2, experiment, groups, start_ms, '', '', sum(devices), 0 "     \
+    "FROM abtest_multiple JOIN cur USING (experiment, groups, start_ms) "   \
+    "GROUP BY 2, 3, 4 "                                                     \
+    "UNION ALL "                                                            \
+    "SELECT 3, '', '', 0, '', node, "                                       \
+    "(extract(epoch FROM newest_received) * 1000)::bigint, 0 "              \
+    "FROM abtest_nodes"
 
 /* the steps of the listener's seed, on every connection it makes */
 #define NGX_HTTP_ABTEST_SEED_CHECK     0    /* is the schema there? */
@@ -110,6 +143,8 @@ typedef struct {
     ngx_queue_t                      ops;
     ngx_event_t                      timer;
     ngx_event_t                      kick;       /* runs the queue */
+    ngx_event_t                      figures;    /* the listener reads */
+    ngx_uint_t                       figures_said;  /* their error */
     ngx_msec_t                       backoff;
     ngx_log_t                       *log;
 
@@ -125,6 +160,11 @@ static char *ngx_http_abtest_store_resolve(ngx_conf_t *cf,
 static u_char *ngx_http_abtest_store_option(u_char *p, u_char *last,
     const char *key, const char *value);
 static void ngx_http_abtest_store_timer(ngx_event_t *ev);
+static void ngx_http_abtest_store_figures_timer(ngx_event_t *ev);
+static void ngx_http_abtest_store_figures(ngx_http_abtest_store_proc_t *p,
+    PGresult *res);
+static void ngx_http_abtest_store_figures_failed(
+    ngx_http_abtest_store_proc_t *p, const u_char *err);
 static void ngx_http_abtest_store_claim(ngx_http_abtest_store_proc_t *p);
 static ngx_int_t ngx_http_abtest_store_connect(
     ngx_http_abtest_store_proc_t *p);
@@ -570,9 +610,15 @@ ngx_http_abtest_store_init_process(ngx_cycle_t *cycle,
     p->kick.data = p;
     p->kick.log = cycle->log;
 
+    p->figures.handler = ngx_http_abtest_store_figures_timer;
+    p->figures.data = p;
+    p->figures.log = cycle->log;
+    p->figures.cancelable = 1;
+
     ngx_http_abtest_store_claim(p);
 
     ngx_add_timer(&p->timer, p->listener ? 1 : amcf->store->poll);
+    ngx_add_timer(&p->figures, NGX_HTTP_ABTEST_FIGURES_EVERY);
 
 #endif
 
@@ -735,6 +781,13 @@ ngx_http_abtest_store_shared(ngx_http_abtest_store_proc_t *p,
         sh->ready = ready;
         ngx_cpystrn(sh->error, (u_char *) (error ? error : (u_char *) ""),
                     sizeof(sh->error));
+
+        /* the figures are the last read, until the next read */
+        if (error) {
+            sh->figures_stale = 1;
+            ngx_cpystrn(sh->figures_error, (u_char *) error,
+                        sizeof(sh->figures_error));
+        }
     }
 
     ngx_shmtx_unlock(p->zone.mutex);
@@ -1189,6 +1242,175 @@ ngx_http_abtest_store_read(ngx_http_abtest_store_proc_t *p)
 }
 
 
+/*
+ * Every 2 s, the listener reads the fleet's figures (the summaries the
+ * shipped events keep in the store) into the zone, where the stats
+ * location finds them: requests never query the store.
+ */
+
+static void
+ngx_http_abtest_store_figures_timer(ngx_event_t *ev)
+{
+    ngx_queue_t                   *q;
+    ngx_http_abtest_store_op_t    *op;
+    ngx_http_abtest_store_proc_t  *p = ev->data;
+
+    if (ngx_exiting) {
+        return;
+    }
+
+    ngx_add_timer(&p->figures, NGX_HTTP_ABTEST_FIGURES_EVERY);
+
+    if (!p->listener || p->pg == NULL || !p->zone.sh->ready) {
+        return;
+    }
+
+    for (q = ngx_queue_head(&p->ops);
+         q != ngx_queue_sentinel(&p->ops);
+         q = ngx_queue_next(q))
+    {
+        op = ngx_queue_data(q, ngx_http_abtest_store_op_t, queue);
+
+        if (op->kind == NGX_HTTP_ABTEST_OP_FIGURES) {
+            return;
+        }
+    }
+
+    if (ngx_http_abtest_store_op(p, NGX_HTTP_ABTEST_OP_FIGURES) != NULL) {
+        ngx_http_abtest_store_run(p);
+    }
+}
+
+
+/* the figures' rows into the zone, all under one hold of its lock */
+
+static void
+ngx_http_abtest_store_figures(ngx_http_abtest_store_proc_t *p, PGresult *res)
+{
+    int                            row, nrows;
+    int64_t                        start, newest;
+    ngx_str_t                      name, groups, group;
+    ngx_uint_t                     kind, k;
+    ngx_http_abtest_figure_t       f;
+    ngx_http_abtest_store_sh_t    *sh;
+    ngx_http_abtest_experiment_t  *exp;
+
+    sh = p->zone.sh;
+    nrows = PQntuples(res);
+
+    if (PQnfields(res) != 8) {
+        ngx_http_abtest_store_figures_failed(p, (u_char *)
+                                   "the figures' query has other columns");
+        return;
+    }
+
+    ngx_shmtx_lock(p->zone.mutex);
+
+    p->zone.figures_clear_locked(p->amcf);
+    sh->nnodes = 0;
+
+    for (row = 0; row < nrows; row++) {
+        kind = ngx_atoi((u_char *) PQgetvalue(res, row, 0),
+                        PQgetlength(res, row, 0));
+
+        name.data = (u_char *) PQgetvalue(res, row, 5);
+        name.len = PQgetlength(res, row, 5);
+
+        f.n = (uint64_t) ngx_max(0, ngx_atoof((u_char *)
+                                              PQgetvalue(res, row, 6),
+                                              PQgetlength(res, row, 6)));
+        f.m = (uint64_t) ngx_max(0, ngx_atoof((u_char *)
+                                              PQgetvalue(res, row, 7),
+                                              PQgetlength(res, row, 7)));
+
+        if (kind == NGX_HTTP_ABTEST_FIGURE_NODE) {
+            newest = (int64_t) f.n;
+
+            if (sh->nnodes < NGX_HTTP_ABTEST_FLEET_NODES
+                && name.len <= NGX_HTTP_ABTEST_NAME_MAX)
+            {
+                k = sh->nnodes++;
+                ngx_memcpy(sh->nodes[k].name, name.data, name.len);
+                sh->nodes[k].len = name.len;
+                sh->nodes[k].newest = newest;
+            }
+
+            continue;
+        }
+
+        exp = ngx_http_abtest_find_experiment(p->amcf,
+                                    (u_char *) PQgetvalue(res, row, 1),
+                                    PQgetlength(res, row, 1), 0);
+
+        groups.data = (u_char *) PQgetvalue(res, row, 2);
+        groups.len = PQgetlength(res, row, 2);
+
+        /* another server's generation, or an experiment not ours */
+        if (exp == NULL
+            || groups.len != exp->generation.len
+            || ngx_memcmp(groups.data, exp->generation.data, groups.len) != 0)
+        {
+            continue;
+        }
+
+        start = ngx_atoof((u_char *) PQgetvalue(res, row, 3),
+                          PQgetlength(res, row, 3));
+
+        group.data = (u_char *) PQgetvalue(res, row, 4);
+        group.len = PQgetlength(res, row, 4);
+
+        f.kind = kind;
+        f.name = name;
+        f.group = (kind == NGX_HTTP_ABTEST_FIGURE_MULTIPLE)
+                  ? NGX_HTTP_ABTEST_NO_GROUP
+                  : ngx_http_abtest_find_group(exp, group.data, group.len);
+
+        p->zone.figure_locked(p->amcf, exp, start, &f);
+    }
+
+    sh->figures_at = ngx_http_abtest_now_ms();
+    sh->figures_stale = 0;
+    sh->figures_error[0] = '\0';
+
+    ngx_shmtx_unlock(p->zone.mutex);
+
+    if (p->figures_said) {
+        ngx_log_error(NGX_LOG_NOTICE, p->log, 0,
+                      "abtest: the store \"%V\" has the fleet's figures "
+                      "again", &p->amcf->store->target);
+        p->figures_said = 0;
+    }
+}
+
+
+/*
+ * The figures cannot be read (the events' schema not loaded, a right
+ * missing): the last ones stay, said stale; one [warn] until they can.
+ */
+
+static void
+ngx_http_abtest_store_figures_failed(ngx_http_abtest_store_proc_t *p,
+    const u_char *err)
+{
+    ngx_http_abtest_store_sh_t  *sh;
+
+    sh = p->zone.sh;
+
+    ngx_shmtx_lock(p->zone.mutex);
+    sh->figures_stale = 1;
+    ngx_cpystrn(sh->figures_error, (u_char *) err, sizeof(sh->figures_error));
+    ngx_shmtx_unlock(p->zone.mutex);
+
+    if (!p->figures_said) {
+        ngx_log_error(NGX_LOG_WARN, p->log, 0,
+                      "abtest: the store \"%V\" gives no fleet's figures "
+                      "(are sql/abtest-events.sql's tables there?): %s",
+                      &p->amcf->store->target, err);
+        p->figures_said = 1;
+    }
+}
+
+
 static void
 ngx_http_abtest_store_kick(ngx_event_t *ev)
 {
@@ -1323,6 +1545,10 @@ ngx_http_abtest_store_query(ngx_http_abtest_store_proc_t *p,
                            "SELECT " NGX_HTTP_ABTEST_ROW_COLUMNS
                            " FROM abtest_experiments ORDER BY version")
                ? NGX_OK : NGX_ERROR;
+
+    case NGX_HTTP_ABTEST_OP_FIGURES:
+        return PQsendQuery(p->pg, NGX_HTTP_ABTEST_STORE_FIGURES)
+               ? NGX_OK : NGX_ERROR;
     }
 
     /* NGX_HTTP_ABTEST_OP_UPDATE */
@@ -1445,6 +1671,14 @@ ngx_http_abtest_store_result(ngx_http_abtest_store_proc_t *p,
     }
 
     switch (op->kind) {
+
+    case NGX_HTTP_ABTEST_OP_FIGURES:
+
+        if (PQresultStatus(res) == PGRES_TUPLES_OK) {
+            ngx_http_abtest_store_figures(p, res);
+        }
+
+        return NGX_OK;
 
     case NGX_HTTP_ABTEST_OP_UPDATE:
 
@@ -1584,6 +1818,16 @@ ngx_http_abtest_store_step(ngx_http_abtest_store_proc_t *p,
             /* a table dropped, a privilege revoked: connect and seed again */
             ngx_http_abtest_store_fail(p, "%s", op->err);
             return;
+        }
+
+        ngx_http_abtest_store_finish(p, op, NGX_OK, NULL);
+        return;
+
+    case NGX_HTTP_ABTEST_OP_FIGURES:
+
+        /* the events' tables missing, say: the state is not affected */
+        if (op->status != NGX_OK) {
+            ngx_http_abtest_store_figures_failed(p, op->err);
         }
 
         ngx_http_abtest_store_finish(p, op, NGX_OK, NULL);
@@ -1746,7 +1990,9 @@ ngx_http_abtest_store_finish(ngx_http_abtest_store_proc_t *p,
         ngx_del_timer(&op->deadline);
     }
 
-    if (status == NGX_OK && p->failing && op->kind != NGX_HTTP_ABTEST_OP_READ)
+    if (status == NGX_OK && p->failing
+        && op->kind != NGX_HTTP_ABTEST_OP_READ
+        && op->kind != NGX_HTTP_ABTEST_OP_FIGURES)
     {
         /* the listener has read it all again, or an update got through */
         ngx_log_error(NGX_LOG_NOTICE, p->log, 0,

@@ -20,6 +20,15 @@
 #define NGX_HTTP_ABTEST_SOURCE_MISMATCH       2
 
 
+/* the fleet's servers whose events the store's figures name */
+#define NGX_HTTP_ABTEST_FLEET_NODES   32
+
+/* the kinds of the store's figures (sql/abtest-results.sql) */
+#define NGX_HTTP_ABTEST_FIGURE_DEVICES   0   /* n exposed, m converted */
+#define NGX_HTTP_ABTEST_FIGURE_EVENTS    1   /* n events of the name */
+#define NGX_HTTP_ABTEST_FIGURE_MULTIPLE  2   /* n devices in several groups */
+
+
 /* abtest_store, as a configuration has it */
 struct ngx_http_abtest_store_conf_s {
     ngx_str_t                  conninfo;     /* host names resolved */
@@ -43,7 +52,30 @@ typedef struct {
     int64_t                    version;      /* the highest version read */
     int64_t                    applied;      /* ms, when it last read */
     u_char                     error[NGX_HTTP_ABTEST_STORE_ERROR_LEN];
+
+    /* the fleet's figures (events and devices): when they were read */
+    int64_t                    figures_at;   /* ms, 0: never */
+    ngx_uint_t                 figures_stale;
+    u_char                     figures_error[NGX_HTTP_ABTEST_STORE_ERROR_LEN];
+
+    /* the servers that sent events, each with its newest (received ms) */
+    ngx_uint_t                 nnodes;
+    struct {
+        u_char                 name[NGX_HTTP_ABTEST_NAME_MAX];
+        size_t                 len;
+        int64_t                newest;
+    }                          nodes[NGX_HTTP_ABTEST_FLEET_NODES];
 } ngx_http_abtest_store_sh_t;
+
+
+/* one of the store's figures of an experiment's statistics epoch */
+typedef struct {
+    ngx_uint_t                 kind;         /* NGX_HTTP_ABTEST_FIGURE_* */
+    ngx_uint_t                 group;        /* index, or NO_GROUP */
+    ngx_str_t                  name;         /* an event's */
+    uint64_t                   n;
+    uint64_t                   m;
+} ngx_http_abtest_figure_t;
 
 
 /*
@@ -75,6 +107,15 @@ typedef struct {
 
     /* rows were applied: the local snapshot (the state file) */
     void       (*applied)(ngx_http_abtest_main_conf_t *amcf, ngx_log_t *log);
+
+    /*
+     * the fleet's figures, under the zone's lock: every experiment's are
+     * cleared, then given a figure at a time, of the epoch "start"
+     */
+    void       (*figures_clear_locked)(ngx_http_abtest_main_conf_t *amcf);
+    void       (*figure_locked)(ngx_http_abtest_main_conf_t *amcf,
+                                ngx_http_abtest_experiment_t *exp,
+                                int64_t start, ngx_http_abtest_figure_t *f);
 } ngx_http_abtest_store_zone_t;
 
 

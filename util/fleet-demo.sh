@@ -3,7 +3,11 @@
 # build/fleet-demo/pg), three nginx servers with the demo site and
 # abtest_store (conf/fleet/web.conf: web1..web3 on 127.0.0.1:5001-5003,
 # each its own state file) and a plain nginx in front on 127.0.0.1:5000
-# (conf/fleet/front.conf, round robin).  Ctrl-C (or TERM) stops them all.
+# (conf/fleet/front.conf, round robin).  Each server's events log goes
+# to PostgreSQL by an rsyslogd of its own (conf/rsyslog-abtest.conf, its
+# state in build/fleet-demo/webN/rsyslog/), so that every server's stats
+# and admin page show the fleet's figures.  Ctrl-C (or TERM) stops them
+# all.
 #
 # Every start is afresh: build/fleet-demo/ is made anew.  PostgreSQL
 # listens on 127.0.0.1:FLEET_PG_PORT, by default the first free port
@@ -51,6 +55,22 @@ stop_nginx() {
     done
 }
 
+# a shipper's rsyslogd: TERM, then what it has read is committed
+stop_shipper() {
+    pid=$(cat "$dir/$1/rsyslog/pid" 2>/dev/null || :)
+    [ -n "$pid" ] || return 0
+    kill -TERM "$pid" 2>/dev/null || return 0
+    i=0
+    while alive "$pid"; do
+        i=$((i + 1))
+        if [ $i -ge 100 ]; then
+            kill -KILL "$pid" 2>/dev/null || :
+            break
+        fi
+        sleep 0.1
+    done
+}
+
 stopped=
 stop_all() {
     [ -z "$stopped" ] || return 0
@@ -58,11 +78,13 @@ stop_all() {
     echo
     echo "fleet-demo: stopping"
     for n in front $nodes; do stop_nginx "$n"; done
+    for n in $nodes; do stop_shipper "$n"; done
     util/pg-cluster.sh stop "$pg"
 }
 
 # an earlier run's, if it was not stopped
 for n in front $nodes; do stop_nginx "$n"; done
+for n in $nodes; do stop_shipper "$n"; done
 util/pg-cluster.sh remove "$pg"
 rm -rf "$dir"
 
@@ -104,6 +126,15 @@ mkdir -p "$dir"
 util/pg-cluster.sh start "$pg" "$pg_port"
 conninfo=$(util/pg-cluster.sh conninfo "$pg")
 
+# the events' schema; the servers read the figures, the shippers (the
+# same role, over the unix socket) insert the lines
+util/pg-cluster.sh psql "$pg" -q -d abtest -f sql/abtest-events.sql
+util/pg-cluster.sh psql "$pg" -q -d abtest -c "GRANT SELECT ON \
+    abtest_group_devices, abtest_group_events, abtest_multiple, \
+    abtest_nodes TO abtest; GRANT INSERT ON abtest_event_lines TO abtest"
+socket=$(util/pg-cluster.sh conninfo "$pg" socket | sed 's/ .*//; s/^host=//')
+shipper_uri="postgresql:///abtest?host=$socket&port=$pg_port&user=abtest"
+
 port=5000
 for n in $nodes; do
     port=$((port + 1))
@@ -112,6 +143,16 @@ for n in $nodes; do
         conf/fleet/web.conf > "$dir/$n/nginx.conf"
     /usr/sbin/nginx -p "$top/" -c "$dir/$n/nginx.conf" -e "$dir/$n/logs/error.log" \
         -g "$global"
+
+    # its shipper, in the background, from the log's first line
+    mkdir -p "$dir/$n/rsyslog/work"
+    : >> "$dir/$n/logs/events.log"
+    ABTEST_EVENTS_LOG=$top/$dir/$n/logs/events.log \
+    ABTEST_RSYSLOG_DIR=$top/$dir/$n/rsyslog/work \
+    ABTEST_PG_URI=$shipper_uri \
+        /usr/sbin/rsyslogd -n -f "$top/conf/rsyslog-abtest.conf" \
+        -i "$top/$dir/$n/rsyslog/pid" \
+        > "$dir/$n/rsyslog/output" 2>&1 < /dev/null &
 done
 
 mkdir -p "$dir/front/logs" "$dir/front/tmp"
@@ -136,6 +177,20 @@ for n in $nodes; do
     done
 done
 
+# and when every shipper runs (its pid file written)
+for n in $nodes; do
+    i=0
+    until [ -s "$dir/$n/rsyslog/pid" ]; do
+        i=$((i + 1))
+        if [ $i -ge 100 ]; then
+            echo "fleet-demo: $n's shipper (rsyslogd) did not start:" >&2
+            cat "$dir/$n/rsyslog/output" >&2
+            exit 1
+        fi
+        sleep 0.1
+    done
+done
+
 cat <<EOF
 fleet-demo: web1, web2, web3 on http://127.0.0.1:5001/ .. :5003/ (logs in
             $dir/webN/logs/), the front server on http://127.0.0.1:5000/
@@ -148,12 +203,20 @@ fleet-demo: web1, web2, web3 on http://127.0.0.1:5001/ .. :5003/ (logs in
 fleet-demo: Ctrl-C stops it
 EOF
 
-# until a signal, or until a server is gone
+# until a signal, or until a server or a shipper is gone
 while :; do
     for n in front $nodes; do
         pid=$(pid_of "$n")
         if ! alive "$pid"; then
             echo "fleet-demo: $n stopped" >&2
+            exit 1
+        fi
+    done
+    for n in $nodes; do
+        pid=$(cat "$dir/$n/rsyslog/pid" 2>/dev/null || :)
+        if ! alive "$pid"; then
+            echo "fleet-demo: $n's shipper (rsyslogd) stopped:" >&2
+            cat "$dir/$n/rsyslog/output" >&2
             exit 1
         fi
     done

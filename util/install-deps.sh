@@ -15,7 +15,7 @@ for what in "$@"; do
                    libipc-run-perl liburi-perl liblist-moreutils-perl
                    postgresql" ;;
     bench)   pkgs="$pkgs wrk valgrind curl postgresql" ;;
-    fleet)   pkgs="$pkgs curl postgresql" ;;
+    fleet)   pkgs="$pkgs curl postgresql rsyslog rsyslog-pgsql" ;;
     sanitize)
         # nginx built from Debian's source package with clang's ASan and
         # UBSan (util/build-sanitize.sh): the sanitizer runtimes

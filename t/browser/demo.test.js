@@ -202,9 +202,10 @@ async function assigned(deviceId) {
 
 /* the admin page, watched for errors and CSP violations */
 
-async function openAdmin(options = {}) {
+async function openAdmin(options = {}, setup = null) {
     const context = await newContext(null, options);
     const page = await context.newPage();
+    if (setup) await setup(page);
     const problems = [];
     page.on('console', (m) => {
         if (m.type() === 'error' || m.type() === 'warning') {
@@ -407,6 +408,65 @@ test('the admin page shows every experiment and refreshes its results', T,
         return td && Number(td.textContent.replace(/[^0-9]/g, '')) === n;
     }, { name: BTN, n: before + 1 }, { timeout: 12000 });
     assert.equal(await page.evaluate(() => window.stillHere), true);
+
+    assert.deepEqual(problems, []);
+    await context.close();
+});
+
+test('with a store, the admin page shows the fleet\'s figures per device',
+     T, async () => {
+    // the demo has no store: its stats answer, with what a server with
+    // one adds (README, The fleet's figures), stand in for the fleet's
+    const stats = await get('/api/stats');
+    const now = new Date().toISOString();
+    const fleet = JSON.parse(JSON.stringify(stats));
+    const devices = { A: [480, 53], B: [470, 81] };
+    for (const g of Object.keys(devices)) {
+        const [n, x] = devices[g];
+        fleet[BTN].groups[g].devices = {
+            exposures: n, conversions: x, rate: x / n, error: null,
+            ci95: [x / n - 0.02, x / n + 0.02],
+            uplift: g === 'A' ? null : (x / n) / (53 / 480) - 1,
+            p_value: g === 'A' ? null : 0.0123 };
+    }
+    Object.assign(fleet[BTN], { multiple: 2, source: 'store', as_of: now,
+                                lag: 0.4, stale: false,
+                                nodes: { web2: now, web1: now } });
+
+    let answer = fleet;
+    const { context, page, problems } = await openAdmin({}, (p) =>
+        p.route(/\/api\/stats/, (route) => route.fulfill({
+            status: 200, contentType: 'application/json',
+            body: JSON.stringify(answer) })));
+
+    const box = card(page, BTN).locator('.fleet');
+    await box.waitFor();
+    for (const g of Object.keys(devices)) {
+        const row = box.locator(`tr[data-group="${g}"]`);
+        assert.equal(await row.locator('td[data-field="devices-exposures"]')
+                              .textContent(), String(devices[g][0]));
+        assert.equal(await row.locator('td[data-field="devices-conversions"]')
+                              .textContent(), String(devices[g][1]));
+    }
+    const line = await box.locator('p[data-field="fleet"]').textContent();
+    assert.match(line, /^2 device\(s\) seen in more than one group/);
+    assert.match(line, /Newest event 0\.4 s old/);
+    assert.match(line, /last minute: web1, web2\./);
+    assert.equal(await box.getAttribute('data-stale'), 'no');
+    // an experiment without the store's fields shows no fleet table
+    assert.equal(await card(page, HEAD).locator('.fleet').count(), 0);
+    await page.screenshot({ path: path.join(SHOTS, 'admin-fleet.png'),
+                            fullPage: true });
+
+    // the store unreachable: the last figures, said stale with the reason
+    answer = JSON.parse(JSON.stringify(fleet));
+    Object.assign(answer[BTN], { stale: true,
+                                 reason: 'no answer within 2000 ms' });
+    await page.waitForSelector(`section[data-experiment="${BTN}"] `
+                               + '.fleet[data-stale="yes"]',
+                               { timeout: 12000 });
+    assert.match(await box.locator('[role="alert"]').textContent(),
+                 /Stale: the store cannot be read now \(no answer within 2000 ms\)/);
 
     assert.deepEqual(problems, []);
     await context.close();
