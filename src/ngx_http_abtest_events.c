@@ -23,6 +23,14 @@
 #define NGX_HTTP_ABTEST_EVENTS_PAGE_MAX  10000
 
 
+/* as "counted" names them, by NGX_HTTP_ABTEST_ROLE_* */
+static ngx_str_t  ngx_http_abtest_role_names[] = {
+    ngx_string("exposure"),
+    ngx_string("goal"),
+    ngx_string("event")
+};
+
+
 static ngx_int_t ngx_http_abtest_events_get(ngx_http_request_t *r);
 static void ngx_http_abtest_events_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_abtest_events_accept(ngx_http_request_t *r);
@@ -37,6 +45,8 @@ static void ngx_http_abtest_events_count_locked(
     ngx_http_abtest_main_conf_t *amcf, ngx_http_abtest_event_t *ev);
 static void ngx_http_abtest_count_locked(ngx_http_abtest_node_t *node,
     ngx_str_t *name, ngx_uint_t group);
+static ngx_uint_t ngx_http_abtest_event_role(ngx_http_abtest_event_t *ev,
+    ngx_http_abtest_experiment_t *exp);
 
 
 ngx_int_t
@@ -327,8 +337,11 @@ ngx_http_abtest_event_make(ngx_http_request_t *r,
 
     p = ngx_cpymem(p, "\"node\":", sizeof("\"node\":") - 1);
     p = ngx_http_abtest_json_quote(p, amcf->node.data, amcf->node.len);
+    ev->received = ngx_http_abtest_now_ms();
+    ev->device = f->device_id;
+
     p = ngx_cpymem(p, ",\"received\":\"", sizeof(",\"received\":\"") - 1);
-    p = ngx_http_abtest_iso_time(p, ngx_http_abtest_now_ms());
+    p = ngx_http_abtest_iso_time(p, ev->received);
     p = ngx_cpymem(p, "\",\"ts\":", sizeof("\",\"ts\":") - 1);
     p = ngx_cpymem(p, f->ts.data, f->ts.len);
     p = ngx_cpymem(p, ",\"source\":", sizeof(",\"source\":") - 1);
@@ -488,7 +501,6 @@ ngx_http_abtest_events_counted_locked(ngx_http_abtest_main_conf_t *amcf,
 {
     ngx_str_t                     *group;
     ngx_uint_t                     i, first;
-    const char                    *role;
     ngx_http_abtest_node_t        *node;
     ngx_http_abtest_group_t       *groups;
     ngx_http_abtest_experiment_t  *exp;
@@ -510,29 +522,15 @@ ngx_http_abtest_events_counted_locked(ngx_http_abtest_main_conf_t *amcf,
             continue;
         }
 
-        if (ev->name.len == exp[i].exposure.len
-            && ngx_memcmp(ev->name.data, exp[i].exposure.data,
-                          ev->name.len) == 0)
-        {
-            role = "exposure";
-
-        } else if (ev->name.len == exp[i].goal.len
-                   && ngx_memcmp(ev->name.data, exp[i].goal.data,
-                                 ev->name.len) == 0)
-        {
-            role = "goal";
-
-        } else {
-            role = "event";
-        }
-
         groups = exp[i].groups.elts;
         group = &groups[ev->counted[i]].name;
 
         p = ngx_sprintf(p, "%s\"%V\":{\"group\":\"%V\",\"groups\":\"%V\","
-                        "\"start\":%L,\"role\":\"%s\"}",
+                        "\"start\":%L,\"role\":\"%V\"}",
                         first ? "" : ",", &exp[i].name, group,
-                        &exp[i].generation, node->stats_start, role);
+                        &exp[i].generation, node->stats_start,
+                        &ngx_http_abtest_role_names[
+                            ngx_http_abtest_event_role(ev, &exp[i])]);
         first = 0;
     }
 
@@ -543,19 +541,60 @@ ngx_http_abtest_events_counted_locked(ngx_http_abtest_main_conf_t *amcf,
 }
 
 
-/* the statistics of the experiments the event's "counted" names */
+/* an event name's part in an experiment: NGX_HTTP_ABTEST_ROLE_* */
+
+static ngx_uint_t
+ngx_http_abtest_event_role(ngx_http_abtest_event_t *ev,
+    ngx_http_abtest_experiment_t *exp)
+{
+    if (ev->name.len == exp->exposure.len
+        && ngx_memcmp(ev->name.data, exp->exposure.data, ev->name.len) == 0)
+    {
+        return NGX_HTTP_ABTEST_ROLE_EXPOSURE;
+    }
+
+    if (ev->name.len == exp->goal.len
+        && ngx_memcmp(ev->name.data, exp->goal.data, ev->name.len) == 0)
+    {
+        return NGX_HTTP_ABTEST_ROLE_GOAL;
+    }
+
+    return NGX_HTTP_ABTEST_ROLE_EVENT;
+}
+
+
+/*
+ * The statistics of the experiments the event's "counted" names: its
+ * name's counter, and its device's record (devices=N)
+ */
 
 static void
 ngx_http_abtest_events_count_locked(ngx_http_abtest_main_conf_t *amcf,
     ngx_http_abtest_event_t *ev)
 {
-    ngx_uint_t  i;
+    ngx_uint_t                     i;
+    ngx_http_abtest_node_t        *node;
+    ngx_http_abtest_zone_t        *zone;
+    ngx_http_abtest_experiment_t  *exp;
+
+    zone = amcf->zone;
+    exp = amcf->experiments.elts;
 
     for (i = 0; i < amcf->experiments.nelts; i++) {
-        if (ev->counted[i] != NGX_HTTP_ABTEST_NO_GROUP) {
-            ngx_http_abtest_count_locked(amcf->zone->nodes[i], &ev->name,
-                                         ev->counted[i]);
+        if (ev->counted[i] == NGX_HTTP_ABTEST_NO_GROUP) {
+            continue;
         }
+
+        node = zone->nodes[i];
+
+        ngx_http_abtest_count_locked(node, &ev->name, ev->counted[i]);
+
+        ngx_http_abtest_devices_count_locked(&zone->sh->devices,
+                                             zone->shpool, &node->devices,
+                                             &ev->device, ev->counted[i],
+                                             ngx_http_abtest_event_role(ev,
+                                                                   &exp[i]),
+                                             ev->received);
     }
 }
 

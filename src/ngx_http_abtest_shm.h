@@ -10,6 +10,7 @@
 
 #include "ngx_http_abtest_module.h"
 #include "ngx_http_abtest_experiment.h"
+#include "ngx_http_abtest_devices.h"
 #include "ngx_http_abtest_ring.h"
 #include "ngx_http_abtest_stats.h"
 #include "ngx_http_abtest_store.h"
@@ -21,9 +22,7 @@
  */
 typedef struct {
     int64_t                    start;        /* their epoch, -1: none */
-    uint64_t                   multiple;     /* devices in several groups */
-    uint64_t                   exposed[NGX_HTTP_ABTEST_GROUPS_MAX];
-    uint64_t                   converted[NGX_HTTP_ABTEST_GROUPS_MAX];
+    ngx_http_abtest_device_counts_t  devices;
     uint64_t                  *counts;       /* events, as the node's */
 } ngx_http_abtest_fleet_t;
 
@@ -56,6 +55,9 @@ typedef struct {
     u_char                     name_lens[NGX_HTTP_ABTEST_EVENT_NAMES];
     uint64_t                  *counts;       /* in the zone, or NULL */
 
+    /* the same on devices (abtest_zone devices=N) */
+    ngx_http_abtest_device_counts_t  devices;
+
     /* abtest_store: the version of its row applied, where it came from */
     int64_t                    store_version;
     ngx_uint_t                 source;       /* NGX_HTTP_ABTEST_SOURCE_* */
@@ -80,6 +82,9 @@ typedef struct {
 
     ngx_http_abtest_ring_t     ring;
 
+    /* devices=N: a record per device and experiment counted */
+    ngx_http_abtest_devices_t  devices;
+
     /* "assign random" draws, the same in every worker and after reloads */
     u_char                     random_key[NGX_HTTP_ABTEST_KEY_LEN];
 
@@ -100,6 +105,9 @@ typedef struct {
     ngx_uint_t                 nslots;
     uint64_t                   evicted;
 
+    ngx_uint_t                 devices;      /* records in the table */
+    ngx_uint_t                 devices_max;
+
     ngx_http_abtest_store_sh_t  store;
 } ngx_http_abtest_shm_status_t;
 
@@ -115,6 +123,7 @@ struct ngx_http_abtest_zone_s {
 
     ngx_str_t                  state_file;
     ngx_uint_t                 events;       /* events=N, the ring's size */
+    ngx_uint_t                 devices;      /* devices=N, the table's */
 
     /* this configuration's nodes, per experiment */
     ngx_http_abtest_node_t   **nodes;

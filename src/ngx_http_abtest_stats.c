@@ -23,9 +23,10 @@
 #define NGX_HTTP_ABTEST_SRM_ALPHA  0.001
 
 
-/* the fleet's figures, where a store gives them */
+/* where an experiment's figures on devices come from */
 typedef struct {
-    ngx_http_abtest_fleet_t     *fleet;      /* NULL: this server's own */
+    ngx_http_abtest_device_counts_t  *devices;  /* NULL: none counted */
+    ngx_uint_t                   store;      /* the fleet's, read from it */
     ngx_http_abtest_store_sh_t  *sh;
     int64_t                      now;
 } ngx_http_abtest_stats_fleet_t;
@@ -111,9 +112,7 @@ ngx_http_abtest_stats_handler(ngx_http_request_t *r)
         for (i = 0; i < n; i++) {
             /* of another epoch (not read since a reset): none yet */
             if (fleet[i].start != nodes[i].stats_start) {
-                fleet[i].multiple = 0;
-                ngx_memzero(fleet[i].exposed, sizeof(fleet[i].exposed));
-                ngx_memzero(fleet[i].converted, sizeof(fleet[i].converted));
+                ngx_memzero(&fleet[i].devices, sizeof(fleet[i].devices));
                 ngx_memzero(fleet[i].counts,
                         ngx_http_abtest_counts_size(exp[i].groups.nelts));
             }
@@ -122,13 +121,17 @@ ngx_http_abtest_stats_handler(ngx_http_request_t *r)
         }
     }
 
+    sf.store = (fleet != NULL);
     sf.sh = &sh;
     sf.now = ngx_http_abtest_now_ms();
 
     yajl_gen_map_open(g);
 
     for (i = 0; i < n; i++) {
-        sf.fleet = fleet ? &fleet[i] : NULL;
+        /* the fleet's devices, or this server's table (devices=N) */
+        sf.devices = fleet ? &fleet[i].devices
+                     : (amcf->zone && amcf->zone->devices)
+                       ? &nodes[i].devices : NULL;
         ngx_http_abtest_json_str(g, exp[i].name.data, exp[i].name.len);
         ngx_http_abtest_stats_experiment(g, &exp[i], &nodes[i], &sf);
     }
@@ -183,10 +186,15 @@ ngx_http_abtest_stats_experiment(yajl_gen g,
     ngx_http_abtest_json_literal(g, "srm");
     ngx_http_abtest_stats_srm(g, exp, node);
 
-    if (sf->fleet) {
+    if (sf->devices) {
         ngx_http_abtest_json_literal(g, "multiple");
-        yajl_gen_integer(g, (long long) sf->fleet->multiple);
+        yajl_gen_integer(g, (long long) sf->devices->multiple);
 
+        ngx_http_abtest_json_literal(g, "devices_complete");
+        yajl_gen_bool(g, !sf->devices->incomplete);
+    }
+
+    if (sf->store) {
         ngx_http_abtest_stats_source(g, sf);
     }
 
@@ -317,15 +325,15 @@ ngx_http_abtest_stats_group(yajl_gen g, ngx_http_abtest_experiment_t *exp,
     yajl_gen_integer(g, (long long) ngx_http_abtest_count(node, group,
                                                 NGX_HTTP_ABTEST_EVENT_NAMES));
 
-    if (sf->fleet) {
+    if (sf->devices) {
         /* the same figures on devices: exposed, and converted after it */
         ngx_http_abtest_json_literal(g, "devices");
         yajl_gen_map_open(g);
 
-        ngx_http_abtest_stats_figures(g, sf->fleet->exposed[group],
-                                      sf->fleet->converted[group],
-                                      sf->fleet->exposed[exp->fallback],
-                                      sf->fleet->converted[exp->fallback],
+        ngx_http_abtest_stats_figures(g, sf->devices->exposed[group],
+                                      sf->devices->converted[group],
+                                      sf->devices->exposed[exp->fallback],
+                                      sf->devices->converted[exp->fallback],
                                       vs_control);
 
         yajl_gen_map_close(g);

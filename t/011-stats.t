@@ -8,7 +8,7 @@ use Test::Nginx::Socket 'no_plan';
 use lib 't/lib';
 use ABTest::Oracle qw(seed_group);
 use ABTest::Json qw(json_body_check);
-use ABTest::Stats qw(group_stats srm);
+use ABTest::Stats qw(group_stats srm device_counts);
 
 # "events": the other names each experiment lists, counted each
 our %Exps = (
@@ -126,6 +126,8 @@ sub exp_stats {
     my %listed = map { $_ => 1 }
                  ($e->{exposure}, $e->{goal}, @{ $e->{events} // [] });
 
+    my @grouped;
+
     for my $ev (@$counted) {
         my $g = seed_group($ev->[0], $name, $weights);
         if ($listed{$ev->[1]}) {
@@ -133,7 +135,12 @@ sub exp_stats {
         } else {
             $other{$g}++;
         }
+        push @grouped, [@$ev[0, 1], $g];
     }
+
+    # the devices, exposed and converted after it (sent in this order)
+    my ($dn, $dx, $multiple) = device_counts($e->{exposure}, $e->{goal},
+                                              \@grouped);
 
     my $c = $count{$e->{control}} // {};
     my (%groups, @exposures, @weights);
@@ -144,7 +151,10 @@ sub exp_stats {
             n => $k->{$e->{exposure}} // 0, x => $k->{$e->{goal}} // 0,
             nc => $c->{$e->{exposure}} // 0, xc => $c->{$e->{goal}} // 0,
             control => $g->[0] eq $e->{control}, weight => $g->[1],
-            events => $k, other => $other{$g->[0]});
+            events => $k, other => $other{$g->[0]},
+            devices => [$dn->{$g->[0]} // 0, $dx->{$g->[0]} // 0,
+                        $dn->{$e->{control}} // 0,
+                        $dx->{$e->{control}} // 0]);
         push @exposures, $k->{$e->{exposure}} // 0;
         push @weights, $g->[1];
     }
@@ -154,6 +164,7 @@ sub exp_stats {
         since => 'ISO', exposure => $e->{exposure}, goal => $e->{goal},
         control => $e->{control}, groups => \%groups,
         srm => srm(\@exposures, \@weights),
+        multiple => $multiple, devices_complete => \1,
     };
 }
 

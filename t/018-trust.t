@@ -22,7 +22,7 @@ use Test::Nginx::Socket 'no_plan';
 use lib 't/lib';
 use ABTest::Oracle qw(seed_group keyed_group counted_as node_name);
 use ABTest::Json qw(match_json json_body_check decode);
-use ABTest::Stats qw(group_stats srm);
+use ABTest::Stats qw(group_stats srm device_counts);
 use File::Temp qw(tempdir);
 use IO::Socket::INET;
 use IO::Socket::IP;
@@ -138,6 +138,9 @@ sub stats_of {
 
     $count{ group_of($_->[0]) }{ $_->[1] }++ for @counted;
 
+    my ($dn, $dx, $multiple) = device_counts('pageview', 'button_click',
+        [map { [@$_, group_of($_->[0])] } @counted]);
+
     my $c = $count{A} // {};
     my (%groups, @n, @w);
 
@@ -146,7 +149,9 @@ sub stats_of {
         $groups{ $g->[0] } = group_stats(
             n => $k->{pageview} // 0, x => $k->{button_click} // 0,
             nc => $c->{pageview} // 0, xc => $c->{button_click} // 0,
-            control => $g->[0] eq 'A', weight => $g->[1], events => $k);
+            control => $g->[0] eq 'A', weight => $g->[1], events => $k,
+            devices => [$dn->{$g->[0]} // 0, $dx->{$g->[0]} // 0,
+                        $dn->{A} // 0, $dx->{A} // 0]);
         push @n, $k->{pageview} // 0;
         push @w, $g->[1];
     }
@@ -154,7 +159,8 @@ sub stats_of {
     return { homepage_button_test => {
         title => 'Homepage button', state => 'active', since => 'ISO',
         exposure => 'pageview', goal => 'button_click', control => 'A',
-        groups => \%groups, srm => srm(\@n, \@w) } };
+        groups => \%groups, srm => srm(\@n, \@w),
+        multiple => $multiple, devices_complete => \1 } };
 }
 
 
@@ -1057,8 +1063,10 @@ qr/\[emerg\] .*too many "events" in experiment "e", at most 30 beside the exposu
           exposure => 'pageview', goal => 'button_click', control => 'A',
           groups => { A => ABTest::Stats::group_stats(
               n => 1, x => 0, nc => 1, xc => 0, control => 1, weight => 1,
-              events => { e30 => 2, e01 => 1, pageview => 1 }, other => 1) },
-          srm => ABTest::Stats::srm([1], [1]) } }]
+              events => { e30 => 2, e01 => 1, pageview => 1 }, other => 1,
+              devices => [1, 0, 1, 0]) },
+          srm => ABTest::Stats::srm([1], [1]),
+          multiple => 0, devices_complete => \1 } }]
 
 
 

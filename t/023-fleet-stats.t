@@ -294,7 +294,8 @@ sub {
     $e = ::match_json($last, {
         title => 'e', state => 'active', since => 'ISO', exposure => 'pageview',
         goal => 'button_click', control => 'A', groups => sub { '' },
-        srm => sub { '' }, multiple => 1, source => 'store', as_of => 'ISO',
+        srm => sub { '' }, multiple => 1, devices_complete => \1,
+        source => 'store', as_of => 'ISO',
         lag => qr/^\d+(\.\d+)?$/, stale => \0,
         nodes => { web1 => 'ISO', web2 => 'ISO', web9 => 'ISO' } });
     return $e if $e;

@@ -5,9 +5,14 @@ package ABTest::Stats;
 # the module's C code.
 #
 #   group_stats(n => , x => , nc => , xc => , control => 0|1,
-#               weight => , events => {...})
+#               weight => , events => {...}, [devices => [n, x, nc, xc]])
 #       the expected JSON of one group (exposures n, conversions x, the
-#       control group's nc and xc)
+#       control group's nc and xc), with "devices" the same figures on
+#       the devices' counts
+#   device_counts($exposure, $goal, [[device, event, group], ...])
+#       the devices' counts of events sent in that order: per group the
+#       devices exposed ({group => n}) and converted by a goal after their
+#       first exposure, and the devices seen in more than one group
 #   srm([n1, n2, ...], [w1, w2, ...])
 #       the expected "srm" object
 
@@ -18,7 +23,7 @@ use POSIX qw(erfc floor);
 use ABTest::Json qw(approx);
 use Exporter 'import';
 
-our @EXPORT_OK = qw(group_stats srm chi2_sf);
+our @EXPORT_OK = qw(group_stats srm chi2_sf device_counts);
 
 my $Z95 = 1.959963984540054;
 
@@ -32,7 +37,50 @@ sub num {
 sub group_stats {
     my (%o) = @_;
 
-    my ($n, $x, $nc, $xc) = @o{qw(n x nc xc)};
+    my $figures = figures(@o{qw(n x nc xc control)});
+
+    return {
+        weight => $o{weight},
+        %$figures,
+        events => $o{events} // {},
+        other_events => $o{other} // 0,
+        ($o{devices} ? (devices => figures(@{ $o{devices} }, $o{control}))
+                     : ()),
+    };
+}
+
+
+sub device_counts {
+    my ($exposure, $goal, $events) = @_;
+    my (%groups_of, %exposed, %converted, %n, %x);
+    my $multiple = 0;
+
+    for my $ev (@$events) {
+        my ($d, $name, $g) = @$ev;
+        $groups_of{$d}{$g} = 1;
+        $exposed{$d} = 1 if $name eq $exposure;
+        $converted{$d} = 1 if $name eq $goal && $exposed{$d};
+    }
+
+    for my $d (keys %groups_of) {
+        my @g = keys %{ $groups_of{$d} };
+        if (@g > 1) {
+            $multiple++;
+            next;
+        }
+        next if !$exposed{$d};
+        $n{$g[0]}++;
+        $x{$g[0]}++ if $converted{$d};
+    }
+
+    return (\%n, \%x, $multiple);
+}
+
+
+# exposures, conversions, rate, error, ci95, uplift, p_value
+sub figures {
+    my ($n, $x, $nc, $xc, $control) = @_;
+    my %o = (control => $control);
 
     my $p = $n ? $x / $n : undef;
     my $pc = $nc ? $xc / $nc : undef;
@@ -61,7 +109,6 @@ sub group_stats {
     }
 
     return {
-        weight => $o{weight},
         exposures => $n,
         conversions => $x,
         rate => num($p),
@@ -69,8 +116,6 @@ sub group_stats {
         ci95 => $ci,
         uplift => num($uplift),
         p_value => num($pvalue),
-        events => $o{events} // {},
-        other_events => $o{other} // 0,
     };
 }
 
