@@ -608,23 +608,10 @@ static void
 ngx_http_abtest_count_locked(ngx_http_abtest_node_t *node, ngx_str_t *name,
     ngx_uint_t group)
 {
-    ngx_uint_t  i;
-
     if (node->counts == NULL || group >= node->ngroups) {
         return;
     }
 
-    for (i = 0; i < node->nnames; i++) {
-        if (node->name_lens[i] == name->len
-            && ngx_memcmp(node->names[i], name->data, name->len) == 0)
-        {
-            break;
-        }
-    }
-
-    if (i == node->nnames) {
-        i = NGX_HTTP_ABTEST_EVENT_NAMES;
-    }
-
-    ngx_http_abtest_count(node, group, i)++;
+    ngx_http_abtest_count(node, group,
+                          ngx_http_abtest_node_name(node, name))++;
 }

@@ -1637,7 +1637,6 @@ ngx_http_abtest_figure_locked(ngx_http_abtest_main_conf_t *amcf,
     ngx_http_abtest_experiment_t *exp, int64_t start,
     ngx_http_abtest_figure_t *f)
 {
-    ngx_uint_t                i;
     ngx_http_abtest_node_t   *node;
     ngx_http_abtest_fleet_t  *fleet;
 
@@ -1668,19 +1667,30 @@ ngx_http_abtest_figure_locked(ngx_http_abtest_main_conf_t *amcf,
     }
 
     /* events: by name, as this server counts them */
+    fleet->counts[f->group * (NGX_HTTP_ABTEST_EVENT_NAMES + 1)
+                  + ngx_http_abtest_node_name(node, &f->name)] += f->n;
+}
+
+
+/*
+ * The counter of an event name: the names the experiment lists have one
+ * each; every other shares the last (other_events)
+ */
+
+ngx_uint_t
+ngx_http_abtest_node_name(ngx_http_abtest_node_t *node, ngx_str_t *name)
+{
+    ngx_uint_t  i;
+
     for (i = 0; i < node->nnames; i++) {
-        if (node->name_lens[i] == f->name.len
-            && ngx_memcmp(node->names[i], f->name.data, f->name.len) == 0)
+        if (node->name_lens[i] == name->len
+            && ngx_memcmp(node->names[i], name->data, name->len) == 0)
         {
-            break;
+            return i;
         }
     }
 
-    if (i == node->nnames) {
-        i = NGX_HTTP_ABTEST_EVENT_NAMES;
-    }
-
-    fleet->counts[f->group * (NGX_HTTP_ABTEST_EVENT_NAMES + 1) + i] += f->n;
+    return NGX_HTTP_ABTEST_EVENT_NAMES;
 }
 
 

@@ -150,6 +150,8 @@ void ngx_http_abtest_shm_fleet(ngx_http_abtest_main_conf_t *amcf,
     ngx_http_abtest_fleet_t *fleet, ngx_http_abtest_store_sh_t *sh);
 void ngx_http_abtest_shm_snapshot(ngx_http_abtest_main_conf_t *amcf,
     ngx_http_abtest_node_t *nodes, uint64_t **counts);
+ngx_uint_t ngx_http_abtest_node_name(ngx_http_abtest_node_t *node,
+    ngx_str_t *name);
 ngx_uint_t ngx_http_abtest_node_valid(ngx_http_abtest_node_t *node,
     ngx_http_abtest_experiment_t *exp);
 ngx_int_t ngx_http_abtest_shm_update(ngx_http_abtest_main_conf_t *amcf,

@@ -22,7 +22,7 @@ use Test::Nginx::Socket 'no_plan';
 use lib 't/lib';
 use ABTest::Oracle qw(seed_group keyed_group counted_as node_name);
 use ABTest::Json qw(match_json json_body_check decode);
-use ABTest::Stats qw(group_stats srm device_counts);
+use ABTest::Stats qw(experiment_stats);
 use File::Temp qw(tempdir);
 use IO::Socket::INET;
 use IO::Socket::IP;
@@ -134,33 +134,11 @@ sub stored {
 # the stats of homepage_button_test after the [device, event] pairs
 sub stats_of {
     my (@counted) = @_;
-    my %count;
-
-    $count{ group_of($_->[0]) }{ $_->[1] }++ for @counted;
-
-    my ($dn, $dx, $multiple) = device_counts('pageview', 'button_click',
-        [map { [@$_, group_of($_->[0])] } @counted]);
-
-    my $c = $count{A} // {};
-    my (%groups, @n, @w);
-
-    for my $g (@$Groups) {
-        my $k = $count{ $g->[0] } // {};
-        $groups{ $g->[0] } = group_stats(
-            n => $k->{pageview} // 0, x => $k->{button_click} // 0,
-            nc => $c->{pageview} // 0, xc => $c->{button_click} // 0,
-            control => $g->[0] eq 'A', weight => $g->[1], events => $k,
-            devices => [$dn->{$g->[0]} // 0, $dx->{$g->[0]} // 0,
-                        $dn->{A} // 0, $dx->{A} // 0]);
-        push @n, $k->{pageview} // 0;
-        push @w, $g->[1];
-    }
-
-    return { homepage_button_test => {
-        title => 'Homepage button', state => 'active', since => 'ISO',
+    return { homepage_button_test => experiment_stats(
+        title => 'Homepage button', state => 'active',
         exposure => 'pageview', goal => 'button_click', control => 'A',
-        groups => \%groups, srm => srm(\@n, \@w),
-        multiple => $multiple, devices_complete => \1 } };
+        weights => $Groups,
+        events => [map { [@$_, group_of($_->[0])] } @counted]) };
 }
 
 

@@ -13,7 +13,7 @@ use lib 't/lib';
 use ABTest::Oracle qw(seed_group);
 use ABTest::Json qw(json_body_check match_json decode http);
 use ABTest::Nginx qw(wait_for master_pid worker_pids new_workers alive);
-use ABTest::Stats qw(group_stats srm device_counts);
+use ABTest::Stats qw(experiment_stats);
 
 master_on();
 workers(2);
@@ -66,29 +66,10 @@ sub group_of { seed_group($_[0], 'e', $_[1] // $Weights) }
 # the stats of e after [device, event, group] triples sent in order
 sub expected {
     my ($sent, %o) = @_;
-    my ($dn, $dx, $multiple) = device_counts('pageview', 'button_click',
-                                             $sent);
-    my %count;
-    $count{$_->[2]}{$_->[1]}++ for @$sent;
-    my $weights = $o{weights} // $Weights;
-    my $c = $count{A} // {};
-    my (%groups, @n, @w);
-    for my $g (@$weights) {
-        my $k = $count{$g->[0]} // {};
-        $groups{$g->[0]} = group_stats(
-            n => $k->{pageview} // 0, x => $k->{button_click} // 0,
-            nc => $c->{pageview} // 0, xc => $c->{button_click} // 0,
-            control => $g->[0] eq 'A', weight => $g->[1], events => $k,
-            devices => [$dn->{$g->[0]} // 0, $dx->{$g->[0]} // 0,
-                        $dn->{A} // 0, $dx->{A} // 0]);
-        push @n, $k->{pageview} // 0;
-        push @w, $g->[1];
-    }
-    return { title => 'e', state => 'active', since => 'ISO',
-             exposure => 'pageview', goal => 'button_click', control => 'A',
-             groups => \%groups, srm => srm(\@n, \@w),
-             multiple => $multiple,
-             devices_complete => $o{complete} // 1 ? \1 : \0 };
+    return experiment_stats(
+        title => 'e', state => 'active', exposure => 'pageview',
+        goal => 'button_click', control => 'A',
+        weights => $o{weights} // $Weights, events => $sent);
 }
 
 # [device, event] pairs with each device's group added

@@ -13,6 +13,12 @@ package ABTest::Stats;
 #       the devices' counts of events sent in that order: per group the
 #       devices exposed ({group => n}) and converted by a goal after their
 #       first exposure, and the devices seen in more than one group
+#   experiment_stats(title => , state => , exposure => , goal => ,
+#                    control => , weights => [[group, weight], ...],
+#                    listed => [other names counted each],
+#                    events => [[device, event, group], ...])
+#       the expected JSON of an experiment whose statistics counted those
+#       events, in that order
 #   srm([n1, n2, ...], [w1, w2, ...])
 #       the expected "srm" object
 
@@ -23,7 +29,7 @@ use POSIX qw(erfc floor);
 use ABTest::Json qw(approx);
 use Exporter 'import';
 
-our @EXPORT_OK = qw(group_stats srm chi2_sf device_counts);
+our @EXPORT_OK = qw(group_stats srm chi2_sf device_counts experiment_stats);
 
 my $Z95 = 1.959963984540054;
 
@@ -46,6 +52,51 @@ sub group_stats {
         other_events => $o{other} // 0,
         ($o{devices} ? (devices => figures(@{ $o{devices} }, $o{control}))
                      : ()),
+    };
+}
+
+
+sub experiment_stats {
+    my (%e) = @_;
+    my (%count, %other);
+
+    # the names the experiment lists are counted each, the others together
+    my %listed = map { $_ => 1 }
+                 ($e{exposure}, $e{goal}, @{ $e{listed} // [] });
+
+    for my $ev (@{ $e{events} }) {
+        if ($listed{$ev->[1]}) {
+            $count{$ev->[2]}{$ev->[1]}++;
+        } else {
+            $other{$ev->[2]}++;
+        }
+    }
+
+    # the devices, exposed and converted after it (sent in this order)
+    my ($dn, $dx, $multiple) = device_counts($e{exposure}, $e{goal},
+                                             $e{events});
+
+    my $c = $count{$e{control}} // {};
+    my (%groups, @exposures, @weights);
+
+    for my $g (@{ $e{weights} }) {
+        my $k = $count{$g->[0]} // {};
+        $groups{$g->[0]} = group_stats(
+            n => $k->{$e{exposure}} // 0, x => $k->{$e{goal}} // 0,
+            nc => $c->{$e{exposure}} // 0, xc => $c->{$e{goal}} // 0,
+            control => $g->[0] eq $e{control}, weight => $g->[1],
+            events => $k, other => $other{$g->[0]},
+            devices => [$dn->{$g->[0]} // 0, $dx->{$g->[0]} // 0,
+                        $dn->{$e{control}} // 0, $dx->{$e{control}} // 0]);
+        push @exposures, $k->{$e{exposure}} // 0;
+        push @weights, $g->[1];
+    }
+
+    return {
+        title => $e{title}, state => $e{state}, since => 'ISO',
+        exposure => $e{exposure}, goal => $e{goal}, control => $e{control},
+        groups => \%groups, srm => srm(\@exposures, \@weights),
+        multiple => $multiple, devices_complete => $e{complete} // \1,
     };
 }
 
