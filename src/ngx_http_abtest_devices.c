@@ -93,10 +93,9 @@ ngx_http_abtest_devices_count_locked(ngx_http_abtest_devices_t *table,
         return;
     }
 
-    ngx_crc32_init(hash);
-    ngx_crc32_update(&hash, device->data, device->len);
-    ngx_crc32_update(&hash, (u_char *) &counts, sizeof(counts));
-    ngx_crc32_final(hash);
+    /* the experiment's records are apart by the address of its counts */
+    hash = ngx_murmur_hash2(device->data, device->len)
+           ^ (uint32_t) ((uintptr_t) counts >> 4);
 
     d = ngx_http_abtest_devices_find(table, counts, device, hash);
 
