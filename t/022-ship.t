@@ -561,7 +561,7 @@ GET /api/status
                || $l->{received} gt $newest{ $l->{node} };
     }
     my @lag = ::query(4, 'e');
-    return 'lag: ' . join(' | ', map { "@$_" } @lag) if @lag != 4;
+    return 'lag: ' . CORE::join(' | ', map { "@$_" } @lag) if @lag != 4;
     for my $row (@lag[0 .. 2]) {
         my $want = ::ms_of($newest{ $row->[0] } // return "node $row->[0]");
         my $got = $::Pg->value($::Db, "SELECT (extract(epoch FROM"
@@ -844,7 +844,7 @@ GET /api/status
     }
 
     my @fresh = ::query(1, 'e');
-    return 'after the reset: ' . join(' | ', map { "@$_" } @fresh)
+    return 'after the reset: ' . CORE::join(' | ', map { "@$_" } @fresh)
         if grep { $_->[1] ne $start || $_->[3] != 0 || $_->[4] != 0 } @fresh;
 
     for my $i (0 .. 9) {
