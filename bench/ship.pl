@@ -54,6 +54,8 @@ if ($what eq 'lines') {
 }
 
 if ($what eq 'post') {
+    # a closed connection is said by the write, not a signal
+    $SIG{PIPE} = 'IGNORE';
     my ($rate, $seconds, $out, @ports) = @ARGV;
     my $procs = 4;
     my @kids;
@@ -64,9 +66,12 @@ if ($what eq 'post') {
             next;
         }
         open my $fh, '>', "$out.$p" or die "$out.$p: $!";
-        my @conn = map { IO::Socket::INET->new(PeerAddr => "127.0.0.1:$_",
-                                               Proto => 'tcp')
-                         or die "connect $_: $!" } @ports;
+        my $connect = sub {
+            my $c = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$_[0]",
+                                          Proto => 'tcp');
+            return $c || die "connect $_[0]: $!";
+        };
+        my @conn = map { $connect->($_) } @ports;
         my $every = $procs / $rate;
         my $t0 = time;
         my $next = $t0 + ($p - 1) * $every / $procs;
@@ -77,12 +82,22 @@ if ($what eq 'post') {
             my $d = "L$p-$n";
             my $body = qq({"deviceId":"$d","event":"pageview",)
                        . qq("source":"bench"});
-            my $c = $conn[$n % @conn];
-            print $c "POST /events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                     . "Content-Type: application/json\r\n"
-                     . 'Content-Length: ' . length($body)
-                     . "\r\n\r\n$body";
-            my ($status, $len) = read_answer($c);
+            my $k = $n % @conn;
+            my $request = "POST /events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                          . "Content-Type: application/json\r\n"
+                          . 'Content-Length: ' . length($body)
+                          . "\r\n\r\n$body";
+            # a keep-alive connection the server closed (its
+            # keepalive_requests, a reload): once more on a new one
+            my $status = eval {
+                print { $conn[$k] } $request;
+                (read_answer($conn[$k]))[0];
+            };
+            if (!defined $status) {
+                $conn[$k] = $connect->($ports[$k]);
+                print { $conn[$k] } $request;
+                ($status) = read_answer($conn[$k]);
+            }
             if ($status == 200) {
                 printf $fh "%s %.6f\n", $d, time;
             } else {

@@ -30,7 +30,9 @@
 #   are in the results once it is back;
 # * a line cut short (as by a full disk) kept aside with the reason, the
 #   lines after it stored; lines of 13 KB (30 experiments) stored whole;
-# * a reset of the statistics starts the results afresh fleet-wide.
+# * a reset of the statistics starts the results afresh fleet-wide;
+# * the events log rotated (renamed, USR1) under the shipper: every line
+#   of the old file and the new one stored once.
 #
 # Needs root, Debian's postgresql, rsyslog and rsyslog-pgsql; the file is
 # skipped without them.
@@ -475,7 +477,7 @@ add_block_preprocessor(sub {
 
     # web1's events log of this block only (the real Test::Nginx keeps
     # t/servroot's files from block to block)
-    unlink root() . '/logs/events.log';
+    unlink root() . '/logs/events.log', root() . '/logs/events.log.1';
     $Pg->psql($Db, read_file('sql/abtest.sql'));
     $Pg->psql($Db, read_file('sql/abtest-events.sql'));
     $Pg->psql($Db, $Grants);
@@ -873,4 +875,59 @@ GET /api/status
     $was += $_->[3] for @old;
     return "$was exposed before it, 30 posted" if $was != 30;
     return '';
+})
+
+
+
+=== TEST 7: the events log rotated (renamed, then USR1) while the shipper follows it: every line of both files stored once
+--- request
+GET /api/status
+--- json eval
+::scenario(sub {
+    my $web = ABTest::Fleet->adopt(port => ABTest::Json::port(),
+                                   root => ::root());
+    @::Web = ($web);
+    my $path = ::log_path($web);
+    ::shipper($web);
+
+    my $post = sub {
+        my ($from, $to) = @_;
+        for my $i ($from .. $to) {
+            return "post $i failed"
+                if ::post($web, ["rot$i", 'pageview'],
+                          ["rot$i", 'button_click']) != 200;
+        }
+        return '';
+    };
+
+    my $e = $post->(1, 50) || ::arrived(100);
+    return $e if $e;
+
+    # as logrotate does: the file renamed, nginx told to reopen, and more
+    # events at once, some in the old file before the workers reopen
+    rename $path, "$path.1" or return "rename: $!";
+    kill 'USR1', ABTest::Nginx::master_pid(::root());
+    $e = $post->(51, 100);
+    return $e if $e;
+    ABTest::Nginx::wait_for(sub {
+        ABTest::Nginx::workers_reopened(ABTest::Nginx::master_pid(::root()),
+                                        $path) }, 5)
+        or return 'the workers did not reopen the events log';
+    $e = $post->(101, 150);
+    return $e if $e;
+
+    my @lines;
+    for my $file ("$path.1", $path) {
+        push @lines, map { ABTest::Json::decode($_) }
+                     split /\n/, ::read_file($file);
+    }
+    return 'the two files have ' . @lines . ' lines, 300 were posted'
+        if @lines != 300;
+    $e = ::arrived(300) || ::nothing_rejected();
+    return $e if $e;
+    my %stored = map { ("$_->[0] $_->[1]" => 1) }
+                 $::Pg->psql($::Db, 'SELECT node, id FROM abtest_events');
+    my @missing = grep { !$stored{"$_->{node} $_->{id}"} } @lines;
+    return @missing . ' lines not in the store' if @missing;
+    return ::results_match('e', @lines);
 })
