@@ -29,6 +29,8 @@
 #    into the tables, summaries computed from them): each query of
 #    sql/abtest-results.sql, 21 times, median and max.
 #
+# PARTS (default "throughput lag read") runs some of them.
+#
 # Ports (127.0.0.1): PORT for PostgreSQL, PORT+1..PORT+3 the servers.
 # Needs root (PostgreSQL runs as postgres) and Debian's rsyslog and
 # rsyslog-pgsql.  Results: bench/results/ship.md.
@@ -43,6 +45,7 @@ RATES=${RATES:-1000 5000}
 LAG_SECONDS=${LAG_SECONDS:-10}
 EVENTS=${EVENTS:-10000000}
 KINDS=${KINDS:-direct direct-1 batch plain-direct plain-batch copy}
+PARTS=${PARTS:-throughput lag read}
 
 . "$top/bench/lib.sh"
 
@@ -122,6 +125,11 @@ sed 's/INSERT INTO abtest_event_lines (line)/INSERT INTO plain (line)/' \
 sed 's/INSERT INTO abtest_event_lines (line)/INSERT INTO plain (line)/' \
     "$work/batch.conf" > "$work/plain-batch.conf"
 
+report=$out/ship.md.tmp
+: > "$report"
+
+case " $PARTS " in
+*" throughput "*)
 start_ms=$(( $(date +%s) * 1000 ))
 for n in 1 2 3; do
     perl "$top/bench/ship.pl" lines "web$n" "$LINES" "$DEVICES" "$start_ms" \
@@ -129,13 +137,12 @@ for n in 1 2 3; do
 done
 total=$((3 * LINES))
 
-report=$out/ship.md.tmp
 {
     echo "## Throughput: 3 events logs of $LINES lines into PostgreSQL"
     echo
     echo "| kind | shippers | events | seconds | events/s | load before |"
     echo "|---|---|---|---|---|---|"
-} > "$report"
+} >> "$report"
 
 for kind in $KINDS; do
     fresh_db tp
@@ -191,7 +198,11 @@ for kind in $KINDS; do
         "$n" "$secs" "$(awk "BEGIN { print $n / $secs }")" "$note" "$load" \
         | tee -a "$report"
 done
+    ;;
+esac
 
+case " $PARTS " in
+*" lag "*)
 # 2. the lag, with real servers
 for n in 1 2 3; do
     d=$work/web$n
@@ -204,6 +215,7 @@ error_log $d/logs/error.log notice;
 events { worker_connections 1024; }
 http {
     access_log off;
+    keepalive_requests 1000000;
     client_body_temp_path $d/tmp;
     abtest_zone zone=abtest:1m events=1000;
     abtest_events_log $d/logs/events.log;
@@ -245,8 +257,8 @@ for rate in $RATES; do
     acked=$(wc -l < "$work/acks")
     backlog=$((acked - $(value lag 'SELECT count(*) FROM abtest_events')))
     wait_count lag abtest_events "$acked" 600 > /dev/null
-    value lag "SELECT device, extract(epoch FROM stored_at)
-               FROM abtest_events" -F ' ' > "$work/stored"
+    sql lag -A -t -F ' ' -c "SELECT device, extract(epoch FROM stored_at)
+                             FROM abtest_events" > "$work/stored"
     lag=$(perl "$top/bench/ship.pl" lag "$work/acks" "$work/stored")
     echo "ship: $rate/s: $lag" >&2
     p50=$(echo "$lag" | sed 's/.*p50 \([0-9.]*\).*/\1/')
@@ -257,7 +269,11 @@ for rate in $RATES; do
         "$backlog" "$load" | tee -a "$report"
 done
 rs_stop
+    ;;
+esac
 
+case " $PARTS " in
+*" read "*)
 # 3. one results read with EVENTS events stored
 fresh_db big
 t0=$(date +%s)
@@ -332,6 +348,8 @@ for q in 1 2 3 4 5; do
     printf '| %s | %s | %s |\n' "$q" "$(sed -n 11p "$work/q$q.times")" \
         "$(tail -1 "$work/q$q.times")" | tee -a "$report"
 done
+    ;;
+esac
 
 {
     cat "$report"
@@ -342,6 +360,7 @@ rm -f "$report"
 cat "$out/ship.md"
 
 for n in 1 2 3; do
+    [ -f "$work/web$n/logs/error.log" ] || continue
     if grep -E '\[(alert|crit|emerg|error)\]' "$work/web$n/logs/error.log" >&2
     then
         echo "ship: errors in web$n's log above" >&2
