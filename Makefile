@@ -9,6 +9,8 @@
 #                     (127.0.0.1:5001-5003), a load balancer on :5000
 #   make bench   run the benchmarks (bench/README.md)
 #   make bench-fleet   only the fleet's: a write's propagation (bench/fleet.sh)
+#   make bench-ship    only the shipper's: events into PostgreSQL by rsyslog
+#                      (bench/ship.sh)
 #   make simulate N=1000 [ARGS=--http]   simulate visits of the demo
 #
 # NGINX_SRC=/path/to/nginx-x.y.z make   builds against another source tree.
@@ -17,7 +19,7 @@ MODULE  = build/ngx_http_abtest_module.so
 SOURCES = config ngx_http_abtest_module.c $(wildcard src/*.c src/*.h)
 
 .PHONY: all deps test test-sanitize fuzz demo fleet-demo bench bench-fleet \
-        style clean simulate
+        bench-ship style clean simulate
 
 N ?= 1000
 FUZZ_SECONDS ?= 60
@@ -80,6 +82,10 @@ bench: all
 bench-fleet: all
 	@util/install-deps.sh bench
 	bench/fleet.sh
+
+bench-ship: all
+	@util/install-deps.sh bench
+	bench/ship.sh
 
 style:
 	util/style-check.sh
