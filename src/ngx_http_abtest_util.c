@@ -46,24 +46,30 @@ ngx_http_abtest_iso_time(u_char *buf, int64_t ms)
 ngx_int_t
 ngx_http_abtest_valid_name(ngx_str_t *name, ngx_uint_t dot)
 {
-    u_char      c;
-    ngx_uint_t  i;
+    uint32_t    *map;
+    ngx_uint_t   i;
+
+    /* a bit per character, as nginx's own tables: [A-Za-z0-9_-] (and .) */
+    static uint32_t  id_chars[] = {
+        0x00000000, 0x03ff2000, 0x87fffffe, 0x07fffffe,
+        0x00000000, 0x00000000, 0x00000000, 0x00000000
+    };
+
+    static uint32_t  name_chars[] = {
+        0x00000000, 0x03ff6000, 0x87fffffe, 0x07fffffe,
+        0x00000000, 0x00000000, 0x00000000, 0x00000000
+    };
 
     if (name->len == 0 || name->len > NGX_HTTP_ABTEST_NAME_MAX) {
         return NGX_ERROR;
     }
 
+    map = dot ? name_chars : id_chars;
+
     for (i = 0; i < name->len; i++) {
-        c = name->data[i];
-
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-            || (c >= '0' && c <= '9') || c == '_' || c == '-'
-            || (dot && c == '.'))
-        {
-            continue;
+        if ((map[name->data[i] >> 5] & (1U << (name->data[i] & 0x1f))) == 0) {
+            return NGX_ERROR;
         }
-
-        return NGX_ERROR;
     }
 
     return NGX_OK;
