@@ -529,10 +529,25 @@ ngx_http_abtest_events_counted_locked(ngx_http_abtest_main_conf_t *amcf,
         groups = exp[i].groups.elts;
         group = &groups[ev->counted[i]].name;
 
-        p = ngx_sprintf(p, "%s\"%V\":{\"group\":\"%V\",\"groups\":\"%V\","
-                        "\"start\":%L,\"role\":\"%s\"}",
-                        first ? "" : ",", &exp[i].name, group,
-                        &exp[i].generation, node->stats_start, role);
+        /* under the lock: copies, not ngx_sprintf() */
+
+        if (!first) {
+            *p++ = ',';
+        }
+
+        *p++ = '"';
+        p = ngx_cpymem(p, exp[i].name.data, exp[i].name.len);
+        p = ngx_cpymem(p, "\":{\"group\":\"", sizeof("\":{\"group\":\"") - 1);
+        p = ngx_cpymem(p, group->data, group->len);
+        p = ngx_cpymem(p, "\",\"groups\":\"", sizeof("\",\"groups\":\"") - 1);
+        p = ngx_cpymem(p, exp[i].generation.data, exp[i].generation.len);
+        p = ngx_cpymem(p, "\",\"start\":", sizeof("\",\"start\":") - 1);
+        p = ngx_http_abtest_int64(p, node->stats_start);
+        p = ngx_cpymem(p, ",\"role\":\"", sizeof(",\"role\":\"") - 1);
+        p = ngx_cpymem(p, role, ngx_strlen(role));
+        *p++ = '"';
+        *p++ = '}';
+
         first = 0;
     }
 
