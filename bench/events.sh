@@ -114,8 +114,10 @@ kinds=(bare-post events events-buffered openresty-events)
 for k in "${kinds[@]}"; do start "$k"; done
 sleep 0.5
 
-echo "warm-up"
+# ROUNDS=0: callgrind only
+[ "$ROUNDS" = 0 ] || echo "warm-up"
 for k in "${kinds[@]}"; do
+    [ "$ROUNDS" = 0 ] && break
     taskset -c 0 wrk -t1 -c32 -d1s -s "$top/bench/post.lua" "${url[$k]}" \
         > /dev/null
 done
@@ -138,11 +140,11 @@ n=${#others[@]}
 for round in $(seq 1 "$ROUNDS"); do
     echo "round $round/$ROUNDS"
     for j in $(seq 0 $((n - 1))); do
-        run_wrk bare-post
+        [ "$ROUNDS" = 0 ] || run_wrk bare-post
         run_wrk "${others[$(( (j + round - 1) % n ))]}"
     done
 done
-run_wrk bare-post
+[ "$ROUNDS" = 0 ] || run_wrk bare-post
 
 for k in "${kinds[@]}"; do stop "$k"; done
 
@@ -178,8 +180,11 @@ count() {   # kind
     echo "| $k | $ok | $refused | $stored | $logged | $counted |"
 }
 
-echo "exact count"
-counts=$(for k in events events-buffered; do count "$k"; done)
+counts=
+if [ "$ROUNDS" != 0 ]; then
+    echo "exact count"
+    counts=$(for k in events events-buffered; do count "$k"; done)
+fi
 
 # callgrind: instructions per request (bench/lib.sh)
 cg() {   # kind
@@ -200,11 +205,18 @@ cg() {   # kind
         -H 'Content-Type: application/json' --data-binary @"$d/body.json" \
         || exit 1
 
-    if [ "$k" = events ]; then
+    case $k in
+    events)
         callgrind_annotate --inclusive=yes "$d/cg.2" 2>/dev/null \
             | grep -E 'ngx_http_abtest|yajl|EVP_|ngx_write_fd|ngx_shmtx' \
             | awk 'NR <= 16' > "$out/callgrind-events.txt"
-    fi
+        ;;
+    openresty-events)
+        callgrind_annotate --inclusive=yes "$d/cg.2" 2>/dev/null \
+            | grep -E 'ngx_http_lua|lj_|EVP_|cjson' \
+            | awk 'NR <= 16' > "$out/callgrind-openresty-events.txt"
+        ;;
+    esac
 }
 
 echo "callgrind"
@@ -216,8 +228,10 @@ for k in "${kinds[@]}"; do ir[$k]=$(cg "$k"); done
         --tsv "$out/events.tsv" "$out" "$ROUNDS" "${kinds[@]}" \
         -- "${ir[bare-post]}" "${ir[events]}" "${ir[events-buffered]}" \
         "${ir[openresty-events]}"
-    echo
-    echo "| kind | 200 answers | refused | in the ring | log lines | counted in stats |"
-    echo "|---|---|---|---|---|---|"
-    echo "$counts"
+    if [ -n "$counts" ]; then
+        echo
+        echo "| kind | 200 answers | refused | in the ring | log lines | counted in stats |"
+        echo "|---|---|---|---|---|---|"
+        echo "$counts"
+    fi
 } | tee "$out/events.md"

@@ -81,8 +81,11 @@ cg_per_request() {
         return 1
     fi
 
-    # CG_KEEP=1: the longer run's output stays, for callgrind_annotate
-    [ "${CG_KEEP:-0}" = 0 ] || cp "$d/cg.2" "$out/callgrind-${d##*/cg-}.out"
+    # CG_KEEP=1: both runs stay, for callgrind_annotate and cg-diff.pl
+    if [ "${CG_KEEP:-0}" != 0 ]; then
+        cp "$d/cg.1" "$out/callgrind-${d##*/cg-}.1.out"
+        cp "$d/cg.2" "$out/callgrind-${d##*/cg-}.out"
+    fi
 
     total1=$(grep -m1 '^summary:' "$d/cg.1" | awk '{print $2}')
     total2=$(grep -m1 '^summary:' "$d/cg.2" | awk '{print $2}')
