@@ -112,6 +112,31 @@ ngx_http_abtest_int64(u_char *p, int64_t n)
 
 
 /*
+ * A byte per character, as nginx's own tables: 1 for [A-Za-z0-9_-], the
+ * characters of a device id, 2 for those of a name, which may hold "."
+ */
+
+static u_char  ngx_http_abtest_name_chars[] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 2, 0,
+    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0, 0, 0, 0, 0, 0,
+    0, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,
+    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0, 0, 0, 0, 3,
+    0, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,
+    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+};
+
+
+/*
  * Names of experiments, groups and cookies end up in variables, cookies,
  * upstream names and JSON: [A-Za-z0-9_-], plus "." where "dot" is set,
  * 1 to 64 bytes.
@@ -120,28 +145,17 @@ ngx_http_abtest_int64(u_char *p, int64_t n)
 ngx_int_t
 ngx_http_abtest_valid_name(ngx_str_t *name, ngx_uint_t dot)
 {
-    uint32_t    *map;
-    ngx_uint_t   i;
-
-    /* a bit per character, as nginx's own tables: [A-Za-z0-9_-] (and .) */
-    static uint32_t  id_chars[] = {
-        0x00000000, 0x03ff2000, 0x87fffffe, 0x07fffffe,
-        0x00000000, 0x00000000, 0x00000000, 0x00000000
-    };
-
-    static uint32_t  name_chars[] = {
-        0x00000000, 0x03ff6000, 0x87fffffe, 0x07fffffe,
-        0x00000000, 0x00000000, 0x00000000, 0x00000000
-    };
+    u_char      want;
+    ngx_uint_t  i;
 
     if (name->len == 0 || name->len > NGX_HTTP_ABTEST_NAME_MAX) {
         return NGX_ERROR;
     }
 
-    map = dot ? name_chars : id_chars;
+    want = dot ? 2 : 1;
 
     for (i = 0; i < name->len; i++) {
-        if ((map[name->data[i] >> 5] & (1U << (name->data[i] & 0x1f))) == 0) {
+        if ((ngx_http_abtest_name_chars[name->data[i]] & want) == 0) {
             return NGX_ERROR;
         }
     }
