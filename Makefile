@@ -73,11 +73,14 @@ fleet-demo: all
 simulate: all
 	util/simulate.sh -n $(N) $(ARGS)
 
+# the side-by-side table last (bench/side-by-side.pl): bare, the module,
+# userid + split_clients and the OpenResty peer, from run.sh and events.sh
 bench: all
 	@util/install-deps.sh bench
 	bench/run.sh
 	bench/events.sh
 	bench/fleet.sh
+	@bench/side-by-side.pl bench/results | tee bench/results/side-by-side.md
 
 bench-fleet: all
 	@util/install-deps.sh bench

@@ -499,7 +499,7 @@ static u_char *
 ngx_http_abtest_events_counted_locked(ngx_http_abtest_main_conf_t *amcf,
     ngx_http_abtest_event_t *ev, u_char *p)
 {
-    ngx_str_t                     *group;
+    ngx_str_t                     *group, *role;
     ngx_uint_t                     i, first;
     ngx_http_abtest_node_t        *node;
     ngx_http_abtest_group_t       *groups;
@@ -525,12 +525,27 @@ ngx_http_abtest_events_counted_locked(ngx_http_abtest_main_conf_t *amcf,
         groups = exp[i].groups.elts;
         group = &groups[ev->counted[i]].name;
 
-        p = ngx_sprintf(p, "%s\"%V\":{\"group\":\"%V\",\"groups\":\"%V\","
-                        "\"start\":%L,\"role\":\"%V\"}",
-                        first ? "" : ",", &exp[i].name, group,
-                        &exp[i].generation, node->stats_start,
-                        &ngx_http_abtest_role_names[
-                            ngx_http_abtest_event_role(ev, &exp[i])]);
+        /* under the lock: copies, not ngx_sprintf() */
+
+        if (!first) {
+            *p++ = ',';
+        }
+
+        *p++ = '"';
+        p = ngx_cpymem(p, exp[i].name.data, exp[i].name.len);
+        p = ngx_cpymem(p, "\":{\"group\":\"", sizeof("\":{\"group\":\"") - 1);
+        p = ngx_cpymem(p, group->data, group->len);
+        p = ngx_cpymem(p, "\",\"groups\":\"", sizeof("\",\"groups\":\"") - 1);
+        p = ngx_cpymem(p, exp[i].generation.data, exp[i].generation.len);
+        p = ngx_cpymem(p, "\",\"start\":", sizeof("\",\"start\":") - 1);
+        p = ngx_http_abtest_int64(p, node->stats_start);
+        role = &ngx_http_abtest_role_names[
+                   ngx_http_abtest_event_role(ev, &exp[i])];
+        p = ngx_cpymem(p, ",\"role\":\"", sizeof(",\"role\":\"") - 1);
+        p = ngx_cpymem(p, role->data, role->len);
+        *p++ = '"';
+        *p++ = '}';
+
         first = 0;
     }
 

@@ -14,7 +14,11 @@ for what in "$@"; do
                    libtest-longstring-perl libwww-perl libhttp-message-perl
                    libipc-run-perl liburi-perl liblist-moreutils-perl
                    postgresql rsyslog rsyslog-pgsql" ;;
-    bench)   pkgs="$pkgs wrk valgrind curl postgresql rsyslog rsyslog-pgsql" ;;
+    # the OpenResty peer (bench/openresty/): Debian's lua module for its
+    # nginx, cjson and the LRU cache (lua-resty-core brings it, named
+    # here as the peer requires it)
+    bench)   pkgs="$pkgs wrk valgrind curl postgresql rsyslog rsyslog-pgsql
+                   libnginx-mod-http-lua lua-cjson lua-resty-lrucache" ;;
     fleet)   pkgs="$pkgs curl postgresql rsyslog rsyslog-pgsql" ;;
     sanitize)
         # nginx built from Debian's source package with clang's ASan and
