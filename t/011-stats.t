@@ -8,7 +8,7 @@ use Test::Nginx::Socket 'no_plan';
 use lib 't/lib';
 use ABTest::Oracle qw(seed_group);
 use ABTest::Json qw(json_body_check);
-use ABTest::Stats qw(group_stats srm);
+use ABTest::Stats qw(group_stats srm compare);
 
 # "events": the other names each experiment lists, counted each
 our %Exps = (
@@ -136,7 +136,7 @@ sub exp_stats {
     }
 
     my $c = $count{$e->{control}} // {};
-    my (%groups, @exposures, @weights);
+    my (%groups, @exposures, @conversions, @weights, $control);
 
     for my $g (@$weights) {
         my $k = $count{$g->[0]} // {};
@@ -145,15 +145,28 @@ sub exp_stats {
             nc => $c->{$e->{exposure}} // 0, xc => $c->{$e->{goal}} // 0,
             control => $g->[0] eq $e->{control}, weight => $g->[1],
             events => $k, other => $other{$g->[0]});
+        $control = @exposures if $g->[0] eq $e->{control};
         push @exposures, $k->{$e->{exposure}} // 0;
+        push @conversions, $k->{$e->{goal}} // 0;
         push @weights, $g->[1];
+    }
+
+    # the figures that compare the groups together, from SciPy
+    my $cmp = compare(n => \@exposures, x => \@conversions,
+                      control => $control);
+
+    for my $i (0 .. $#$weights) {
+        my $want = $groups{$weights->[$i][0]};
+        $want->{$_} = $cmp->{groups}[$i]{$_} for @ABTest::Stats::Compared;
     }
 
     return {
         title => $e->{title}, state => $o{state} // $e->{state},
         since => 'ISO', exposure => $e->{exposure}, goal => $e->{goal},
-        control => $e->{control}, groups => \%groups,
+        control => $e->{control}, sequential => \1,
+        sequential_tuning => 5000, groups => \%groups,
         srm => srm(\@exposures, \@weights),
+        sample_size => $cmp->{sample_size},
     };
 }
 
