@@ -13,7 +13,7 @@ for what in "$@"; do
     test)    pkgs="$pkgs tini curl libtest-base-perl libtext-diff-perl
                    libtest-longstring-perl libwww-perl libhttp-message-perl
                    libipc-run-perl liburi-perl liblist-moreutils-perl
-                   postgresql" ;;
+                   postgresql python3-scipy" ;;
     bench)   pkgs="$pkgs wrk valgrind curl postgresql" ;;
     fleet)   pkgs="$pkgs curl postgresql rsyslog rsyslog-pgsql" ;;
     sanitize)

@@ -190,8 +190,9 @@ sub compare {
 
     my $raw = oracle({ n => $t{n}, x => $t{x}, control => $t{control},
                        sequential => ($t{sequential} // 1) ? \1 : \0,
-                       tuning => $t{tuning} // 5000,
-                       alpha => $t{alpha} // 0.05, mde => $t{mde} // 0.1 });
+                       tuning => 0 + ($t{tuning} // 5000),
+                       alpha => 0 + ($t{alpha} // 0.05),
+                       mde => 0 + ($t{mde} // 0.1) });
 
     my @groups = map {
         my $g = $_;
