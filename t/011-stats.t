@@ -8,7 +8,7 @@ use Test::Nginx::Socket 'no_plan';
 use lib 't/lib';
 use ABTest::Oracle qw(seed_group);
 use ABTest::Json qw(json_body_check);
-use ABTest::Stats qw(group_stats srm compare);
+use ABTest::Stats qw(group_stats srm compared);
 
 # "events": the other names each experiment lists, counted each
 our %Exps = (
@@ -151,22 +151,14 @@ sub exp_stats {
         push @weights, $g->[1];
     }
 
-    # the figures that compare the groups together, from SciPy
-    my $cmp = compare(n => \@exposures, x => \@conversions,
-                      control => $control);
-
-    for my $i (0 .. $#$weights) {
-        my $want = $groups{$weights->[$i][0]};
-        $want->{$_} = $cmp->{groups}[$i]{$_} for @ABTest::Stats::Compared;
-    }
-
     return {
         title => $e->{title}, state => $o{state} // $e->{state},
         since => 'ISO', exposure => $e->{exposure}, goal => $e->{goal},
-        control => $e->{control}, sequential => \1,
-        sequential_tuning => 5000, groups => \%groups,
+        control => $e->{control}, groups => \%groups,
         srm => srm(\@exposures, \@weights),
-        sample_size => $cmp->{sample_size},
+        # the figures that compare the groups together, from SciPy
+        compared(\%groups, [map { $_->[0] } @$weights], \@exposures,
+                 \@conversions, $control),
     };
 }
 

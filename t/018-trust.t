@@ -22,7 +22,7 @@ use Test::Nginx::Socket 'no_plan';
 use lib 't/lib';
 use ABTest::Oracle qw(seed_group keyed_group counted_as node_name);
 use ABTest::Json qw(match_json json_body_check decode);
-use ABTest::Stats qw(group_stats srm);
+use ABTest::Stats qw(group_stats srm compared);
 use File::Temp qw(tempdir);
 use IO::Socket::INET;
 use IO::Socket::IP;
@@ -139,7 +139,7 @@ sub stats_of {
     $count{ group_of($_->[0]) }{ $_->[1] }++ for @counted;
 
     my $c = $count{A} // {};
-    my (%groups, @n, @w);
+    my (%groups, @n, @x, @w);
 
     for my $g (@$Groups) {
         my $k = $count{ $g->[0] } // {};
@@ -148,13 +148,16 @@ sub stats_of {
             nc => $c->{pageview} // 0, xc => $c->{button_click} // 0,
             control => $g->[0] eq 'A', weight => $g->[1], events => $k);
         push @n, $k->{pageview} // 0;
+        push @x, $k->{button_click} // 0;
         push @w, $g->[1];
     }
 
     return { homepage_button_test => {
         title => 'Homepage button', state => 'active', since => 'ISO',
         exposure => 'pageview', goal => 'button_click', control => 'A',
-        groups => \%groups, srm => srm(\@n, \@w) } };
+        groups => \%groups, srm => srm(\@n, \@w),
+        compared(\%groups, [map { $_->[0] } @$Groups], \@n, \@x,
+                 (grep { $Groups->[$_][0] eq 'A' } 0 .. $#$Groups)[0]) } };
 }
 
 
@@ -1052,13 +1055,14 @@ qr/\[emerg\] .*too many "events" in experiment "e", at most 30 beside the exposu
 --- more_headers eval
 [::headers("device_id=$::Dev"), ""]
 --- json eval
+my %groups = (A => ABTest::Stats::group_stats(
+    n => 1, x => 0, nc => 1, xc => 0, control => 1, weight => 1,
+    events => { e30 => 2, e01 => 1, pageview => 1 }, other => 1));
 [{ status => 'ok', accepted => 5 },
  { e => { title => 'e', state => 'active', since => 'ISO',
           exposure => 'pageview', goal => 'button_click', control => 'A',
-          groups => { A => ABTest::Stats::group_stats(
-              n => 1, x => 0, nc => 1, xc => 0, control => 1, weight => 1,
-              events => { e30 => 2, e01 => 1, pageview => 1 }, other => 1) },
-          srm => ABTest::Stats::srm([1], [1]) } }]
+          groups => \%groups, srm => ABTest::Stats::srm([1], [1]),
+          ABTest::Stats::compared(\%groups, ['A'], [1], [0], 0) } }]
 
 
 

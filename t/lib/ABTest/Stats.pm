@@ -21,6 +21,10 @@ package ABTest::Stats;
 #       expected_loss (both integrated numerically by the oracle); a
 #       per_group of ceil(), or within one where the unrounded count is
 #       within 1e-6 of a whole number.
+#   compared(\%groups, [names], [n], [x], $control_index, %settings)
+#       adds compare()'s figures to group_stats()'s expectations (the
+#       groups named in that order) and gives the experiment's own:
+#       (sequential => , sequential_tuning => , sample_size => )
 #   within($x, $tolerance)
 #       a check that a number is within $tolerance of $x
 
@@ -34,7 +38,7 @@ use Scalar::Util qw(looks_like_number);
 use ABTest::Json qw(approx);
 use Exporter 'import';
 
-our @EXPORT_OK = qw(group_stats srm chi2_sf compare within);
+our @EXPORT_OK = qw(group_stats srm chi2_sf compare compared within);
 
 # the figures compare() adds beside group_stats()'s
 our @Compared = qw(uplift_ci95 p_value_holm p_value_sequential
@@ -224,6 +228,22 @@ sub compare {
             power => approx(0.8),
         },
     };
+}
+
+
+sub compared {
+    my ($groups, $names, $n, $x, $control, %set) = @_;
+
+    my $cmp = compare(n => $n, x => $x, control => $control, %set);
+
+    for my $i (0 .. $#$names) {
+        my $want = $groups->{ $names->[$i] };
+        $want->{$_} = $cmp->{groups}[$i]{$_} for @Compared;
+    }
+
+    return (sequential => ($set{sequential} // 1) ? \1 : \0,
+            sequential_tuning => $set{tuning} // 5000,
+            sample_size => $cmp->{sample_size});
 }
 
 
