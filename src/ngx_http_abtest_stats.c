@@ -432,6 +432,9 @@ ngx_http_abtest_stats_figures(yajl_gen g, ngx_http_abtest_stats_table_t *table,
     ngx_http_abtest_json_literal(g, "ci95_sequential");
     ngx_http_abtest_stats_interval(g, fig->ci95_sequential);
 
+    ngx_http_abtest_json_literal(g, "uplift_ci95_sequential");
+    ngx_http_abtest_stats_interval(g, fig->uplift_ci95_sequential);
+
     ngx_http_abtest_json_literal(g, "chance_to_beat_control");
     ngx_http_abtest_json_double(g, fig->chance_to_beat_control);
 
@@ -487,14 +490,9 @@ ngx_http_abtest_stats_sample_size(yajl_gen g,
 
     yajl_gen_map_open(g);
 
+    /* a double: a tiny rate and mde may ask for more than 2^63 */
     ngx_http_abtest_json_literal(g, "per_group");
-
-    if (isfinite(per_group)) {
-        yajl_gen_integer(g, (long long) per_group);
-
-    } else {
-        yajl_gen_null(g);
-    }
+    ngx_http_abtest_json_double(g, per_group);
 
     ngx_http_abtest_json_literal(g, "reached");
     ngx_http_abtest_json_double(g, fewest / per_group);

@@ -37,6 +37,8 @@ static void ngx_http_abtest_stats_group(uint64_t n, uint64_t x, uint64_t nc,
 static void ngx_http_abtest_stats_sequential(double d, double var, double n,
     const ngx_http_abtest_stats_setup_t *setup,
     ngx_http_abtest_figures_t *fig);
+static double ngx_http_abtest_sequential_half(double var, double n,
+    double tuning);
 static void ngx_http_abtest_stats_bayes(uint64_t n, uint64_t x, uint64_t nc,
     uint64_t xc, ngx_http_abtest_figures_t *fig);
 static void ngx_http_abtest_holm(ngx_http_abtest_figures_t *figures,
@@ -130,6 +132,8 @@ ngx_http_abtest_stats_group(uint64_t n, uint64_t x, uint64_t nc, uint64_t xc,
     fig->p_value_sequential_holm = NAN;
     fig->ci95_sequential[0] = NAN;
     fig->ci95_sequential[1] = NAN;
+    fig->uplift_ci95_sequential[0] = NAN;
+    fig->uplift_ci95_sequential[1] = NAN;
     fig->chance_to_beat_control = NAN;
     fig->expected_loss = NAN;
 
@@ -180,6 +184,14 @@ ngx_http_abtest_stats_group(uint64_t n, uint64_t x, uint64_t nc, uint64_t xc,
             half = NGX_HTTP_ABTEST_Z95 * sqrt(var);
             fig->uplift_ci95[0] = fig->uplift - half;
             fig->uplift_ci95[1] = fig->uplift + half;
+
+            /* the same sequence for the relative uplift, as GrowthBook's */
+            if (setup->sequential) {
+                half = ngx_http_abtest_sequential_half(var, (double) n + nc,
+                                                       setup->tuning);
+                fig->uplift_ci95_sequential[0] = fig->uplift - half;
+                fig->uplift_ci95_sequential[1] = fig->uplift + half;
+            }
         }
     }
 
@@ -219,10 +231,7 @@ ngx_http_abtest_stats_sequential(double d, double var, double n,
 {
     double  rho2, grow, half, p;
 
-    rho2 = ngx_http_abtest_rho2(NGX_HTTP_ABTEST_ALPHA95, setup->tuning);
-    grow = n * rho2 + 1;
-    half = sqrt(var * n) * sqrt(2 * grow / (n * n * rho2)
-                                * log(sqrt(grow) / NGX_HTTP_ABTEST_ALPHA95));
+    half = ngx_http_abtest_sequential_half(var, n, setup->tuning);
 
     fig->ci95_sequential[0] = d - half;
     fig->ci95_sequential[1] = d + half;
@@ -232,6 +241,21 @@ ngx_http_abtest_stats_sequential(double d, double var, double n,
     p = sqrt(grow) * exp(-rho2 * n * (d * d / var) / (2 * grow));
 
     fig->p_value_sequential = (p < 1) ? p : 1;
+}
+
+
+/* the 95% sequence's half width for an estimate of variance var */
+
+static double
+ngx_http_abtest_sequential_half(double var, double n, double tuning)
+{
+    double  rho2, grow;
+
+    rho2 = ngx_http_abtest_rho2(NGX_HTTP_ABTEST_ALPHA95, tuning);
+    grow = n * rho2 + 1;
+
+    return sqrt(var * n) * sqrt(2 * grow / (n * n * rho2)
+                                * log(sqrt(grow) / NGX_HTTP_ABTEST_ALPHA95));
 }
 
 

@@ -141,6 +141,7 @@ def table(t):
         f = dict.fromkeys(("rate", "error", "ci95", "uplift", "uplift_ci95",
                            "p_value", "p_value_holm", "p_value_sequential",
                            "p_value_sequential_holm", "ci95_sequential",
+                           "uplift_ci95_sequential",
                            "chance_to_beat_control", "expected_loss"))
         groups.append(f)
         p = x[g] / n[g] if n[g] else None
@@ -169,6 +170,11 @@ def table(t):
             if var > 0:
                 h = Z95 * math.sqrt(var)
                 f["uplift_ci95"] = [f["uplift"] - h, f["uplift"] + h]
+                if t.get("sequential", True):
+                    h = float(sequential_halfwidth(var, n[g] + nc, 0.05,
+                                                   tuning))
+                    f["uplift_ci95_sequential"] = [f["uplift"] - h,
+                                                   f["uplift"] + h]
 
         var = p * (1 - p) / n[g] + pc * (1 - pc) / nc
         if t.get("sequential", True) and var > 0:
