@@ -288,14 +288,16 @@ static void
 ngx_http_abtest_stats_bayes(uint64_t n, uint64_t x, uint64_t nc,
     uint64_t xc, ngx_http_abtest_figures_t *fig)
 {
-    double  a, b, ac, bc, loss;
+    double  a, b, ac, bc, loss, chance;
 
     a = 1 + (double) x;
     b = 1 + (double) (n - x);
     ac = 1 + (double) xc;
     bc = 1 + (double) (nc - xc);
 
-    fig->chance_to_beat_control = ngx_http_abtest_beta_beats(a, b, ac, bc);
+    /* the "1 - sum" forms may round a hair outside [0, 1] */
+    chance = ngx_http_abtest_beta_beats(a, b, ac, bc);
+    fig->chance_to_beat_control = (chance < 0) ? 0 : (chance > 1) ? 1 : chance;
 
     loss = ac / (ac + bc) * ngx_http_abtest_beta_beats(ac + 1, bc, a, b)
            - a / (a + b) * ngx_http_abtest_beta_beats(ac, bc, a + 1, b);
