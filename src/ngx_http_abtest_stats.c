@@ -435,6 +435,9 @@ ngx_http_abtest_stats_figures(yajl_gen g, ngx_http_abtest_stats_table_t *table,
     ngx_http_abtest_json_literal(g, "uplift_ci95_sequential");
     ngx_http_abtest_stats_interval(g, fig->uplift_ci95_sequential);
 
+    ngx_http_abtest_json_literal(g, "uplift_credible95");
+    ngx_http_abtest_stats_interval(g, fig->uplift_credible95);
+
     ngx_http_abtest_json_literal(g, "chance_to_beat_control");
     ngx_http_abtest_json_double(g, fig->chance_to_beat_control);
 

@@ -47,6 +47,8 @@ static double ngx_http_abtest_rho2(double alpha, double tuning);
 static double ngx_http_abtest_beta_sum(double aw, double bw, double al,
     double bl);
 static double ngx_http_abtest_lbeta(double a, double b);
+static double ngx_http_abtest_digamma(double x);
+static double ngx_http_abtest_trigamma(double x);
 static double ngx_http_abtest_normal_cdf(double x);
 static double ngx_http_abtest_gamma_q(double a, double x);
 
@@ -134,6 +136,8 @@ ngx_http_abtest_stats_group(uint64_t n, uint64_t x, uint64_t nc, uint64_t xc,
     fig->ci95_sequential[1] = NAN;
     fig->uplift_ci95_sequential[0] = NAN;
     fig->uplift_ci95_sequential[1] = NAN;
+    fig->uplift_credible95[0] = NAN;
+    fig->uplift_credible95[1] = NAN;
     fig->chance_to_beat_control = NAN;
     fig->expected_loss = NAN;
 
@@ -288,7 +292,7 @@ static void
 ngx_http_abtest_stats_bayes(uint64_t n, uint64_t x, uint64_t nc,
     uint64_t xc, ngx_http_abtest_figures_t *fig)
 {
-    double  a, b, ac, bc, loss, chance;
+    double  a, b, ac, bc, loss, chance, mean, sd;
 
     a = 1 + (double) x;
     b = 1 + (double) (n - x);
@@ -304,6 +308,21 @@ ngx_http_abtest_stats_bayes(uint64_t n, uint64_t x, uint64_t nc,
 
     /* a difference of two probabilities: rounding may leave it below 0 */
     fig->expected_loss = (loss > 0) ? loss : 0;
+
+    /*
+     * the uplift's 95% credible interval as GrowthBook's Bayesian engine
+     * gives it: log(p / pc) taken as normal, with the exact mean and
+     * variance of the log of a Beta, digamma(a) - digamma(a + b) and
+     * trigamma(a) - trigamma(a + b)
+     */
+    mean = ngx_http_abtest_digamma(a) - ngx_http_abtest_digamma(a + b)
+           - ngx_http_abtest_digamma(ac) + ngx_http_abtest_digamma(ac + bc);
+    sd = sqrt(ngx_http_abtest_trigamma(a) - ngx_http_abtest_trigamma(a + b)
+              + ngx_http_abtest_trigamma(ac)
+              - ngx_http_abtest_trigamma(ac + bc));
+
+    fig->uplift_credible95[0] = exp(mean - NGX_HTTP_ABTEST_Z95 * sd) - 1;
+    fig->uplift_credible95[1] = exp(mean + NGX_HTTP_ABTEST_Z95 * sd) - 1;
 }
 
 
@@ -508,6 +527,52 @@ ngx_http_abtest_holm(ngx_http_abtest_figures_t *figures, size_t ngroups,
     }
 
 #undef ngx_http_abtest_field
+}
+
+
+/*
+ * digamma(x) and trigamma(x), x > 0: the recurrence up to 10, then the
+ * asymptotic series (Abramowitz and Stegun, 6.3.18 and 6.4.12), whose
+ * first omitted term is below 1e-13 there.
+ */
+
+static double
+ngx_http_abtest_digamma(double x)
+{
+    double  r, f;
+
+    r = 0;
+
+    while (x < 10) {
+        r -= 1 / x;
+        x += 1;
+    }
+
+    f = 1 / (x * x);
+
+    return r + log(x) - 0.5 / x
+           - f * (1.0 / 12 - f * (1.0 / 120 - f * (1.0 / 252
+                  - f * (1.0 / 240 - f * (1.0 / 132)))));
+}
+
+
+static double
+ngx_http_abtest_trigamma(double x)
+{
+    double  r, f;
+
+    r = 0;
+
+    while (x < 10) {
+        r += 1 / (x * x);
+        x += 1;
+    }
+
+    f = 1 / (x * x);
+
+    return r + 1 / x + f / 2
+           + f / x * (1.0 / 6 - f * (1.0 / 30 - f * (1.0 / 42
+                      - f * (1.0 / 30 - f * (5.0 / 66)))));
 }
 
 

@@ -44,6 +44,7 @@ typedef struct {
     double                     p_value_sequential_holm;
     double                     ci95_sequential[2];
     double                     uplift_ci95_sequential[2];
+    double                     uplift_credible95[2];
     double                     chance_to_beat_control;
     double                     expected_loss;
 } ngx_http_abtest_figures_t;

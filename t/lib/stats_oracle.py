@@ -101,6 +101,17 @@ def loss(a, b, ac, bc):
     return max(v, 0.0)
 
 
+def credible(a, b, ac, bc):
+    """GrowthBook's Bayesian credible interval of the relative uplift:
+    log(p / pc) normal, with the log-Beta moments."""
+    mean = (special.digamma(a) - special.digamma(a + b)
+            - special.digamma(ac) + special.digamma(ac + bc))
+    var = (special.polygamma(1, a) - special.polygamma(1, a + b)
+           + special.polygamma(1, ac) - special.polygamma(1, ac + bc))
+    q = stats.norm.ppf([0.025, 0.975], mean, math.sqrt(var))
+    return [float(v) for v in np.expm1(q)]
+
+
 def holm(ps):
     """Holm's step-down adjustment of {group: p}."""
     order = sorted(ps, key=lambda g: (ps[g], g))
@@ -141,7 +152,7 @@ def table(t):
         f = dict.fromkeys(("rate", "error", "ci95", "uplift", "uplift_ci95",
                            "p_value", "p_value_holm", "p_value_sequential",
                            "p_value_sequential_holm", "ci95_sequential",
-                           "uplift_ci95_sequential",
+                           "uplift_ci95_sequential", "uplift_credible95",
                            "chance_to_beat_control", "expected_loss"))
         groups.append(f)
         p = x[g] / n[g] if n[g] else None
@@ -189,6 +200,7 @@ def table(t):
         ac, bc = 1 + xc, 1 + nc - xc
         f["chance_to_beat_control"] = beats(a, b, ac, bc)
         f["expected_loss"] = loss(a, b, ac, bc)
+        f["uplift_credible95"] = credible(a, b, ac, bc)
 
     if k > 2:
         for src, dst in (("p_value", "p_value_holm"),

@@ -43,8 +43,8 @@ our @EXPORT_OK = qw(group_stats srm chi2_sf compare compared within);
 # the figures compare() adds beside group_stats()'s
 our @Compared = qw(uplift_ci95 p_value_holm p_value_sequential
                    p_value_sequential_holm ci95_sequential
-                   uplift_ci95_sequential chance_to_beat_control
-                   expected_loss);
+                   uplift_ci95_sequential uplift_credible95
+                   chance_to_beat_control expected_loss);
 
 my $Z95 = 1.959963984540054;
 
