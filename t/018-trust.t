@@ -1037,14 +1037,12 @@ qr/\[emerg\] .*too many "events" in experiment "e", at most 30 beside the exposu
 [::headers("device_id=$::Dev"), ""]
 --- json eval
 [{ status => 'ok', accepted => 5 },
- { e => { title => 'e', state => 'active', since => 'ISO',
-          exposure => 'pageview', goal => 'button_click', control => 'A',
-          groups => { A => ABTest::Stats::group_stats(
-              n => 1, x => 0, nc => 1, xc => 0, control => 1, weight => 1,
-              events => { e30 => 2, e01 => 1, pageview => 1 }, other => 1,
-              devices => [1, 0, 1, 0]) },
-          srm => ABTest::Stats::srm([1], [1]),
-          multiple => 0, devices_complete => \1 } }]
+ { e => ABTest::Stats::experiment_stats(
+       title => 'e', state => 'active', exposure => 'pageview',
+       goal => 'button_click', control => 'A', weights => [[A => 1]],
+       listed => [map { sprintf 'e%02d', $_ } 1 .. 30],
+       events => [map { [$::Dev, $_, 'A'] }
+                  qw(e30 e01 unlisted pageview e30)]) }]
 
 
 

@@ -13,7 +13,7 @@ for what in "$@"; do
     test)    pkgs="$pkgs tini curl libtest-base-perl libtext-diff-perl
                    libtest-longstring-perl libwww-perl libhttp-message-perl
                    libipc-run-perl liburi-perl liblist-moreutils-perl
-                   postgresql rsyslog rsyslog-pgsql" ;;
+                   postgresql rsyslog rsyslog-pgsql python3-scipy" ;;
     # the OpenResty peer (bench/openresty/): Debian's lua module for its
     # nginx, cjson and the LRU cache (lua-resty-core brings it, named
     # here as the peer requires it)
