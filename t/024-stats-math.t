@@ -14,7 +14,9 @@
 # relative for the closed forms, 1e-6 for chance_to_beat_control, 1e-9
 # for expected_loss.  The tables include zero counts, all conversions,
 # one group empty, a control without conversions, rates above 1, and
-# other alpha, mde, N* and sequential off.
+# other alpha, mde, N* and sequential off.  The zones count no device
+# (devices=0): one device stands for a group, and the figures on devices
+# are the same functions of other counts (t/011, t/025 check those).
 #
 # Then the sequential p-value's promise by simulation (the oracle's own
 # vectorised confidence sequence, the same formulas the tables checked
@@ -50,7 +52,7 @@ our @Exps = (
 );
 
 sub http_config {
-    my $conf = "    abtest_zone zone=abtest:4m events=0;\n";
+    my $conf = "    abtest_zone zone=abtest:4m events=0 devices=0;\n";
     for my $e (@Exps) {
         my ($name, $groups, $control, $set) = @$e;
         $conf .= "    abtest_experiment $name {\n"
@@ -322,7 +324,7 @@ sub {
 
 === TEST 3: sequential off: no sequential figures, the rest as always
 --- http_config
-    abtest_zone zone=abtest:1m events=0;
+    abtest_zone zone=abtest:1m events=0 devices=0;
     abtest_experiment e {
         group      A 1;
         group      B 1;
@@ -507,7 +509,7 @@ qr/\[emerg\] .*"alpha" directive is duplicate in \S+nginx\.conf:\d+/
 
 === TEST 15: the smallest settings taken: alpha 0.000001, mde 0.0001%, N* 1
 --- http_config
-    abtest_zone zone=abtest:1m events=0;
+    abtest_zone zone=abtest:1m events=0 devices=0;
     abtest_experiment e {
         group             A 1;
         group             B 1;
