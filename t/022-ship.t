@@ -28,8 +28,10 @@
 # * PostgreSQL stopped while clients post: nginx accepts every event,
 #   rsyslogd retries (one is SIGKILLed and started meanwhile), and all
 #   are in the results once it is back;
-# * a line cut short (as by a full disk) kept aside with the reason, the
-#   lines after it stored; lines of 13 KB (30 experiments) stored whole;
+# * a line cut short (as by a full disk), and lines without an id, node,
+#   device, name, time or a counted entry's role, kept aside each with
+#   its reason, the lines after them stored; lines of 13 KB (30
+#   experiments) stored whole;
 # * a reset of the statistics starts the results afresh fleet-wide;
 # * the events log rotated (renamed, USR1) under the shipper: every line
 #   of the old file and the new one stored once.
@@ -195,6 +197,14 @@ sub log_lines {
         }
     }
     return @lines;
+}
+
+# the number of lines of the servers' logs (no decoding: for waits)
+sub line_count {
+    my (@web) = @_;
+    my $n = 0;
+    $n += (read_file(log_path($_)) =~ tr/\n//) for @web;
+    return $n;
 }
 
 sub count {
@@ -370,7 +380,8 @@ sub reap {
 }
 
 # clients posting to every server until $stop exists, paced to about
-# 1200 events/s in all: every 200 ms a batch of 60 pageviews of devices
+# 240 / $period events/s in all (1200 by default): every $period s
+# (0.2) a batch of 60 pageviews of devices
 # of their own, and 20 button_clicks of the same devices on the next
 # server; each writes the number of events answered 200 to $file.<n>.
 # The scenario's end stops them, whatever happens.
@@ -378,7 +389,7 @@ our @Clients;
 our $ClientsStop;
 
 sub clients {
-    my ($file, $stop, @web) = @_;
+    my ($file, $stop, $period, @web) = @_;
     $ClientsStop = $stop;
     for my $c (1 .. 3) {
         push @Clients, spawn(sub {
@@ -393,7 +404,7 @@ sub clients {
                 $ok += 60 if post($web, @views) == 200;
                 $ok += 20 if post($other, @clicks) == 200;
                 $i += 60;
-                $next += 0.2;
+                $next += $period;
                 my $wait = $next - now();
                 sleep $wait if $wait > 0;
             }
@@ -650,7 +661,7 @@ GET /api/status
     my $file = "$::Tmp/b3";
     my $stop = "$file.stop";
     unlink $stop;
-    ::clients($file, $stop, @web);
+    ::clients($file, $stop, 0.4, @web);
 
     my @said;
     for my $k (1 .. 5) {
@@ -663,8 +674,7 @@ GET /api/status
         ::wait_for(sub {
             my $stored = ::count("SELECT count(*) FROM abtest_events"
                                  . " WHERE node = '" . ::name($web) . "'");
-            my @l = split /\n/, ::read_file($path);
-            $behind = @l - $stored;
+            $behind = ::line_count($web) - $stored;
             return $behind > 30;
         }, 10) or return ::name($web) . "'s shipper is never behind";
 
@@ -717,24 +727,23 @@ GET /api/status
     my $file = "$::Tmp/b4";
     my $stop = "$file.stop";
     unlink $stop;
-    ::clients($file, $stop, @web);
+    ::clients($file, $stop, 0.2, @web);
 
     ::wait_for(sub { ::count('SELECT count(*) FROM abtest_events') > 100 },
                10) or return 'no event arrived';
     $::Pg->stop;
-    my $lines_at_stop = () = ::log_lines(@web);
+    my $lines_at_stop = ::line_count(@web);
 
-    # each shipper said its action is suspended, while nginx goes on
-    # taking events
+    # nginx goes on taking events, and each shipper says its action is
+    # suspended
+    ::wait_for(sub { ::line_count(@web) > $lines_at_stop + 300 }, 10)
+        or return 'nginx took no events with the store down';
+    my ($e, $acked) = ::stop_clients($file);
+    return $e if $e;
     for my $rs (@ship) {
         ::wait_for(sub { $rs->output =~ /db error|suspended/ }, 20)
             or return 'a shipper did not say it waits: ' . $rs->output;
     }
-    ::wait_for(sub { my @l = ::log_lines(@web); @l > $lines_at_stop + 300 },
-               10) or return 'nginx took no events with the store down';
-
-    my ($e, $acked) = ::stop_clients($file);
-    return $e if $e;
 
     # a shipper stopped during the outage, with KILL (a TERM now drops
     # the line it is retrying: README), and started again
@@ -767,7 +776,7 @@ GET /api/status
 
 
 
-=== TEST 5: a cut line kept aside with the reason, the lines after it stored; lines of 13 KB stored whole
+=== TEST 5: a cut line and lines lacking what an event needs kept aside with the reason, the lines after them stored; lines of 13 KB stored whole
 --- http_config eval
 my $x = CORE::join '', map { sprintf "    abtest_experiment %s%02d {\n"
                                 . "        group %s 1;\n"
@@ -793,8 +802,25 @@ GET /api/status
     # (nginx writes with O_APPEND: this lands between two of its writes)
     my ($first) = split /\n/, ::read_file($path);
     my $cut = substr($first, 0, 100);
+
+    # and lines that are JSON but no event: each field the store needs
+    # taken out of a real line in turn, a counted entry without its role
+    my $real = ABTest::Json::decode($first);
+    my %bad;
+    for my $field (qw(id node deviceId event received)) {
+        my %l = %$real;
+        delete $l{$field};
+        delete $l{device_id} if $field eq 'deviceId';
+        $bad{$field} = ABTest::Json::show(\%l);
+    }
+    my %l = %$real;
+    $l{counted} = { e => { %{ $real->{counted}{e} } } };
+    delete $l{counted}{e}{role};
+    $bad{'counted.e'} = ABTest::Json::show(\%l);
+    $bad{'not a JSON object'} = '[1]';
+
     open my $fh, '>>', $path or return "$path: $!";
-    print $fh "$cut\n";
+    print $fh "$cut\n", map { "$bad{$_}\n" } sort keys %bad;
     close $fh;
 
     return 'post failed' if ::post($web, ['cut3', 'pageview'],
@@ -802,12 +828,21 @@ GET /api/status
     $e = ::arrived(4);
     return $e if $e;
 
-    my @r = $::Pg->psql($::Db, 'SELECT line, reason FROM abtest_rejected');
-    return 'rejected: ' . ABTest::Json::show(\@r)
-        if @r != 1 || $r[0][0] ne $cut
-           || $r[0][1] !~ /^not JSON: invalid input syntax for type json/;
+    my %r = map { $_->[0] => $_->[1] }
+            $::Pg->psql($::Db, 'SELECT line, reason FROM abtest_rejected');
+    return 'rejected: ' . ABTest::Json::show(\%r)
+        if keys %r != 1 + keys %bad
+           || ($r{$cut} // '')
+              !~ /^not JSON: invalid input syntax for type json/;
+    for my $why (sort keys %bad) {
+        my $reason = $r{ $bad{$why} } // 'not rejected';
+        return "a line without $why: $reason"
+            if index($reason, $why) != 0;
+    }
 
-    my @lines = grep { defined } ::log_lines($web);
+    my %aside = map { $_ => 1 } $cut, values %bad;
+    my @lines = map { ABTest::Json::decode($_) }
+                grep { !$aside{$_} } split /\n/, ::read_file($path);
     my $long = 0;
     $long++ for grep { length(ABTest::Json::show($_)) > 13000 } @lines;
     return "lines of 13 KB: $long of " . @lines if $long != @lines;
