@@ -77,6 +77,9 @@ ngx_http_abtest_add_variables(ngx_conf_t *cf)
  * own, which knows its experiment's index: nginx resolves it before the
  * prefix variable, so a request looks no name up.  One already defined
  * (a map, say) is left as it is, as it took precedence over the prefix.
+ * A name too long for variables_hash_bucket_size is left to the prefix
+ * variable, which answers it the same: it would make nginx refuse the
+ * configuration.
  */
 
 ngx_int_t
@@ -87,12 +90,21 @@ ngx_http_abtest_add_group_variables(ngx_conf_t *cf,
     ngx_str_t                      name;
     ngx_uint_t                     i;
     ngx_http_variable_t           *var;
+    ngx_http_core_main_conf_t     *cmcf;
     ngx_http_abtest_experiment_t  *exp;
 
     exp = amcf->experiments.elts;
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
 
     for (i = 0; i < amcf->experiments.nelts; i++) {
         name.len = sizeof("ab_group_") - 1 + exp[i].name.len;
+
+        /* as ngx_hash_init() measures an element (NGX_HASH_ELT_SIZE) */
+        if (2 * sizeof(void *) + ngx_align(name.len + 2, sizeof(void *))
+            > cmcf->variables_hash_bucket_size)
+        {
+            continue;
+        }
         name.data = ngx_pnalloc(cf->pool, name.len);
         if (name.data == NULL) {
             return NGX_ERROR;
