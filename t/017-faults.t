@@ -536,7 +536,9 @@ sub {
     # a worker stopped while it holds the zone's lock is killed; the
     # master frees the lock
     my ($victim, $tries) = (0, 0);
-    my $deadline = time + 5;
+    # each try stops a worker and reads the master's memory: on a loaded
+    # machine a catch may take many
+    my $deadline = time + 20;
     while (!$e && !$victim && time < $deadline) {
         for my $w (::worker_pids($master)) {
             $tries++;
