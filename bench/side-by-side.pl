@@ -31,7 +31,7 @@ my @rows = (
     [ 'new device', 'bare', 'abtest-new', 'userid-new', 'openresty-new' ],
     [ 'new device, 20 experiments, only $ab_group', 'bare',
       'abtest-lazy-new', undef, undef ],
-    [ 'events POST (200 bytes, new device)', 'bare-post', 'events-buffered',
+    [ 'events POST (200 bytes), log buffer=256k', 'bare-post', 'events-buffered',
       undef, 'openresty-events' ],
     [ 'events POST, log written each loop pass', 'bare-post', 'events',
       undef, undef ],
