@@ -9,9 +9,9 @@
 
 
 #define NGX_HTTP_ABTEST_ADMIN_CSP                                            \
-    "default-src 'none'; script-src 'sha256-WE1sLVRnkJJoWeCMxX/9bV6vC5dhFQtM6" \
-    "bFVUqd3mZQ='; style-src 'sha256-+kemgd0QLaXqy5Si1t2B5rgK5hAdoG5ziJ6iQiJF" \
-    "CHw='; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-a" \
+    "default-src 'none'; script-src 'sha256-noFCWqaef4gut/9hZwgFBKrGADr4Tobc7" \
+    "SYu+bT7ucc='; style-src 'sha256-+VJkmmIqPveV+SQumIxFP+Kyrr66tgqF1kMrCjBJ" \
+    "zPE='; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-a" \
     "ction 'none'; frame-ancestors 'none'"
 
 
@@ -176,6 +176,8 @@ static ngx_http_abtest_admin_part_t  ngx_http_abtest_admin_page[] = {
     ".srm-line { margin: .6rem 0 0; font-size: .85rem; }\n"
     "details.events { margin-top: .5rem; font-size: .85rem; }\n"
     ".fleet { margin-top: .8rem; }\n"
+    "details.by-events { margin-top: .8rem; }\n"
+    "details.by-events > summary { cursor: pointer; font-weight: 600; }\n"
     ".verdict { margin: 0 0 .7rem; font-size: .95rem; }\n"
     ".verdict strong { font-weight: 600; }\n"
     ".decision { margin-top: .8rem; }\n"
@@ -785,13 +787,33 @@ static ngx_http_abtest_admin_part_t  ngx_http_abtest_admin_page[] = {
     "        \? el('p', { cls: 'paused muted',\n"
     "                    text: 'Paused: events are counted only while the '\n"
     "                          + 'experiment is active.' })\n"
-    "        : null,\n"
+    "        : null\n"
+    "    ].concat(fleet \? [\n"
+    "      // counted in devices: those decide, the events are a fold\n"
+    "      decision,\n"
+    "      fleet,\n"
+    "      el('p', { cls: 'srm-line muted', text: srmText }),\n"
+    "      eventsFold(box, table, events)\n"
+    "    ] : [\n"
     "      el('div', { cls: 'table-wrap' }, table),\n"
     "      el('p', { cls: 'srm-line muted', text: srmText }),\n"
     "      decision,\n"
-    "      fleet,\n"
     "      events\n"
-    "    ].filter(Boolean));\n"
+    "    ]).filter(Boolean));\n"
+    "  }\n"
+    "\n"
+    "  /* the figures counted in events, folded, open if it was */\n"
+    "\n"
+    "  function eventsFold(box, table, events) {\n"
+    "    var fold = el('details', { cls: 'by-events' }, [\n"
+    "      el('summary', { text: 'Counted in events (every page view and clic"
+    "k)' }),\n"
+    "      el('div', { cls: 'table-wrap' }, table),\n"
+    "      events\n"
+    "    ]);\n"
+    "    var was = box.querySelector('details.by-events');\n"
+    "    if (was && was.open) fold.open = true;\n"
+    "    return fold;\n"
     "  }\n"
     "\n"
     "  /*\n"
