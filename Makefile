@@ -10,6 +10,8 @@
 #   make bench   run the benchmarks (bench/README.md)
 #   make bench-fleet   only the fleet's: a write's propagation (bench/fleet.sh)
 #   make simulate N=1000 [ARGS=--http]   simulate visits of the demo
+#   make deb     the Debian package build/libnginx-mod-http-abtest_*.deb
+#   make test-deb   the package installed into a clean Debian root
 #
 # NGINX_SRC=/path/to/nginx-x.y.z make   builds against another source tree.
 
@@ -17,7 +19,7 @@ MODULE  = build/ngx_http_abtest_module.so
 SOURCES = config ngx_http_abtest_module.c $(wildcard src/*.c src/*.h)
 
 .PHONY: all deps test test-sanitize fuzz demo fleet-demo bench bench-fleet \
-        style clean simulate
+        style clean simulate deb test-deb
 
 N ?= 1000
 FUZZ_SECONDS ?= 60
@@ -80,6 +82,16 @@ bench: all
 bench-fleet: all
 	@util/install-deps.sh bench
 	bench/fleet.sh
+
+# Debian's way (debian/, dh-sequence-nginx), then lintian (README.md,
+# Installation)
+deb:
+	util/build-deb.sh
+
+# the package installed with apt-get into a debootstrapped bookworm
+# root, Debian's nginx started there with the Synopsis (needs root)
+test-deb: deb
+	util/test-deb.sh
 
 style:
 	util/style-check.sh
