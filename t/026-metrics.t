@@ -23,7 +23,10 @@ use ABTest::Oracle qw(seed_group);
 use ABTest::Json qw(json_body_check approx);
 use ABTest::Metrics qw(parse_exposition sample_key promtool_check);
 use ABTest::Stats qw(srm);
+use ABTest::Nginx qw(mount_tmpfs unmount fill_fs wait_for);
 use File::Temp qw(tempdir);
+use IO::Select;
+use IO::Socket::INET;
 use Time::HiRes ();
 
 master_on();
@@ -242,6 +245,19 @@ sub requests {
 sub batches { my $n = shift; int(($n + 999) / 1000) }
 
 
+# the README's text after the line that starts with $intro, in the
+# fenced block that follows
+sub readme_block {
+    my ($intro) = @_;
+    open my $fh, '<', 'README.md' or die "README.md: $!";
+    local $/;
+    my $readme = <$fh>;
+    $readme =~ /^\Q$intro\E.*?\n```\w*\n(.*?)^```$/ms
+        or die "no block after \"$intro\" in README.md";
+    return $1;
+}
+
+
 # a plan with every kind of event, by device number
 our @Plan = events_plan(300, sub {
     my ($i, $d) = @_;
@@ -320,7 +336,8 @@ Test::Nginx::Socket::add_response_body_check(sub {
 
 # "--- prometheus eval": { PromQL => { 'label=value,...' => value } }, what
 # a Prometheus server of the test's own, scraping this nginx every
-# second, must answer once the last request was answered
+# second (and evaluating "--- prometheus_rules"), must answer once the
+# last request was answered
 Test::Nginx::Socket::add_response_body_check(sub {
     my ($block, $body, $req_idx) = @_;
 
@@ -331,7 +348,8 @@ Test::Nginx::Socket::add_response_body_check(sub {
 
     my $prom = ABTest::Metrics::Prometheus->start(
         port => ABTest::Json::port() + 11, dir => "$Tmp/prometheus",
-        target => '127.0.0.1:' . ABTest::Json::port(), path => '/metrics');
+        target => '127.0.0.1:' . ABTest::Json::port(), path => '/metrics',
+        rules => scalar $block->prometheus_rules);
 
     my %wrong;
     my $ok = $prom->wait_for(sub {
@@ -371,8 +389,20 @@ Test::Nginx::Socket::add_response_body_check(sub {
 
 json_body_check();
 
+# "--- disk": the events log's own small tmpfs (needs root), mounted
+# before nginx opens the log; $NoDisk says why there is none
+our $Disk = "$Tmp/disk";
+our $NoDisk;
+
+# before File::Temp removes $Tmp (END blocks run last defined first)
+END { unmount($Disk) }
+
 add_block_preprocessor(sub {
     my $block = shift;
+
+    if (defined $block->disk) {
+        $NoDisk = mount_tmpfs($Disk, 'size=256k');
+    }
 
     $block->set_value('http_config', $HttpConfig)
         if !defined $block->http_config;
@@ -537,3 +567,125 @@ $want{'abtest_events_accepted_total'} = { '' => scalar @::Plan };
 $want{'abtest_event_requests_total{status="200"}'}
     = { 'status=200' => ::batches(scalar @::Plan) };
 \%want
+
+
+
+=== TEST 7: the README's alert rule: a sample ratio mismatch makes Prometheus' alert pend for homepage_button_test only
+--- request eval
+my @events = grep {
+    ::seed_group($_->[0], 'homepage_button_test',
+                 $::Exps{homepage_button_test}{groups}) eq 'A'
+    || $_->[0] =~ /-\d$/
+} ::events_plan(300, sub { 'pageview' });
+[::posts(@events), "GET /metrics"]
+--- metrics eval
+my @events = grep {
+    ::seed_group($_->[0], 'homepage_button_test',
+                 $::Exps{homepage_button_test}{groups}) eq 'A'
+    || $_->[0] =~ /-\d$/
+} ::events_plan(300, sub { 'pageview' });
+my $p = ::expected(@events)
+        ->{'abtest_srm_p_value{experiment="homepage_button_test"}'};
+die "the plan has no mismatch: $p" if $p >= 0.001;
+[undef, { 'abtest_srm_p_value{experiment="homepage_button_test"}' => $p }]
+--- prometheus_rules eval
+::readme_block('An alert rule for a sample ratio mismatch')
+--- prometheus eval
+{ 'ALERTS{alertname="ABTestSampleRatioMismatch"}' =>
+      { 'alertname=ABTestSampleRatioMismatch,alertstate=pending,'
+        . 'experiment=homepage_button_test' => 1 } }
+
+
+
+=== TEST 8: a full disk: the failed writes counted, the waiting lines' bytes buffered, new events refused (503); room again: written, answered 200
+--- disk
+--- http_config eval
+(my $c = $::HttpConfig) =~ s{logs/abtest-events.log;}{$::Disk/events.log;};
+$c
+--- request
+GET /metrics
+--- metrics eval
+{ 'abtest_events_log_write_errors_total{}' => sub {
+    return '' if $::NoDisk && Test::More::diag("skipped: $::NoDisk");
+    my $metric = sub {
+        my ($status, $body) = ABTest::Json::http(GET => '/metrics');
+        my ($s) = ABTest::Metrics::parse_exposition($body);
+        return $s->{$_[0]} // 0;
+    };
+    my $post = sub {
+        my $body = '{"deviceId": "disk-device", "event": "pageview"}';
+        my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                         PeerPort => ABTest::Json::port(),
+                                         Proto => 'tcp', Timeout => 10)
+            or die "connect: $!";
+        print $sock "POST /events HTTP/1.1\r\nHost: localhost\r\n"
+                    . "Connection: close\r\n"
+                    . "Content-Type: application/json\r\n"
+                    . "Content-Length: " . length($body) . "\r\n\r\n$body";
+        return $sock;
+    };
+    # the answer's status, or undef if none came within $seconds
+    my $status = sub {
+        my ($sock, $seconds) = @_;
+        return undef if !IO::Select->new($sock)->can_read($seconds);
+        local $/;
+        my $resp = <$sock> // '';
+        return $resp =~ m{^HTTP/1\.1 (\d+)} ? $1 : "no answer: $resp";
+    };
+
+    my $e = ABTest::Nginx::fill_fs($::Disk);
+    return $e if $e;
+
+    # a worker whose write fails keeps the line and its answer waits;
+    # then it refuses new events: post until one is refused (each worker
+    # holds at most one waiting line)
+    my (@waiting, $refused);
+    for (1 .. 10) {
+        my $sock = $post->();
+        my $s = $status->($sock, 1);
+        if (!defined $s) {
+            push @waiting, $sock;
+            next;
+        }
+        $refused = $s;
+        last;
+    }
+    return "no event refused: " . scalar(@waiting) . " waiting"
+        if !defined $refused;
+    return "an event answered $refused, not 503" if $refused != 503;
+    return "no answer waits for its line" if !@waiting;
+
+    my $errors = $metric->('abtest_events_log_write_errors_total{}');
+    return "$errors failed writes counted, fewer than the "
+           . scalar(@waiting) . " waiting lines" if $errors < @waiting;
+    my $buffered = $metric->('abtest_events_log_buffered_bytes{}');
+    return "no bytes buffered" if !$buffered;
+    my $r503 = $metric->('abtest_event_requests_total{status="503"}');
+    return "503 answers counted: $r503, not 1" if $r503 != 1;
+    my $r200 = $metric->('abtest_event_requests_total{status="200"}');
+    return "200 answers counted: $r200, not 0" if $r200 != 0;
+
+    # room again: the retry (every second) writes the lines, then answers
+    unlink "$::Disk/filler" or return "unlink: $!";
+    for my $sock (@waiting) {
+        my $s = $status->($sock, 5) // 'none';
+        return "a waiting event answered $s" if $s ne '200';
+    }
+    my $size = -s "$::Disk/events.log";
+    return "the log has $size bytes, $buffered were buffered"
+        if $size != $buffered;
+    ABTest::Nginx::wait_for(sub {
+        $metric->('abtest_events_log_buffered_bytes{}') == 0
+        && $metric->('abtest_event_requests_total{status="200"}')
+           == @waiting;
+    }, 5) or return 'lines still buffered, or the 200 answers not counted';
+    my $accepted = $metric->('abtest_events_accepted_total{}');
+    return "$accepted events accepted, not " . scalar(@waiting)
+        if $accepted != @waiting;
+    return '';
+  } }
+--- no_error_log
+[error]
+--- error_log
+cannot write the events log
+is written again

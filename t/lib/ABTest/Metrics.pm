@@ -13,9 +13,11 @@ package ABTest::Metrics;
 #       the key of a sample in parse_exposition()'s answer
 #   promtool_check($text)
 #       (exit status, output) of `promtool check metrics`
-#   ABTest::Metrics::Prometheus->start(port => , dir => , target => )
+#   ABTest::Metrics::Prometheus->start(port => , dir => , target => ,
+#                                      path => , rules => )
 #       a Prometheus server of the test's own on 127.0.0.1 (its own
-#       configuration and data directory, scrape_interval 1s); ->query
+#       configuration and data directory, scrape_interval 1s, evaluating
+#       the rules file's text "rules" if given); ->query
 #       asks its HTTP API, ->wait_for polls a query with a deadline,
 #       ->stop ends it
 
@@ -158,12 +160,22 @@ sub start {
     remove_tree($dir);
     make_path("$dir/data");
 
+    my $rule_files = '';
+
+    if (defined $o{rules}) {
+        open my $rf, '>', "$dir/rules.yml" or die "$dir: $!";
+        print $rf $o{rules};
+        close $rf;
+        $rule_files = "rule_files: ['$dir/rules.yml']\n";
+    }
+
     open my $fh, '>', "$dir/prometheus.yml" or die "$dir: $!";
     print $fh <<"_EOC_";
 global:
   scrape_interval: 1s
   scrape_timeout: 1s
   evaluation_interval: 1s
+$rule_files
 scrape_configs:
   - job_name: abtest
     metrics_path: $o{path}
