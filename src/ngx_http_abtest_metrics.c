@@ -545,7 +545,7 @@ static void
 ngx_http_abtest_metrics_devices(ngx_http_abtest_metrics_t *m,
     ngx_http_abtest_scrape_t *s)
 {
-    ngx_uint_t                     i, k, n;
+    ngx_uint_t                     i, k, n, any;
     ngx_http_abtest_experiment_t  *exp;
 
     if (s->fleet == NULL) {
@@ -554,6 +554,16 @@ ngx_http_abtest_metrics_devices(ngx_http_abtest_metrics_t *m,
 
     exp = s->amcf->experiments.elts;
     n = s->amcf->experiments.nelts;
+    any = 0;
+
+    for (i = 0; i < n; i++) {
+        any |= (s->fleet[i].start >= 0);
+    }
+
+    /* no figures of the current epochs read yet: no family without them */
+    if (!any) {
+        return;
+    }
 
     ngx_http_abtest_metrics_family(m, "abtest_exposed_devices", "gauge",
                                    "Devices exposed in the group, "

@@ -24,6 +24,7 @@ use ABTest::Json qw(json_body_check approx);
 use ABTest::Metrics qw(parse_exposition sample_key promtool_check);
 use ABTest::Stats qw(srm);
 use ABTest::Nginx qw(mount_tmpfs unmount fill_fs wait_for);
+use ABTest::Pg;
 use File::Temp qw(tempdir);
 use IO::Select;
 use IO::Socket::INET;
@@ -397,11 +398,34 @@ our $NoDisk;
 # before File::Temp removes $Tmp (END blocks run last defined first)
 END { unmount($Disk) }
 
+# "--- store": a PostgreSQL cluster of the file's own (port + 7, made
+# for the first such block) and a fresh database "metrics"; $NoStore says
+# why there is none (not root, no server)
+our ($Pg, $NoStore);
+
+
 add_block_preprocessor(sub {
     my $block = shift;
 
     if (defined $block->disk) {
         $NoDisk = mount_tmpfs($Disk, 'size=256k');
+    }
+
+    if (defined $block->store && !defined $NoStore) {
+        $NoStore = ABTest::Pg::unavailable();
+        if (!$NoStore) {
+            $Pg = ABTest::Pg->new(port => ABTest::Json::port() + 7);
+            $Pg->start;
+            $Pg->create_db('metrics');
+        }
+    }
+
+    # "%CONNINFO%" in the configuration: the store's, once it is made
+    if (defined $block->store) {
+        my $conninfo = $Pg ? $Pg->conninfo('metrics')
+                           : 'host=127.0.0.1 port=1 dbname=none';
+        $block->set_value('http_config',
+                          $block->http_config =~ s/%CONNINFO%/$conninfo/gr);
     }
 
     $block->set_value('http_config', $HttpConfig)
@@ -689,3 +713,64 @@ GET /metrics
 --- error_log
 cannot write the events log
 is written again
+
+
+
+=== TEST 9: with a store: connected, caught up, its version as PostgreSQL has it (moving with an update), when it was read, the fleet's figures stale (no events' tables); PostgreSQL stopped: disconnected
+--- store
+--- http_config eval
+(my $c = $::HttpConfig)
+    =~ s{abtest_zone zone=abtest:1m;}
+        {abtest_zone zone=abtest:1m;
+    abtest_store "%CONNINFO%" node=web1 timeout=1s poll=1s;};
+$c
+--- request
+GET /metrics
+--- metrics eval
+{ 'abtest_store_connected{}' => sub {
+    return '' if $::NoStore && Test::More::diag("skipped: $::NoStore");
+    my $metric = sub {
+        my ($status, $body) = ABTest::Json::http(GET => '/metrics');
+        my ($s, $types, $problems) = ABTest::Metrics::parse_exposition($body);
+        return @$problems ? "@$problems" : $s->{$_[0]};
+    };
+    # the schema is the server's to make: none before its first connection
+    my $version = sub {
+        return -2 if !$::Pg->value('metrics', q{SELECT count(*) FROM pg_class
+                                   WHERE relname = 'abtest_experiments'});
+        return $::Pg->value('metrics',
+                            'SELECT max(version) FROM abtest_experiments');
+    };
+
+    ABTest::Nginx::wait_for(sub {
+        ($metric->('abtest_store_connected{}') // 0) == 1
+        && ($metric->('abtest_store_ready{}') // 0) == 1
+        && ($metric->('abtest_store_version{}') // -1) == $version->()
+    }, 10) or return 'not connected, ready and at version ' . $version->()
+                     . ': at ' . ($metric->('abtest_store_version{}') // '-');
+
+    my $read = $metric->('abtest_store_last_read_timestamp_seconds{}') // 0;
+    return "last read at $read, not now" if abs($read - Time::HiRes::time()) > 30;
+    my $stale = $metric->('abtest_store_figures_stale{}') // '-';
+    return "the figures' stale is $stale, not 1" if $stale ne '1';
+    my $devices = $metric->('abtest_exposed_devices{experiment="three_way",group="X"}');
+    return "devices without figures: $devices" if defined $devices;
+
+    my ($status, $body) = ABTest::Json::http('POST',
+        '/api/experiments/update', '{"name": "three_way", "state": "inactive"}',
+        'Content-Type: application/json');
+    return "the update answered $status $body" if $status != 200;
+    my $after = $version->();
+    ABTest::Nginx::wait_for(sub {
+        ($metric->('abtest_store_version{}') // -1) == $after
+    }, 5) or return "the store's version $after not in the metrics";
+
+    $::Pg->stop;
+    ABTest::Nginx::wait_for(sub {
+        ($metric->('abtest_store_connected{}') // 1) == 0
+    }, 10) or return 'still connected with PostgreSQL stopped';
+    return '';
+  } }
+--- no_error_log
+[alert]
+[emerg]
