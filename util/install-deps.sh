@@ -46,7 +46,7 @@ for what in "$@"; do
         # make deb: Debian's way of building nginx modules (nginx-dev's
         # dh-sequence-nginx, debhelper), the module's libraries, lintian;
         # util/test-deb.sh: debootstrap for a clean Debian root
-        pkgs="$pkgs nginx nginx-dev debhelper dpkg-dev fakeroot lintian
+        pkgs="$pkgs nginx nginx-dev build-essential debhelper dpkg-dev lintian
               libssl-dev libyajl-dev libpq-dev debootstrap"
         ;;
     *)       echo "install-deps.sh: unknown set \"$what\"" >&2; exit 2 ;;
