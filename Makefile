@@ -9,6 +9,8 @@
 #                     (127.0.0.1:5001-5003), a load balancer on :5000
 #   make bench   run the benchmarks (bench/README.md)
 #   make bench-fleet   only the fleet's: a write's propagation (bench/fleet.sh)
+#   make bench-ship    only the shipper's: events into PostgreSQL by rsyslog
+#                      (bench/ship.sh)
 #   make simulate N=1000 [ARGS=--http]   simulate visits of the demo
 #   make deb     the Debian package build/libnginx-mod-http-abtest_*.deb
 #   make test-deb   the package installed into a clean Debian root
@@ -19,7 +21,7 @@ MODULE  = build/ngx_http_abtest_module.so
 SOURCES = config ngx_http_abtest_module.c $(wildcard src/*.c src/*.h)
 
 .PHONY: all deps test test-sanitize fuzz demo fleet-demo bench bench-fleet \
-        style clean simulate deb test-deb
+        bench-ship style clean simulate deb test-deb
 
 N ?= 1000
 FUZZ_SECONDS ?= 60
@@ -73,11 +75,14 @@ fleet-demo: all
 simulate: all
 	util/simulate.sh -n $(N) $(ARGS)
 
+# the side-by-side table last (bench/side-by-side.pl): bare, the module,
+# userid + split_clients and the OpenResty peer, from run.sh and events.sh
 bench: all
 	@util/install-deps.sh bench
 	bench/run.sh
 	bench/events.sh
 	bench/fleet.sh
+	@bench/side-by-side.pl bench/results | tee bench/results/side-by-side.md
 
 bench-fleet: all
 	@util/install-deps.sh bench
@@ -92,6 +97,10 @@ deb:
 # root, Debian's nginx started there with the Synopsis (needs root)
 test-deb: deb
 	util/test-deb.sh
+
+bench-ship: all
+	@util/install-deps.sh bench
+	bench/ship.sh
 
 style:
 	util/style-check.sh

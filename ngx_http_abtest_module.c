@@ -244,6 +244,7 @@ ngx_http_abtest_init_main_conf(ngx_conf_t *cf, void *conf)
 
     if ((amcf->experiments.nelts
          && ngx_http_abtest_hash_init_conf(cf, amcf) != NGX_OK)
+        || ngx_http_abtest_add_group_variables(cf, amcf) != NGX_OK
         || ngx_http_abtest_shm_prepare(cf, amcf) != NGX_OK)
     {
         return NGX_CONF_ERROR;

@@ -5,15 +5,19 @@
 #   events           abtest_api events, a line per event in the events log,
 #                    written at the end of each event loop pass
 #   events-buffered  the same with abtest_events_log ... buffer=256k flush=1s
+#   openresty-events the same job in Lua (bench/openresty/, a peer): cjson,
+#                    a shared dict, a stdio-buffered log file
 #
 # Each request is one 200-byte seed event (bench/post.lua), a new device
-# every time.  wrk in alternating rounds (ROUNDS, DURATION seconds), then
+# every time.  wrk (ROUNDS rounds, DURATION seconds a run): every run of
+# a kind between two runs of bare-post, the kinds in another order every
+# round; then
 # an exact count: COUNT events per server (bench/post-count.lua), whose
 # 200 answers must equal the events in the ring, the log and the
 # statistics;
 # then callgrind instructions per request.
 # Results: bench/results/events.md.  Everything listens on 127.0.0.1:
-# PORT..PORT+2 (the servers), PORT+8 (callgrind's).
+# PORT..PORT+3 (the servers), PORT+8 (callgrind's).
 
 set -euo pipefail
 
@@ -26,13 +30,17 @@ PORT=${PORT:-18095}
 
 . "$top/bench/lib.sh"
 
-# conf NAME PORT LOG-PARAMETERS ("-": a bare server)
+# conf NAME PORT LOG-PARAMETERS ("-": a bare server, "lua": the peer)
 conf() {
     local name=$1 port=$2 log=$3
     local d=$work/$name
     mkdir -p "$d/logs"
     {
-        [ "$log" = - ] || echo "load_module $so;"
+        case $log in
+        -) ;;
+        lua) openresty_modules ;;
+        *) echo "load_module $so;" ;;
+        esac
         echo "worker_processes 1;"
         echo "worker_cpu_affinity 10;"
         echo "pid $d/nginx.pid;"
@@ -45,6 +53,18 @@ conf() {
             echo "    server {"
             echo "        listen 127.0.0.1:$port;"
             echo "        location / { return 200 '{\"status\":\"ok\"}\n'; }"
+            echo "    }"
+        elif [ "$log" = lua ]; then
+            echo "    lua_shared_dict abtest_events 64m;"
+            openresty_http "$d/logs/events.log"
+            echo "    server {"
+            echo "        listen 127.0.0.1:$port;"
+            echo "        location = /events {"
+            echo "            content_by_lua_block {"
+            echo "                require(\"abtest_peer\").events(\"abtest_events\", 100000)"
+            echo "            }"
+            echo "        }"
+            echo "        location = /noop { return 204; }"
             echo "    }"
         else
             echo "    abtest_zone zone=abtest:64m events=100000;"
@@ -83,29 +103,48 @@ stop() {
 conf bare-post "$PORT" -
 conf events $((PORT + 1)) ''
 conf events-buffered $((PORT + 2)) 'buffer=256k flush=1s'
+conf openresty-events $((PORT + 3)) lua
 
 declare -A url=( [bare-post]=http://127.0.0.1:$PORT/events
                  [events]=http://127.0.0.1:$((PORT + 1))/events
-                 [events-buffered]=http://127.0.0.1:$((PORT + 2))/events )
-kinds=(bare-post events events-buffered)
+                 [events-buffered]=http://127.0.0.1:$((PORT + 2))/events
+                 [openresty-events]=http://127.0.0.1:$((PORT + 3))/events )
+kinds=(bare-post events events-buffered openresty-events)
 
 for k in "${kinds[@]}"; do start "$k"; done
 sleep 0.5
 
-echo "warm-up"
+# ROUNDS=0: callgrind only
+[ "$ROUNDS" = 0 ] || echo "warm-up"
 for k in "${kinds[@]}"; do
+    [ "$ROUNDS" = 0 ] && break
     taskset -c 0 wrk -t1 -c32 -d1s -s "$top/bench/post.lua" "${url[$k]}" \
         > /dev/null
 done
 
+# the runs in order, one line each: the kind, its wrk output
+sequence=$out/sequence-events.txt
+: > "$sequence"
+rm -f "$out"/wrk-ev-*.txt
+run=0
+
+run_wrk() {   # kind
+    run=$((run + 1))
+    taskset -c 0 wrk -t1 -c32 -d"${DURATION}s" --latency \
+        -s "$top/bench/post.lua" "${url[$1]}" > "$out/wrk-ev-$run.txt"
+    echo "$1 wrk-ev-$run.txt" >> "$sequence"
+}
+
+others=("${kinds[@]:1}")
+n=${#others[@]}
 for round in $(seq 1 "$ROUNDS"); do
     echo "round $round/$ROUNDS"
-    for k in "${kinds[@]}"; do
-        taskset -c 0 wrk -t1 -c32 -d"${DURATION}s" --latency \
-            -s "$top/bench/post.lua" "${url[$k]}" \
-            > "$out/wrk-$k-$round.txt"
+    for j in $(seq 0 $((n - 1))); do
+        [ "$ROUNDS" = 0 ] || run_wrk bare-post
+        run_wrk "${others[$(( (j + round - 1) % n ))]}"
     done
 done
+[ "$ROUNDS" = 0 ] || run_wrk bare-post
 
 for k in "${kinds[@]}"; do stop "$k"; done
 
@@ -141,8 +180,11 @@ count() {   # kind
     echo "| $k | $ok | $refused | $stored | $logged | $counted |"
 }
 
-echo "exact count"
-counts=$(for k in events events-buffered; do count "$k"; done)
+counts=
+if [ "$ROUNDS" != 0 ]; then
+    echo "exact count"
+    counts=$(for k in events events-buffered; do count "$k"; done)
+fi
 
 # callgrind: instructions per request (bench/lib.sh)
 cg() {   # kind
@@ -163,11 +205,18 @@ cg() {   # kind
         -H 'Content-Type: application/json' --data-binary @"$d/body.json" \
         || exit 1
 
-    if [ "$k" = events ]; then
+    case $k in
+    events)
         callgrind_annotate --inclusive=yes "$d/cg.2" 2>/dev/null \
             | grep -E 'ngx_http_abtest|yajl|EVP_|ngx_write_fd|ngx_shmtx' \
             | awk 'NR <= 16' > "$out/callgrind-events.txt"
-    fi
+        ;;
+    openresty-events)
+        callgrind_annotate --inclusive=yes "$d/cg.2" 2>/dev/null \
+            | grep -E 'ngx_http_lua|lj_|EVP_|cjson' \
+            | awk 'NR <= 16' > "$out/callgrind-openresty-events.txt"
+        ;;
+    esac
 }
 
 echo "callgrind"
@@ -175,10 +224,14 @@ declare -A ir
 for k in "${kinds[@]}"; do ir[$k]=$(cg "$k"); done
 
 {
-    perl "$top/bench/summarize.pl" "$out" "$ROUNDS" "${kinds[@]}" \
-        -- "${ir[bare-post]}" "${ir[events]}" "${ir[events-buffered]}"
-    echo
-    echo "| kind | 200 answers | refused | in the ring | log lines | counted in stats |"
-    echo "|---|---|---|---|---|---|"
-    echo "$counts"
+    perl "$top/bench/summarize.pl" --sequence "$sequence" \
+        --tsv "$out/events.tsv" "$out" "$ROUNDS" "${kinds[@]}" \
+        -- "${ir[bare-post]}" "${ir[events]}" "${ir[events-buffered]}" \
+        "${ir[openresty-events]}"
+    if [ -n "$counts" ]; then
+        echo
+        echo "| kind | 200 answers | refused | in the ring | log lines | counted in stats |"
+        echo "|---|---|---|---|---|---|"
+        echo "$counts"
+    fi
 } | tee "$out/events.md"

@@ -2,7 +2,11 @@
 #
 # Checks that the module is built, makes "out" (results) and "work" (a
 # temporary directory for the servers, removed at exit with every nginx
-# and valgrind left running: their pids go in "pids").
+# and valgrind left running: their pids go in "pids").  SO=path runs
+# another build of the module (an A/B of two builds); CG_OPTS adds
+# valgrind options (CG_OPTS=--dump-instr=yes for callgrind_annotate's
+# per-instruction view, as in bench/README.md); CG_KEEP=1 keeps each
+# kind's callgrind output in results/callgrind-KIND.out.
 #
 #   cg_per_request DIR PROBE-URL URL-PREFIX REQUESTS [curl options]
 #
@@ -20,7 +24,8 @@
 # same over the unix socket, no password) and "pg_bin" (the server's
 # programs).
 
-so=$top/build/ngx_http_abtest_module.so
+so=${SO:-$top/build/ngx_http_abtest_module.so}
+CG_OPTS=${CG_OPTS:-}
 out=$top/bench/results
 
 [ -f "$so" ] || { echo "bench: build the module first (make)" >&2; exit 1; }
@@ -48,7 +53,8 @@ cg_per_request() {
     shift 4
 
     for n in 1 2; do
-        valgrind --tool=callgrind --callgrind-out-file="$d/cg.$n" \
+        # shellcheck disable=SC2086
+        valgrind --tool=callgrind --callgrind-out-file="$d/cg.$n" $CG_OPTS \
             /usr/sbin/nginx -p "$d/" -c "$d/nginx.conf" -e stderr \
             2> "$d/valgrind.$n.log" &
         vg=$!
@@ -75,6 +81,12 @@ cg_per_request() {
         return 1
     fi
 
+    # CG_KEEP=1: both runs stay, for callgrind_annotate and cg-diff.pl
+    if [ "${CG_KEEP:-0}" != 0 ]; then
+        cp "$d/cg.1" "$out/callgrind-${d##*/cg-}.1.out"
+        cp "$d/cg.2" "$out/callgrind-${d##*/cg-}.out"
+    fi
+
     total1=$(grep -m1 '^summary:' "$d/cg.1" | awk '{print $2}')
     total2=$(grep -m1 '^summary:' "$d/cg.2" | awk '{print $2}')
     echo $(( (total2 - total1) / requests ))
@@ -87,4 +99,20 @@ pg_start() {
     pg_conninfo=$("$top/util/pg-cluster.sh" conninfo "$pg_dir")
     pg_socket=$("$top/util/pg-cluster.sh" conninfo "$pg_dir" socket)
     pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+}
+
+
+# The OpenResty peer (bench/openresty/abtest_peer.lua): Debian's lua
+# module and the NDK it needs, never this module.
+openresty_modules() {
+    echo "load_module /usr/lib/nginx/modules/ndk_http_module.so;"
+    echo "load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;"
+}
+
+# its http-level lines; an events log's path, if any, opened by the master
+openresty_http() {
+    local log=${1:+\"$1\"}
+    echo "    lua_package_path \"$top/bench/openresty/?.lua;;\";"
+    echo "    init_by_lua_block { require(\"abtest_peer\").init($log) }"
+    echo "    init_worker_by_lua_block { require(\"abtest_peer\").init_worker() }"
 }

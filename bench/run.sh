@@ -10,7 +10,12 @@
 #   abtest-zone-returning   shared memory), new and returning devices
 #   abtest-store-new        the same with abtest_store too, on a running
 #   abtest-store-returning  PostgreSQL (STORE=0 leaves these two out)
+#   abtest-lazy-new         20 experiments declared, only $ab_group used
+#   openresty-new           the same job in Lua (bench/openresty/, a peer:
+#   openresty-returning     it loads the lua module, not this one)
 #
+# KINDS="abtest-new userid-new" runs only those (and bare); ROUNDS=0 only
+# callgrind.
 # wrk on 127.0.0.1 (ROUNDS rounds, DURATION seconds a run): every run of
 # a kind lies between two runs of bare, the kinds in another order every
 # round; then user-space instructions per request under callgrind.
@@ -25,19 +30,24 @@ DURATION=${DURATION:-5}
 CG_REQUESTS=${CG_REQUESTS:-20000}
 PORT=${PORT:-18090}
 STORE=${STORE:-1}
+KINDS=${KINDS:-}
 
 . "$top/bench/lib.sh"
 
 device_cookie='Cookie: device_id=9b810e76-6ec9-4286-a3ca-828dd5f4b3b2'
 userid_cookie='Cookie: device_id=fwAAAWsC90M3znIcAwMDAg=='
 
-# conf NAME PORT MODE (bare, userid, abtest, zone, store)
+# conf NAME PORT MODE (bare, userid, abtest, zone, store, lazy, openresty)
 conf() {
     local name=$1 port=$2 mode=$3
     local d=$work/$name
     mkdir -p "$d/logs"
     {
-        [ "$mode" = bare ] || [ "$mode" = userid ] || echo "load_module $so;"
+        case $mode in
+        bare|userid) ;;
+        openresty) openresty_modules ;;
+        *) echo "load_module $so;" ;;
+        esac
         cat <<EOF
 worker_processes 1;
 worker_cpu_affinity 10;
@@ -81,6 +91,39 @@ EOF
     }
 EOF
             ;;
+        lazy)
+            # assignment is lazy: only $ab_group's experiment is hashed
+            for i in $(seq 1 19); do
+                echo "    abtest_experiment experiment_$i {"
+                echo "        group A 50; group B 50; fallback A;"
+                echo "    }"
+            done
+            cat <<'EOF'
+    abtest_experiment homepage_button_test {
+        group A 50; group B 50; fallback A;
+    }
+    server {
+        listen 127.0.0.1:PORT;
+        abtest on;
+        abtest_use homepage_button_test;
+        location / {
+            add_header X-AB-Group $ab_group;
+            return 200 "ok $ab_group\n";
+        }
+    }
+EOF
+            ;;
+        openresty)
+            openresty_http
+            cat <<'EOF'
+    server {
+        listen 127.0.0.1:PORT;
+        location / {
+            content_by_lua_block { require("abtest_peer").assign() }
+        }
+    }
+EOF
+            ;;
         userid)
             cat <<'EOF'
     userid         on;
@@ -107,13 +150,35 @@ EOF
     } | sed "s/PORT/$port/" > "$d/nginx.conf"
 }
 
-servers=(bare abtest userid zone)
 kinds=(abtest-new abtest-returning userid-new userid-returning
+       openresty-new openresty-returning abtest-lazy-new
        abtest-zone-new abtest-zone-returning)
-if [ "$STORE" = 1 ]; then
+[ "$STORE" = 1 ] && kinds+=(abtest-store-new abtest-store-returning)
+if [ -n "$KINDS" ]; then
+    read -r -a kinds <<< "$KINDS"
+fi
+
+# a kind's server and request header
+server_of() {
+    case $1 in
+    bare) echo bare ;;
+    abtest-zone-*) echo zone ;;
+    abtest-store-*) echo store ;;
+    abtest-lazy-*) echo lazy ;;
+    abtest-*) echo abtest ;;
+    userid-*) echo userid ;;
+    openresty-*) echo openresty ;;
+    *) echo "bench: unknown kind $1" >&2; exit 2 ;;
+    esac
+}
+
+servers=(bare)
+for k in "${kinds[@]}"; do
+    s=$(server_of "$k")
+    [[ " ${servers[*]} " = *" $s "* ]] || servers+=("$s")
+done
+if [[ " ${servers[*]} " = *" store "* ]]; then
     pg_start $((PORT + 9))
-    servers+=(store)
-    kinds+=(abtest-store-new abtest-store-returning)
 fi
 
 declare -A url
@@ -129,20 +194,9 @@ for s in "${servers[@]}"; do
 done
 sleep 0.5
 
-# a kind's server and request header
-server_of() {
-    case $1 in
-    bare) echo bare ;;
-    abtest-zone-*) echo zone ;;
-    abtest-store-*) echo store ;;
-    abtest-*) echo abtest ;;
-    userid-*) echo userid ;;
-    esac
-}
-
 header_of() {
     case $1 in
-    abtest-*returning) echo "$device_cookie" ;;
+    abtest-*returning|openresty-returning) echo "$device_cookie" ;;
     userid-returning) echo "$userid_cookie" ;;
     esac
 }
@@ -166,8 +220,9 @@ run_wrk() {   # kind
 # an earlier run's outputs would be read as this one's
 rm -f "$out"/wrk-*.txt
 
-echo "warm-up"
+[ "$ROUNDS" = 0 ] || echo "warm-up"
 for s in "${servers[@]}"; do
+    [ "$ROUNDS" = 0 ] && break
     taskset -c 0 wrk -t1 -c32 -d1s "${url[$s]}" > /dev/null
 done
 
@@ -179,7 +234,7 @@ for round in $(seq 1 "$ROUNDS"); do
         run_wrk "${kinds[$(( (j + round - 1) % n ))]}"
     done
 done
-run_wrk bare
+[ "$ROUNDS" = 0 ] || run_wrk bare
 
 # callgrind: instructions per request (bench/lib.sh), the kind's server
 # alone in the foreground on PORT+8
@@ -201,10 +256,15 @@ cg() {   # kind
         "$CG_REQUESTS" "${hdr[@]}" || exit 1
 
     case $kind in
-    abtest-new|abtest-returning)
+    abtest-new|abtest-returning|abtest-lazy-new)
         callgrind_annotate --inclusive=yes "$d/cg.2" 2>/dev/null \
             | grep -E 'ngx_http_abtest|EVP_|SHA256|RAND_|ngx_http_parse' \
-            | awk 'NR <= 12' > "$out/callgrind-$kind.txt"
+            | awk 'NR <= 16' > "$out/callgrind-$kind.txt"
+        ;;
+    openresty-*)
+        callgrind_annotate --inclusive=yes "$d/cg.2" 2>/dev/null \
+            | grep -E 'ngx_http_lua|lj_|EVP_|RAND_' \
+            | awk 'NR <= 16' > "$out/callgrind-$kind.txt"
         ;;
     abtest-store-*)
         # the instructions run from the store's entry points (its timers
@@ -247,13 +307,18 @@ irs=()
 for k in "${all[@]}"; do irs+=("${ir[$k]}"); done
 
 pairs=()
-[ "$STORE" = 1 ] && pairs=(--pair abtest-store-new=abtest-zone-new
-                          --pair abtest-store-returning=abtest-zone-returning)
+for k in abtest-store-new abtest-store-returning; do
+    if [[ " ${kinds[*]} " = *" $k "* ]] \
+       && [[ " ${kinds[*]} " = *" ${k/store/zone} "* ]]
+    then
+        pairs+=(--pair "$k=${k/store/zone}")
+    fi
+done
 
 {
     perl "$top/bench/summarize.pl" --sequence "$sequence" "${pairs[@]}" \
-        "$out" "$ROUNDS" "${all[@]}" -- "${irs[@]}"
-    if [ "$STORE" = 1 ]; then
+        --tsv "$out/run.tsv" "$out" "$ROUNDS" "${all[@]}" -- "${irs[@]}"
+    if [[ " ${servers[*]} " = *" store "* ]]; then
         for k in abtest-store-new abtest-store-returning; do
             echo
             echo "$k, the store's own code under callgrind:"

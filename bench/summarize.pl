@@ -1,8 +1,8 @@
 #!/usr/bin/perl
 # bench/summarize.pl RESULTS_DIR ROUNDS IR_BARE IR_AB_NEW IR_AB_RET IR_UID_NEW IR_UID_RET
 # bench/summarize.pl RESULTS_DIR ROUNDS KIND... -- IR...
-# bench/summarize.pl --sequence FILE [--pair KIND=OTHER]... RESULTS_DIR
-#                    ROUNDS KIND... -- IR...
+# bench/summarize.pl --sequence FILE [--pair KIND=OTHER]... [--tsv FILE]
+#                    RESULTS_DIR ROUNDS KIND... -- IR...
 # Medians of the wrk rounds, ratios against the first kind (the bare
 # server), callgrind table.
 #
@@ -13,17 +13,21 @@
 # another kind between two of the first, and a run's ratio is against
 # the mean of those two.  --pair KIND=OTHER adds a table of KIND against
 # OTHER (the same server with one thing more): their ratios and the
-# instructions KIND adds.
+# instructions KIND adds.  --tsv FILE also writes, a line per kind and
+# tab-separated: the kind, its median ratio, the ratios' min and max, its
+# median req/s and its instructions per request (bench/side-by-side.pl).
 
 use strict;
 use warnings;
 
 # the options come first (not Getopt::Long: "--" is an argument here)
-my ($sequence, @pairs);
-while (@ARGV && $ARGV[0] =~ /^--(sequence|pair)$/) {
+my ($sequence, @pairs, $tsv);
+while (@ARGV && $ARGV[0] =~ /^--(sequence|pair|tsv)$/) {
     my ($opt, $v) = splice @ARGV, 0, 2;
     die "$0: $opt needs a value\n" if !defined $v;
-    if ($opt eq '--sequence') { $sequence = $v } else { push @pairs, $v }
+    if ($opt eq '--sequence') { $sequence = $v }
+    elsif ($opt eq '--tsv') { $tsv = $v }
+    else { push @pairs, $v }
 }
 
 my ($dir, $rounds, @args) = @ARGV;
@@ -101,7 +105,7 @@ if (defined $sequence) {
         push @{ $ratio{$bare} }, $runs[$b[$j]][1]
             / (($runs[$b[$j - 1]][1] + $runs[$b[$j + 1]][1]) / 2);
     }
-    $ratio{$bare} ||= [1];
+    $ratio{$bare} ||= [1] if @runs;
 
 } else {
     for my $k (@kinds) {
@@ -116,10 +120,13 @@ if (defined $sequence) {
 my $against = defined $sequence
               ? "ratio vs $bare (its neighbours)" : "paired ratio vs $bare";
 
-print "| kind | median req/s | min-max req/s | $against | ratio min-max | p50 µs | p99 µs |\n";
-print "|---|---|---|---|---|---|---|\n";
+# ROUNDS=0: callgrind only
+my $have_wrk = grep { $rps{$_} } @kinds;
 
-for my $k (@kinds) {
+print "| kind | median req/s | min-max req/s | $against | ratio min-max | p50 µs | p99 µs |\n"
+    . "|---|---|---|---|---|---|---|\n" if $have_wrk;
+
+for my $k ($have_wrk ? @kinds : ()) {
     my @s = sort { $a <=> $b } @{ $rps{$k} };
     my @r = sort { $a <=> $b } @{ $ratio{$k} };
     printf "| %s | %.0f | %.0f-%.0f | %.3f | %.3f-%.3f | %.0f | %.0f |\n",
@@ -127,7 +134,8 @@ for my $k (@kinds) {
         median(@{ $p50{$k} }), median(@{ $p99{$k} });
 }
 
-print "\n| kind | instructions per request | added vs $bare |\n|---|---|---|\n";
+print "\n" if $have_wrk;
+print "| kind | instructions per request | added vs $bare |\n|---|---|---|\n";
 
 my %ir;
 for my $i (0 .. $#kinds) {
@@ -147,6 +155,16 @@ if (@pairs) {
             $k, $o, $rk, $ro, $rk / $ro, $ir{$k}, $ir{$o},
             $ir{$k} - $ir{$o};
     }
+}
+
+if (defined $tsv) {
+    open my $fh, '>', $tsv or die "$tsv: $!";
+    for my $k (@kinds) {
+        my @r = sort { $a <=> $b } @{ $ratio{$k} || [0] };
+        printf $fh "%s\t%.3f\t%.3f\t%.3f\t%.0f\t%d\n", $k, median(@r),
+            $r[0], $r[-1], median(@{ $rps{$k} || [] }), $ir{$k};
+    }
+    close $fh;
 }
 
 printf "\nrounds: %d; wrk -t1 -c32, 1 worker pinned to CPU 1, wrk on CPU 0%s\n",

@@ -657,6 +657,25 @@ function report(o, exps, visits, events, stats, meta) {
 
 /* main */
 
+// With a store (abtest_store) the statistics are the fleet's, read by
+// each server every 2 s from PostgreSQL, where the shippers bring the
+// events: they are waited for until read well after the last visit
+// (at most 15 s), so that the report compares like with like.
+async function fleetStats(api, visitsEnd) {
+    const deadline = Date.now() + 15000;
+    for (;;) {
+        const stats = await api.json('GET', '/api/stats');
+        const fleet = Object.values(stats).filter((e) => e.source === 'store');
+        if (!fleet.length || Date.now() > deadline
+            || fleet.every((e) => !e.stale && e.as_of
+                                  && Date.parse(e.as_of) > visitsEnd + 2500)) {
+            return stats;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+}
+
+
 async function main() {
     const o = parseArgs(process.argv.slice(2));
     const api = makeClient(o.base, o.http ? o.concurrency + 4 : 8);
@@ -710,7 +729,7 @@ async function main() {
 
     const { events, lost } = await tail.finish();
     const after = await api.json('GET', '/api/experiments');
-    const stats = await api.json('GET', '/api/stats');
+    const stats = await fleetStats(api, Date.now());
     api.agent.destroy();
 
     const changed = JSON.stringify(Object.keys(after).map((k) =>

@@ -230,155 +230,172 @@ DECLARE
     now_conv boolean;
 BEGIN
     -- one block (a subtransaction) per line: the cast, the checks and
-    -- every write are undone together when anything fails
-    BEGIN
-        j := line::jsonb;
+    -- every write are undone together when anything fails.  A deadlock
+    -- cannot happen between shippers that commit each line (the locks
+    -- are taken in one order), but can with a batch holding the locks
+    -- of many lines (COPY, a batching shipper): the line is tried again
+    -- (its own locks are given back with the block), then kept aside
+    FOR attempt IN 1 .. 3 LOOP
+        BEGIN
+            j := line::jsonb;
 
-        problem := abtest_event_problem(j);
-        IF problem IS NOT NULL THEN
-            INSERT INTO abtest_rejected (line, reason)
-                VALUES (line, problem);
-            RETURN 'rejected';
-        END IF;
+            problem := abtest_event_problem(j);
+            IF problem IS NOT NULL THEN
+                INSERT INTO abtest_rejected (line, reason)
+                    VALUES (line, problem);
+                RETURN 'rejected';
+            END IF;
 
-        v_node := j->>'node';
-        v_dev := coalesce(j->>'deviceId', j->>'device_id');
+            v_node := j->>'node';
+            v_dev := coalesce(j->>'deviceId', j->>'device_id');
 
-        INSERT INTO abtest_events (node, id, received, device, event, line)
-            VALUES (v_node, (j->>'id')::bigint,
-                    (j->>'received')::timestamptz, v_dev, j->>'event', j)
-            ON CONFLICT DO NOTHING;
-        IF NOT FOUND THEN
-            RETURN 'duplicate';
-        END IF;
-
-        v_ms := (extract(epoch FROM (j->>'received')::timestamptz)
-                 * 1000)::bigint;
-
-        -- the node's row is rewritten when its newest event moves, or a
-        -- second after the last time: not by every event
-        INSERT INTO abtest_nodes AS n VALUES (v_node,
-                (j->>'received')::timestamptz, clock_timestamp(),
-                clock_timestamp())
-            ON CONFLICT (node) DO UPDATE SET
-                last_stored_at = EXCLUDED.last_stored_at,
-                newest_stored_at = CASE
-                    WHEN EXCLUDED.newest_received > n.newest_received
-                    THEN EXCLUDED.newest_stored_at
-                    ELSE n.newest_stored_at END,
-                newest_received = greatest(n.newest_received,
-                                           EXCLUDED.newest_received)
-            WHERE EXCLUDED.newest_received > n.newest_received
-               OR n.last_stored_at
-                  < EXCLUDED.last_stored_at - interval '1 second';
-
-        -- jsonb_each gives the keys in one order for every line: the
-        -- order the locks are taken in
-        FOR exp, c IN SELECT key, value
-                      FROM jsonb_each(coalesce(j->'counted', '{}'))
-        LOOP
-            grp := c->>'group';
-            gens := c->>'groups';
-            st := (c->>'start')::bigint;
-            role := c->>'role';
-
-            SELECT * INTO d FROM abtest_devices
-                WHERE experiment = exp AND groups = gens AND start_ms = st
-                      AND device = v_dev
-                FOR UPDATE;
-
+            INSERT INTO abtest_events (node, id, received, device, event, line)
+                VALUES (v_node, (j->>'id')::bigint,
+                        (j->>'received')::timestamptz, v_dev, j->>'event', j)
+                ON CONFLICT DO NOTHING;
             IF NOT FOUND THEN
-                INSERT INTO abtest_devices VALUES (exp, gens, st, v_dev,
-                        grp, false,
-                        CASE WHEN role = 'exposure' THEN v_ms END,
-                        CASE WHEN role = 'goal' THEN v_ms END)
-                    ON CONFLICT DO NOTHING;
-                IF FOUND THEN
-                    -- a new device: exposed by an exposure, never
-                    -- converted by its first event alone
-                    d.group_name := grp;
-                    d.multiple := false;
-                    d.first_exposure_ms := NULL;
-                    d.last_goal_ms := NULL;
-                    new_mult := false;
-                    new_exp := CASE WHEN role = 'exposure' THEN v_ms END;
-                    new_goal := CASE WHEN role = 'goal' THEN v_ms END;
-                ELSE
-                    -- another shipper made it meanwhile: wait for it
-                    SELECT * INTO d FROM abtest_devices
-                        WHERE experiment = exp AND groups = gens
-                              AND start_ms = st AND device = v_dev
-                        FOR UPDATE;
-                END IF;
+                RETURN 'duplicate';
             END IF;
 
-            IF d.experiment IS NOT NULL THEN
-                -- an existing device: both times move one way only
-                new_mult := d.multiple OR d.group_name <> grp;
-                new_exp := d.first_exposure_ms;
-                new_goal := d.last_goal_ms;
-                IF role = 'exposure' THEN
-                    new_exp := least(new_exp, v_ms);
-                ELSIF role = 'goal' THEN
-                    new_goal := greatest(new_goal, v_ms);
+            v_ms := (extract(epoch FROM (j->>'received')::timestamptz)
+                     * 1000)::bigint;
+
+            -- the node's row is rewritten when its newest event moves, or a
+            -- second after the last time: not by every event
+            INSERT INTO abtest_nodes AS n VALUES (v_node,
+                    (j->>'received')::timestamptz, clock_timestamp(),
+                    clock_timestamp())
+                ON CONFLICT (node) DO UPDATE SET
+                    last_stored_at = EXCLUDED.last_stored_at,
+                    newest_stored_at = CASE
+                        WHEN EXCLUDED.newest_received > n.newest_received
+                        THEN EXCLUDED.newest_stored_at
+                        ELSE n.newest_stored_at END,
+                    newest_received = greatest(n.newest_received,
+                                               EXCLUDED.newest_received)
+                WHERE EXCLUDED.newest_received > n.newest_received
+                   OR n.last_stored_at
+                      < EXCLUDED.last_stored_at - interval '1 second';
+
+            -- jsonb_each gives the keys in one order for every line: the
+            -- order the locks are taken in
+            FOR exp, c IN SELECT key, value
+                          FROM jsonb_each(coalesce(j->'counted', '{}'))
+            LOOP
+                grp := c->>'group';
+                gens := c->>'groups';
+                st := (c->>'start')::bigint;
+                role := c->>'role';
+
+                SELECT * INTO d FROM abtest_devices
+                    WHERE experiment = exp AND groups = gens AND start_ms = st
+                          AND device = v_dev
+                    FOR UPDATE;
+
+                IF NOT FOUND THEN
+                    INSERT INTO abtest_devices VALUES (exp, gens, st, v_dev,
+                            grp, false,
+                            CASE WHEN role = 'exposure' THEN v_ms END,
+                            CASE WHEN role = 'goal' THEN v_ms END)
+                        ON CONFLICT DO NOTHING;
+                    IF FOUND THEN
+                        -- a new device: exposed by an exposure, never
+                        -- converted by its first event alone
+                        d.group_name := grp;
+                        d.multiple := false;
+                        d.first_exposure_ms := NULL;
+                        d.last_goal_ms := NULL;
+                        new_mult := false;
+                        new_exp := CASE WHEN role = 'exposure' THEN v_ms END;
+                        new_goal := CASE WHEN role = 'goal' THEN v_ms END;
+                    ELSE
+                        -- another shipper made it meanwhile: wait for it
+                        SELECT * INTO d FROM abtest_devices
+                            WHERE experiment = exp AND groups = gens
+                                  AND start_ms = st AND device = v_dev
+                            FOR UPDATE;
+                    END IF;
                 END IF;
-                IF new_mult IS DISTINCT FROM d.multiple
-                   OR new_exp IS DISTINCT FROM d.first_exposure_ms
-                   OR new_goal IS DISTINCT FROM d.last_goal_ms THEN
-                    UPDATE abtest_devices SET multiple = new_mult,
-                            first_exposure_ms = new_exp,
-                            last_goal_ms = new_goal
-                        WHERE experiment = exp AND groups = gens
-                              AND start_ms = st AND device = v_dev;
+
+                IF d.experiment IS NOT NULL THEN
+                    -- an existing device: both times move one way only
+                    new_mult := d.multiple OR d.group_name <> grp;
+                    new_exp := d.first_exposure_ms;
+                    new_goal := d.last_goal_ms;
+                    IF role = 'exposure' THEN
+                        new_exp := least(new_exp, v_ms);
+                    ELSIF role = 'goal' THEN
+                        new_goal := greatest(new_goal, v_ms);
+                    END IF;
+                    IF new_mult IS DISTINCT FROM d.multiple
+                       OR new_exp IS DISTINCT FROM d.first_exposure_ms
+                       OR new_goal IS DISTINCT FROM d.last_goal_ms THEN
+                        UPDATE abtest_devices SET multiple = new_mult,
+                                first_exposure_ms = new_exp,
+                                last_goal_ms = new_goal
+                            WHERE experiment = exp AND groups = gens
+                                  AND start_ms = st AND device = v_dev;
+                    END IF;
                 END IF;
-            END IF;
 
-            INSERT INTO abtest_group_events AS e
-                    VALUES (exp, gens, st, grp, j->>'event', v_node, 1)
-                ON CONFLICT (experiment, groups, start_ms, group_name,
-                             event, node)
-                DO UPDATE SET n = e.n + 1;
-
-            -- the device's part in its group's counts, before and after
-            old_in := NOT d.multiple AND d.first_exposure_ms IS NOT NULL;
-            old_conv := old_in
-                        AND coalesce(d.last_goal_ms >= d.first_exposure_ms,
-                                     false);
-            now_in := NOT new_mult AND new_exp IS NOT NULL;
-            now_conv := now_in AND coalesce(new_goal >= new_exp, false);
-
-            IF old_in <> now_in OR old_conv <> now_conv THEN
-                INSERT INTO abtest_group_devices AS g
-                        VALUES (exp, gens, st, d.group_name, v_node,
-                                now_in::int - old_in::int,
-                                now_conv::int - old_conv::int)
+                INSERT INTO abtest_group_events AS e
+                        VALUES (exp, gens, st, grp, j->>'event', v_node, 1)
                     ON CONFLICT (experiment, groups, start_ms, group_name,
-                                 node)
-                    DO UPDATE SET exposed = g.exposed + EXCLUDED.exposed,
-                                  converted = g.converted
-                                              + EXCLUDED.converted;
-            END IF;
+                                 event, node)
+                    DO UPDATE SET n = e.n + 1;
 
-            IF new_mult AND NOT d.multiple THEN
-                INSERT INTO abtest_multiple AS m
-                        VALUES (exp, gens, st, v_node, 1)
-                    ON CONFLICT (experiment, groups, start_ms, node)
-                    DO UPDATE SET devices = m.devices + 1;
-            END IF;
+                -- the device's part in its group's counts, before and after
+                old_in := NOT d.multiple AND d.first_exposure_ms IS NOT NULL;
+                old_conv := old_in
+                            AND coalesce(d.last_goal_ms >= d.first_exposure_ms,
+                                         false);
+                now_in := NOT new_mult AND new_exp IS NOT NULL;
+                now_conv := now_in AND coalesce(new_goal >= new_exp, false);
 
-            d := NULL;
-        END LOOP;
-    EXCEPTION WHEN OTHERS THEN
-        -- everything of this line is undone: kept aside with why, so
-        -- that it can be taken again once the store is fixed
-        INSERT INTO abtest_rejected (line, reason)
-            VALUES (line, CASE WHEN j IS NULL THEN 'not JSON: ' || SQLERRM
-                          ELSE 'not stored: ' || SQLSTATE || ' ' || SQLERRM
-                          END);
-        RETURN 'rejected';
-    END;
+                IF old_in <> now_in OR old_conv <> now_conv THEN
+                    INSERT INTO abtest_group_devices AS g
+                            VALUES (exp, gens, st, d.group_name, v_node,
+                                    now_in::int - old_in::int,
+                                    now_conv::int - old_conv::int)
+                        ON CONFLICT (experiment, groups, start_ms, group_name,
+                                     node)
+                        DO UPDATE SET exposed = g.exposed + EXCLUDED.exposed,
+                                      converted = g.converted
+                                                  + EXCLUDED.converted;
+                END IF;
 
-    RETURN 'stored';
+                IF new_mult AND NOT d.multiple THEN
+                    INSERT INTO abtest_multiple AS m
+                            VALUES (exp, gens, st, v_node, 1)
+                        ON CONFLICT (experiment, groups, start_ms, node)
+                        DO UPDATE SET devices = m.devices + 1;
+                END IF;
+
+                d := NULL;
+            END LOOP;
+
+            RETURN 'stored';
+        EXCEPTION
+            WHEN deadlock_detected OR serialization_failure THEN
+                IF attempt < 3 THEN
+                    CONTINUE;
+                END IF;
+                INSERT INTO abtest_rejected (line, reason)
+                    VALUES (line, 'not stored: ' || SQLSTATE || ' '
+                                  || SQLERRM);
+                RETURN 'rejected';
+            WHEN OTHERS THEN
+                -- everything of this line is undone: kept aside with
+                -- why, so that it can be taken again once the store is
+                -- fixed
+                INSERT INTO abtest_rejected (line, reason)
+                    VALUES (line, CASE WHEN j IS NULL
+                                  THEN 'not JSON: ' || SQLERRM
+                                  ELSE 'not stored: ' || SQLSTATE || ' '
+                                       || SQLERRM END);
+                RETURN 'rejected';
+        END;
+    END LOOP;
 END
 $$;
 

@@ -100,8 +100,8 @@ ORDER BY e.groups COLLATE "C", e.group_name COLLATE "C",
 
 -- 4. Lag: per node, the newest event that reached the store (by the
 -- server's received time), its age now (what the results lag behind
--- that server, when it is sending), and how long it took to arrive;
--- the fleet's row (node NULL) is the newest of all.
+-- that server, when it is sending), and how long it took to arrive.
+-- The fleet's row (node NULL) is the newest of all.
 SELECT * FROM (
     SELECT n.node, n.newest_received, n.newest_stored_at,
            clock_timestamp() - n.newest_received AS age,

@@ -17,6 +17,18 @@ static char *ngx_http_abtest_cookie_attr_check(ngx_conf_t *cf, void *post,
     void *data);
 static ngx_int_t ngx_http_abtest_cookie_attrs(ngx_conf_t *cf,
     ngx_http_abtest_loc_conf_t *alcf);
+static u_char *ngx_http_abtest_cookie_date(u_char *p, time_t expires);
+
+
+/*
+ * The Expires date of the last second and lifetime: formatted once per
+ * second, as nginx does its own time strings, not once per response
+ */
+typedef struct {
+    time_t                     now;
+    time_t                     expires;
+    u_char                     date[sizeof("Mon, 28 Sep 1970 06:00:00 GMT")];
+} ngx_http_abtest_cookie_date_t;
 
 
 ngx_conf_bitmask_t  ngx_http_abtest_cookie_flags[] = {
@@ -27,6 +39,11 @@ ngx_conf_bitmask_t  ngx_http_abtest_cookie_flags[] = {
     { ngx_string("samesite=lax"), NGX_HTTP_ABTEST_COOKIE_SS_LAX },
     { ngx_string("samesite=none"), NGX_HTTP_ABTEST_COOKIE_SS_NONE },
     { ngx_null_string, 0 }
+};
+
+
+static ngx_http_abtest_cookie_date_t  ngx_http_abtest_cookie_date_cache = {
+    -1, -1, ""
 };
 
 
@@ -412,7 +429,7 @@ ngx_http_abtest_cookie_set(ngx_http_request_t *r,
     } else {
         /* the RFC 1123 date that Flask's cookies carry too */
         p = ngx_cpymem(p, "; Expires=", sizeof("; Expires=") - 1);
-        p = ngx_http_time(p, ngx_time() + alcf->cookie_expires);
+        p = ngx_http_abtest_cookie_date(p, alcf->cookie_expires);
         p = ngx_copy(p, alcf->cookie_max_age.data, alcf->cookie_max_age.len);
     }
 
@@ -424,4 +441,22 @@ ngx_http_abtest_cookie_set(ngx_http_request_t *r,
                    "abtest cookie: \"%V\"", &set_cookie->value);
 
     return NGX_OK;
+}
+
+
+static u_char *
+ngx_http_abtest_cookie_date(u_char *p, time_t expires)
+{
+    time_t                          now;
+    ngx_http_abtest_cookie_date_t  *c = &ngx_http_abtest_cookie_date_cache;
+
+    now = ngx_time();
+
+    if (c->now != now || c->expires != expires) {
+        (void) ngx_http_time(c->date, now + expires);
+        c->now = now;
+        c->expires = expires;
+    }
+
+    return ngx_cpymem(p, c->date, sizeof(c->date) - 1);
 }

@@ -30,6 +30,14 @@ typedef struct {
 } ngx_http_abtest_events_answer_t;
 
 
+/* as "counted" names them, by NGX_HTTP_ABTEST_ROLE_* */
+static ngx_str_t  ngx_http_abtest_role_names[] = {
+    ngx_string("exposure"),
+    ngx_string("goal"),
+    ngx_string("event")
+};
+
+
 static ngx_int_t ngx_http_abtest_events_get(ngx_http_request_t *r);
 static ngx_int_t ngx_http_abtest_events_answered(ngx_http_request_t *r,
     ngx_int_t rc, ngx_uint_t accepted);
@@ -47,6 +55,8 @@ static void ngx_http_abtest_events_count_locked(
     ngx_http_abtest_main_conf_t *amcf, ngx_http_abtest_event_t *ev);
 static void ngx_http_abtest_count_locked(ngx_http_abtest_node_t *node,
     ngx_str_t *name, ngx_uint_t group);
+static ngx_uint_t ngx_http_abtest_event_role(ngx_http_abtest_event_t *ev,
+    ngx_http_abtest_experiment_t *exp);
 
 
 /*
@@ -426,8 +436,11 @@ ngx_http_abtest_event_make(ngx_http_request_t *r,
 
     p = ngx_cpymem(p, "\"node\":", sizeof("\"node\":") - 1);
     p = ngx_http_abtest_json_quote(p, amcf->node.data, amcf->node.len);
+    ev->received = ngx_http_abtest_now_ms();
+    ev->device = f->device_id;
+
     p = ngx_cpymem(p, ",\"received\":\"", sizeof(",\"received\":\"") - 1);
-    p = ngx_http_abtest_iso_time(p, ngx_http_abtest_now_ms());
+    p = ngx_http_abtest_iso_time(p, ev->received);
     p = ngx_cpymem(p, "\",\"ts\":", sizeof("\",\"ts\":") - 1);
     p = ngx_cpymem(p, f->ts.data, f->ts.len);
     p = ngx_cpymem(p, ",\"source\":", sizeof(",\"source\":") - 1);
@@ -588,9 +601,8 @@ static u_char *
 ngx_http_abtest_events_counted_locked(ngx_http_abtest_main_conf_t *amcf,
     ngx_http_abtest_event_t *ev, u_char *p)
 {
-    ngx_str_t                     *group;
+    ngx_str_t                     *group, *role;
     ngx_uint_t                     i, first;
-    const char                    *role;
     ngx_http_abtest_node_t        *node;
     ngx_http_abtest_group_t       *groups;
     ngx_http_abtest_experiment_t  *exp;
@@ -612,29 +624,30 @@ ngx_http_abtest_events_counted_locked(ngx_http_abtest_main_conf_t *amcf,
             continue;
         }
 
-        if (ev->name.len == exp[i].exposure.len
-            && ngx_memcmp(ev->name.data, exp[i].exposure.data,
-                          ev->name.len) == 0)
-        {
-            role = "exposure";
-
-        } else if (ev->name.len == exp[i].goal.len
-                   && ngx_memcmp(ev->name.data, exp[i].goal.data,
-                                 ev->name.len) == 0)
-        {
-            role = "goal";
-
-        } else {
-            role = "event";
-        }
-
         groups = exp[i].groups.elts;
         group = &groups[ev->counted[i]].name;
 
-        p = ngx_sprintf(p, "%s\"%V\":{\"group\":\"%V\",\"groups\":\"%V\","
-                        "\"start\":%L,\"role\":\"%s\"}",
-                        first ? "" : ",", &exp[i].name, group,
-                        &exp[i].generation, node->stats_start, role);
+        /* under the lock: copies, not ngx_sprintf() */
+
+        if (!first) {
+            *p++ = ',';
+        }
+
+        *p++ = '"';
+        p = ngx_cpymem(p, exp[i].name.data, exp[i].name.len);
+        p = ngx_cpymem(p, "\":{\"group\":\"", sizeof("\":{\"group\":\"") - 1);
+        p = ngx_cpymem(p, group->data, group->len);
+        p = ngx_cpymem(p, "\",\"groups\":\"", sizeof("\",\"groups\":\"") - 1);
+        p = ngx_cpymem(p, exp[i].generation.data, exp[i].generation.len);
+        p = ngx_cpymem(p, "\",\"start\":", sizeof("\",\"start\":") - 1);
+        p = ngx_http_abtest_int64(p, node->stats_start);
+        role = &ngx_http_abtest_role_names[
+                   ngx_http_abtest_event_role(ev, &exp[i])];
+        p = ngx_cpymem(p, ",\"role\":\"", sizeof(",\"role\":\"") - 1);
+        p = ngx_cpymem(p, role->data, role->len);
+        *p++ = '"';
+        *p++ = '}';
+
         first = 0;
     }
 
@@ -645,19 +658,60 @@ ngx_http_abtest_events_counted_locked(ngx_http_abtest_main_conf_t *amcf,
 }
 
 
-/* the statistics of the experiments the event's "counted" names */
+/* an event name's part in an experiment: NGX_HTTP_ABTEST_ROLE_* */
+
+static ngx_uint_t
+ngx_http_abtest_event_role(ngx_http_abtest_event_t *ev,
+    ngx_http_abtest_experiment_t *exp)
+{
+    if (ev->name.len == exp->exposure.len
+        && ngx_memcmp(ev->name.data, exp->exposure.data, ev->name.len) == 0)
+    {
+        return NGX_HTTP_ABTEST_ROLE_EXPOSURE;
+    }
+
+    if (ev->name.len == exp->goal.len
+        && ngx_memcmp(ev->name.data, exp->goal.data, ev->name.len) == 0)
+    {
+        return NGX_HTTP_ABTEST_ROLE_GOAL;
+    }
+
+    return NGX_HTTP_ABTEST_ROLE_EVENT;
+}
+
+
+/*
+ * The statistics of the experiments the event's "counted" names: its
+ * name's counter, and its device's record (devices=N)
+ */
 
 static void
 ngx_http_abtest_events_count_locked(ngx_http_abtest_main_conf_t *amcf,
     ngx_http_abtest_event_t *ev)
 {
-    ngx_uint_t  i;
+    ngx_uint_t                     i;
+    ngx_http_abtest_node_t        *node;
+    ngx_http_abtest_zone_t        *zone;
+    ngx_http_abtest_experiment_t  *exp;
+
+    zone = amcf->zone;
+    exp = amcf->experiments.elts;
 
     for (i = 0; i < amcf->experiments.nelts; i++) {
-        if (ev->counted[i] != NGX_HTTP_ABTEST_NO_GROUP) {
-            ngx_http_abtest_count_locked(amcf->zone->nodes[i], &ev->name,
-                                         ev->counted[i]);
+        if (ev->counted[i] == NGX_HTTP_ABTEST_NO_GROUP) {
+            continue;
         }
+
+        node = zone->nodes[i];
+
+        ngx_http_abtest_count_locked(node, &ev->name, ev->counted[i]);
+
+        ngx_http_abtest_devices_count_locked(&zone->sh->devices,
+                                             zone->shpool, &node->devices,
+                                             &ev->device, ev->counted[i],
+                                             ngx_http_abtest_event_role(ev,
+                                                                   &exp[i]),
+                                             ev->received);
     }
 }
 
@@ -671,23 +725,10 @@ static void
 ngx_http_abtest_count_locked(ngx_http_abtest_node_t *node, ngx_str_t *name,
     ngx_uint_t group)
 {
-    ngx_uint_t  i;
-
     if (node->counts == NULL || group >= node->ngroups) {
         return;
     }
 
-    for (i = 0; i < node->nnames; i++) {
-        if (node->name_lens[i] == name->len
-            && ngx_memcmp(node->names[i], name->data, name->len) == 0)
-        {
-            break;
-        }
-    }
-
-    if (i == node->nnames) {
-        i = NGX_HTTP_ABTEST_EVENT_NAMES;
-    }
-
-    ngx_http_abtest_count(node, group, i)++;
+    ngx_http_abtest_count(node, group,
+                          ngx_http_abtest_node_name(node, name))++;
 }

@@ -24,6 +24,8 @@ typedef struct {
     ngx_uint_t                *counted;   /* per experiment: a group or
                                              NO_GROUP */
     size_t                     counted_room;  /* text's room for it */
+    ngx_str_t                  device;
+    int64_t                    received;  /* ms */
     ngx_str_t                  line;      /* "{"id":N,...}\n", by the ring */
 } ngx_http_abtest_event_t;
 

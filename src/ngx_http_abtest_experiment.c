@@ -24,6 +24,8 @@ static char *ngx_http_abtest_experiment_state(ngx_conf_t *cf,
     ngx_http_abtest_experiment_t *exp, ngx_str_t *value);
 static char *ngx_http_abtest_experiment_assign(ngx_conf_t *cf,
     ngx_http_abtest_experiment_t *exp, ngx_str_t *value);
+static char *ngx_http_abtest_experiment_stats(ngx_conf_t *cf,
+    ngx_http_abtest_experiment_t *exp, ngx_str_t *value);
 static char *ngx_http_abtest_experiment_events(ngx_conf_t *cf,
     ngx_http_abtest_experiment_t *exp, ngx_str_t *value, ngx_uint_t n);
 static ngx_int_t ngx_http_abtest_same_name(ngx_str_t *a, ngx_str_t *b);
@@ -213,6 +215,10 @@ ngx_http_abtest_experiment_block(ngx_conf_t *cf, ngx_command_t *cmd,
     exp->conf_state.state = NGX_CONF_UNSET_UINT;
     exp->conf_state.rollout = NGX_HTTP_ABTEST_NO_GROUP;
     exp->assign = NGX_CONF_UNSET_UINT;
+    exp->sequential = NGX_CONF_UNSET_UINT;
+    exp->sequential_tuning = NGX_CONF_UNSET_UINT;
+    exp->mde = -1;
+    exp->alpha = -1;
     exp->file = cf->conf_file->file.name.data;
     exp->line = cf->conf_file->line;
 
@@ -278,6 +284,14 @@ ngx_http_abtest_experiment_command(ngx_conf_t *cf, ngx_command_t *dummy,
         if (ngx_strcmp(value[0].data, "assign") == 0) {
             return ngx_http_abtest_experiment_assign(cf, exp, value);
         }
+
+        if (ngx_strcmp(value[0].data, "sequential") == 0
+            || ngx_strcmp(value[0].data, "sequential_tuning") == 0
+            || ngx_strcmp(value[0].data, "mde") == 0
+            || ngx_strcmp(value[0].data, "alpha") == 0)
+        {
+            return ngx_http_abtest_experiment_stats(cf, exp, value);
+        }
     }
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -336,6 +350,102 @@ ngx_http_abtest_experiment_assign(ngx_conf_t *cf,
                        &value[1]);
 
     return NGX_CONF_ERROR;
+}
+
+
+/*
+ * How the statistics compare the groups: "sequential on|off",
+ * "sequential_tuning N" (N*, the devices where the confidence sequence is
+ * tightest), "mde 10%" (relative) and "alpha 0.05".
+ */
+
+static char *
+ngx_http_abtest_experiment_stats(ngx_conf_t *cf,
+    ngx_http_abtest_experiment_t *exp, ngx_str_t *value)
+{
+    ngx_int_t  n;
+
+    if (ngx_strcmp(value[0].data, "sequential") == 0) {
+        if (exp->sequential != NGX_CONF_UNSET_UINT) {
+            return ngx_http_abtest_duplicate(cf, value);
+        }
+
+        if (ngx_strcmp(value[1].data, "on") == 0) {
+            exp->sequential = 1;
+            return NGX_CONF_OK;
+        }
+
+        if (ngx_strcmp(value[1].data, "off") == 0) {
+            exp->sequential = 0;
+            return NGX_CONF_OK;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid sequential \"%V\": use on or off",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_strcmp(value[0].data, "sequential_tuning") == 0) {
+        if (exp->sequential_tuning != NGX_CONF_UNSET_UINT) {
+            return ngx_http_abtest_duplicate(cf, value);
+        }
+
+        n = ngx_atoi(value[1].data, value[1].len);
+
+        if (n == NGX_ERROR || n == 0 || n > 1000000000) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid sequential_tuning \"%V\": use a "
+                               "whole number of devices from 1 to "
+                               "1000000000", &value[1]);
+            return NGX_CONF_ERROR;
+        }
+
+        exp->sequential_tuning = n;
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_strcmp(value[0].data, "mde") == 0) {
+        if (exp->mde >= 0) {
+            return ngx_http_abtest_duplicate(cf, value);
+        }
+
+        /* a percentage with up to 4 decimals: 100000 is 10% */
+        n = NGX_ERROR;
+
+        if (value[1].len > 1 && value[1].data[value[1].len - 1] == '%') {
+            n = ngx_atofp(value[1].data, value[1].len - 1, 4);
+        }
+
+        if (n == NGX_ERROR || n == 0 || n > 1000 * 10000) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid mde \"%V\": use a relative "
+                               "difference above 0%% and at most 1000%%, "
+                               "such as 10%%", &value[1]);
+            return NGX_CONF_ERROR;
+        }
+
+        exp->mde = (double) n / 1000000;
+        return NGX_CONF_OK;
+    }
+
+    /* alpha: up to 6 decimals, 50000 is 0.05 */
+    if (exp->alpha >= 0) {
+        return ngx_http_abtest_duplicate(cf, value);
+    }
+
+    n = ngx_atofp(value[1].data, value[1].len, 6);
+
+    if (n == NGX_ERROR || n == 0 || n > 500000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid alpha \"%V\": use a number above 0 "
+                           "and at most 0.5, such as 0.05", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    exp->alpha = (double) n / 1000000;
+
+    return NGX_CONF_OK;
 }
 
 
@@ -631,6 +741,23 @@ ngx_http_abtest_experiment_finish(ngx_conf_t *cf,
 
     if (exp->title.data == NULL) {
         exp->title = exp->name;
+    }
+
+    if (exp->sequential == NGX_CONF_UNSET_UINT) {
+        exp->sequential = 1;
+    }
+
+    /* GrowthBook's default N* */
+    if (exp->sequential_tuning == NGX_CONF_UNSET_UINT) {
+        exp->sequential_tuning = 5000;
+    }
+
+    if (exp->mde < 0) {
+        exp->mde = 0.1;
+    }
+
+    if (exp->alpha < 0) {
+        exp->alpha = 0.05;
     }
 
     /* the seed demo's events */

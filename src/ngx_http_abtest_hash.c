@@ -33,12 +33,16 @@ typedef struct {
     /* fetched once per process, not on every request */
     EVP_MD                    *sha256;
     EVP_MD_CTX                *md_ctx;
+    /* initialised once: each digest starts from a copy of it */
+    EVP_MD_CTX                *md_init;
 
     /* the cache, for the configuration whose experiments it indexes */
     ngx_http_abtest_main_conf_t     *amcf;
     ngx_http_abtest_digest_entry_t  *cache;
     u_char                          *digests;
     ngx_uint_t                       cached;  /* experiments per entry */
+    /* the entry of the last device looked up: a request's experiments */
+    ngx_http_abtest_digest_entry_t  *last;
 } ngx_http_abtest_hash_process_t;
 
 
@@ -124,8 +128,11 @@ ngx_http_abtest_hash_init_process(ngx_cycle_t *cycle)
 
     hp->sha256 = ngx_http_abtest_sha256_fetch();
     hp->md_ctx = EVP_MD_CTX_new();
+    hp->md_init = EVP_MD_CTX_new();
 
-    if (hp->sha256 == NULL || hp->md_ctx == NULL) {
+    if (hp->sha256 == NULL || hp->md_ctx == NULL || hp->md_init == NULL
+        || EVP_DigestInit_ex(hp->md_init, hp->sha256, NULL) != 1)
+    {
         ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
                       "abtest: SHA-256 is not available from OpenSSL");
         return NGX_ERROR;
@@ -141,6 +148,7 @@ ngx_http_abtest_hash_exit_process(void)
     ngx_http_abtest_hash_process_t  *hp = &ngx_http_abtest_hash_proc;
 
     EVP_MD_CTX_free(hp->md_ctx);
+    EVP_MD_CTX_free(hp->md_init);
     ngx_http_abtest_sha256_free(hp->sha256);
 
     if (hp->cache) {
@@ -176,6 +184,7 @@ ngx_http_abtest_hash_cache(ngx_http_abtest_main_conf_t *amcf, ngx_log_t *log)
 
     hp->amcf = amcf;
     hp->cached = 0;
+    hp->last = NULL;
 
     n = ngx_min(amcf->experiments.nelts, NGX_HTTP_ABTEST_DIGEST_CACHED);
 
@@ -241,8 +250,17 @@ ngx_http_abtest_hash_digest(ngx_http_abtest_main_conf_t *amcf,
     bit = 0;
 
     if (exp->index < hp->cached) {
-        e = &hp->cache[ngx_murmur_hash2(device_id->data, device_id->len)
-                       % NGX_HTTP_ABTEST_DIGEST_CACHE];
+        /* an id is only ever kept in its own slot */
+        e = hp->last;
+
+        if (e == NULL || e->len != device_id->len
+            || ngx_memcmp(e->id, device_id->data, device_id->len) != 0)
+        {
+            e = &hp->cache[ngx_murmur_hash2(device_id->data, device_id->len)
+                           % NGX_HTTP_ABTEST_DIGEST_CACHE];
+            hp->last = e;
+        }
+
         bit = (uint64_t) 1 << exp->index;
 
         if (e->len == device_id->len
@@ -277,7 +295,7 @@ ngx_http_abtest_hash_digest(ngx_http_abtest_main_conf_t *amcf,
             return NGX_ERROR;
         }
 
-    } else if (EVP_DigestInit_ex(hp->md_ctx, hp->sha256, NULL) != 1
+    } else if (EVP_MD_CTX_copy_ex(hp->md_ctx, hp->md_init) != 1
                || EVP_DigestUpdate(hp->md_ctx, key, p - key) != 1
                || EVP_DigestFinal_ex(hp->md_ctx, md, &len) != 1
                || len != NGX_HTTP_ABTEST_DIGEST_LEN)

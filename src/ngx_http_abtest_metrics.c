@@ -66,6 +66,8 @@ static void ngx_http_abtest_metrics_srm(ngx_http_abtest_metrics_t *m,
     ngx_http_abtest_scrape_t *s);
 static void ngx_http_abtest_metrics_devices(ngx_http_abtest_metrics_t *m,
     ngx_http_abtest_scrape_t *s);
+static ngx_http_abtest_device_counts_t *ngx_http_abtest_metrics_devices_of(
+    ngx_http_abtest_scrape_t *s, ngx_uint_t i);
 static void ngx_http_abtest_metrics_zone(ngx_http_abtest_metrics_t *m,
     ngx_http_abtest_scrape_t *s);
 static void ngx_http_abtest_metrics_answers(ngx_http_abtest_metrics_t *m,
@@ -535,73 +537,109 @@ ngx_http_abtest_metrics_srm(ngx_http_abtest_metrics_t *m,
 
 
 /*
- * Devices, with a store: the fleet's exposed and converted devices per
- * group and the devices counted in several groups, as the stats location
- * gives them.  Fleet-wide figures, the same on every server: aggregate
- * them with max(), not sum().
+ * Devices, as the stats location counts them: with a store the fleet's
+ * (the same on every server: aggregate them with max(), not sum()), else
+ * this server's table (abtest_zone devices=N); none otherwise.
  */
 
 static void
 ngx_http_abtest_metrics_devices(ngx_http_abtest_metrics_t *m,
     ngx_http_abtest_scrape_t *s)
 {
-    ngx_uint_t                     i, k, n, any;
-    ngx_http_abtest_experiment_t  *exp;
-
-    if (s->fleet == NULL) {
-        return;
-    }
+    ngx_uint_t                        i, k, n, any;
+    ngx_http_abtest_experiment_t     *exp;
+    ngx_http_abtest_device_counts_t  *devices;
 
     exp = s->amcf->experiments.elts;
     n = s->amcf->experiments.nelts;
     any = 0;
 
     for (i = 0; i < n; i++) {
-        any |= (s->fleet[i].start >= 0);
+        any |= (ngx_http_abtest_metrics_devices_of(s, i) != NULL);
     }
 
-    /* no figures of the current epochs read yet: no family without them */
+    /* no figures of the current epochs yet: no family without them */
     if (!any) {
         return;
     }
 
     ngx_http_abtest_metrics_family(m, "abtest_exposed_devices", "gauge",
-                                   "Devices exposed in the group, "
-                                   "fleet-wide (from the store).");
+                                   "Devices exposed in the group (with a "
+                                   "store, fleet-wide).");
 
     for (i = 0; i < n; i++) {
-        for (k = 0; s->fleet[i].start >= 0 && k < exp[i].groups.nelts; k++) {
+        devices = ngx_http_abtest_metrics_devices_of(s, i);
+
+        for (k = 0; devices && k < exp[i].groups.nelts; k++) {
             ngx_http_abtest_metrics_print(m, "abtest_exposed_devices{%V} "
                                           "%uL\n", &s->group_labels[i][k],
-                                          s->fleet[i].exposed[k]);
+                                          devices->exposed[k]);
         }
     }
 
     ngx_http_abtest_metrics_family(m, "abtest_converted_devices", "gauge",
                                    "Devices with a goal event at or after "
-                                   "their first exposure in the group, "
-                                   "fleet-wide (from the store).");
+                                   "their first exposure in the group "
+                                   "(with a store, fleet-wide).");
 
     for (i = 0; i < n; i++) {
-        for (k = 0; s->fleet[i].start >= 0 && k < exp[i].groups.nelts; k++) {
+        devices = ngx_http_abtest_metrics_devices_of(s, i);
+
+        for (k = 0; devices && k < exp[i].groups.nelts; k++) {
             ngx_http_abtest_metrics_print(m, "abtest_converted_devices{%V} "
                                           "%uL\n", &s->group_labels[i][k],
-                                          s->fleet[i].converted[k]);
+                                          devices->converted[k]);
         }
     }
 
     ngx_http_abtest_metrics_family(m, "abtest_multiple_devices", "gauge",
                                    "Devices counted in more than one group "
-                                   "of the experiment, in none of them, "
-                                   "fleet-wide (from the store).");
+                                   "of the experiment, in none of them.");
 
     for (i = 0; i < n; i++) {
-        if (s->fleet[i].start >= 0) {
+        devices = ngx_http_abtest_metrics_devices_of(s, i);
+
+        if (devices) {
             ngx_http_abtest_metrics_print(m, "abtest_multiple_devices{%V} "
                                           "%uL\n", &s->exp_labels[i],
-                                          s->fleet[i].multiple);
+                                          devices->multiple);
         }
     }
+
+    if (s->fleet) {
+        return;
+    }
+
+    ngx_http_abtest_metrics_family(m, "abtest_devices_complete", "gauge",
+                                   "0 when a device found no room in the "
+                                   "devices' table: the figures miss it.");
+
+    for (i = 0; i < n; i++) {
+        devices = ngx_http_abtest_metrics_devices_of(s, i);
+
+        if (devices) {
+            ngx_http_abtest_metrics_print(m, "abtest_devices_complete{%V} "
+                                          "%d\n", &s->exp_labels[i],
+                                          !devices->incomplete);
+        }
+    }
+}
+
+
+/* where an experiment's figures on devices come from, or NULL: none */
+
+static ngx_http_abtest_device_counts_t *
+ngx_http_abtest_metrics_devices_of(ngx_http_abtest_scrape_t *s, ngx_uint_t i)
+{
+    if (s->fleet) {
+        return (s->fleet[i].start >= 0) ? &s->fleet[i].devices : NULL;
+    }
+
+    if (s->amcf->zone && s->amcf->zone->devices) {
+        return &s->nodes[i].devices;
+    }
+
+    return NULL;
 }
 
 
@@ -634,6 +672,24 @@ ngx_http_abtest_metrics_zone(ngx_http_abtest_metrics_t *m,
                                    "The shared zone's pages in use.");
     ngx_http_abtest_metrics_print(m, "abtest_zone_used_bytes %uz\n",
                                   st->used);
+
+    if (s->amcf->zone->devices) {
+        ngx_http_abtest_metrics_family(m, "abtest_devices_table_records",
+                                       "gauge",
+                                       "Records in the devices' table (a "
+                                       "device in an experiment each).");
+        ngx_http_abtest_metrics_print(m, "abtest_devices_table_records %ui\n",
+                                      st->devices);
+
+        ngx_http_abtest_metrics_family(m,
+                                       "abtest_devices_table_capacity_records",
+                                       "gauge",
+                                       "Records the devices' table can hold "
+                                       "(devices=).");
+        ngx_http_abtest_metrics_print(m,
+                                      "abtest_devices_table_capacity_records "
+                                      "%ui\n", st->devices_max);
+    }
 
     ngx_http_abtest_metrics_family(m, "abtest_ring_events", "gauge",
                                    "Events the ring keeps now.");

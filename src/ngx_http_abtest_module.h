@@ -93,6 +93,12 @@ typedef struct {
     /* the other names counted each ("events"), or NULL */
     ngx_array_t               *events;       /* ngx_str_t */
 
+    /* how the statistics compare the groups (stats_math.h) */
+    ngx_uint_t                 sequential;   /* the sequential figures */
+    ngx_uint_t                 sequential_tuning;    /* N* */
+    double                     mde;          /* relative, for sample_size */
+    double                     alpha;
+
     /* where it was declared, for messages about it at postconfiguration */
     u_char                    *file;
     ngx_uint_t                 line;

@@ -20,6 +20,7 @@ static void ngx_http_abtest_ring_drop_oldest(ngx_http_abtest_ring_t *ring,
 static void ngx_http_abtest_ring_empty(ngx_http_abtest_ring_t *ring,
     ngx_slab_pool_t *shpool);
 static size_t ngx_http_abtest_slab_size(size_t size);
+static u_char *ngx_http_abtest_ring_prefix(u_char *p, uint64_t id);
 
 
 /* a page of GET: a limit to the memory an answer takes */
@@ -174,7 +175,7 @@ ngx_http_abtest_ring_append_locked(ngx_http_abtest_ring_t *ring,
 
     for (i = skip; i < n; i++) {
         id = ring->next_id + i;
-        len = ngx_sprintf(prefix, "{\"id\":%uL,", id) - prefix
+        len = ngx_http_abtest_ring_prefix(prefix, id) - prefix
               + events[i].text.len;
 
         for ( ;; ) {
@@ -216,7 +217,7 @@ ngx_http_abtest_ring_append_locked(ngx_http_abtest_ring_t *ring,
         id = ring->next_id;
 
         /* "{"id":N," goes in the room left before the text */
-        len = ngx_sprintf(prefix, "{\"id\":%uL,", id) - prefix;
+        len = ngx_http_abtest_ring_prefix(prefix, id) - prefix;
         p = ev->text.data - len;
         ngx_memcpy(p, prefix, len);
 
@@ -248,6 +249,19 @@ ngx_http_abtest_ring_append_locked(ngx_http_abtest_ring_t *ring,
 
 
 /* what nginx's slab allocator takes for "size" bytes */
+
+/* "{"id":N,", under the zone's lock: copies, not ngx_sprintf() */
+
+static u_char *
+ngx_http_abtest_ring_prefix(u_char *p, uint64_t id)
+{
+    p = ngx_cpymem(p, "{\"id\":", sizeof("{\"id\":") - 1);
+    p = ngx_http_abtest_uint64(p, id);
+    *p++ = ',';
+
+    return p;
+}
+
 
 static size_t
 ngx_http_abtest_slab_size(size_t size)

@@ -85,7 +85,7 @@ static void ngx_http_abtest_snapshot_conf(ngx_http_abtest_node_t *node,
 static ngx_http_abtest_shm_copy_t  ngx_http_abtest_shm_copy;
 
 
-/* abtest_zone zone=name:size [state=path] [events=N] */
+/* abtest_zone zone=name:size [state=path] [events=N] [devices=N] */
 
 char *
 ngx_http_abtest_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
@@ -94,7 +94,7 @@ ngx_http_abtest_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     u_char                  *p;
     ssize_t                  size;
-    ngx_int_t                events;
+    ngx_int_t                events, devices;
     ngx_str_t               *value, name, s;
     ngx_uint_t               i;
     ngx_http_abtest_zone_t  *zone;
@@ -112,6 +112,7 @@ ngx_http_abtest_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     zone->cycle = cf->cycle;
     zone->pool = cf->pool;
     zone->events = NGX_HTTP_ABTEST_EVENTS_DEFAULT;
+    devices = NGX_CONF_UNSET;
 
     value = cf->args->elts;
     size = 0;
@@ -188,6 +189,25 @@ ngx_http_abtest_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
+        if (ngx_strncmp(value[i].data, "devices=", 8) == 0) {
+
+            devices = ngx_atoi(value[i].data + 8, value[i].len - 8);
+
+            if (devices == NGX_ERROR
+                || devices > NGX_HTTP_ABTEST_DEVICES_MAX)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid \"devices=\" value \"%V\": use "
+                                   "the number of devices to count per "
+                                   "experiment together, 0 for none, at "
+                                   "most %d", &value[i],
+                                   NGX_HTTP_ABTEST_DEVICES_MAX);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid parameter \"%V\"", &value[i]);
         return NGX_CONF_ERROR;
@@ -199,6 +219,11 @@ ngx_http_abtest_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                            &cmd->name);
         return NGX_CONF_ERROR;
     }
+
+    /* by default a quarter of the zone, a record of a UUID taking 128 */
+    zone->devices = (devices == NGX_CONF_UNSET)
+                    ? (ngx_uint_t) size / 4 / NGX_HTTP_ABTEST_DEVICE_SIZE
+                    : (ngx_uint_t) devices;
 
     zone->shm_zone = ngx_shared_memory_add(cf, &name, size,
                                            &ngx_http_abtest_module);
@@ -290,6 +315,8 @@ ngx_http_abtest_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     ngx_memzero(zone->sh, sizeof(ngx_http_abtest_shctx_t));
     ngx_queue_init(&zone->sh->experiments);
+    ngx_http_abtest_devices_init_locked(&zone->sh->devices);
+    zone->sh->devices.max = zone->devices;
 
     /* a new key, unless the state file keeps the one draws were made with */
     if (RAND_bytes(zone->sh->random_key, NGX_HTTP_ABTEST_KEY_LEN) != 1) {
@@ -536,6 +563,7 @@ ngx_http_abtest_shm_apply(ngx_http_abtest_main_conf_t *amcf, ngx_log_t *log)
 
     if (sh->applied < zone->generation) {
         sh->applied = zone->generation;
+        sh->devices.max = zone->devices;
 
         if (ngx_http_abtest_reconcile_locked(amcf, log) == NGX_OK) {
             (void) ngx_http_abtest_ring_init_locked(&sh->ring, zone->shpool,
@@ -821,6 +849,9 @@ ngx_http_abtest_retire_locked(ngx_http_abtest_main_conf_t *amcf,
                           "configured", node->name_len, node->name);
 
             node->retired = 1;
+
+            /* its devices' records give their room back */
+            ngx_http_abtest_devices_reset(&node->devices);
         }
     }
 }
@@ -953,6 +984,8 @@ ngx_http_abtest_node_restart_stats(ngx_http_abtest_node_t *node,
     ngx_uint_t   i;
 
     node->stats_start = ngx_http_abtest_now_ms();
+
+    ngx_http_abtest_devices_reset(&node->devices);
 
     ngx_memcpy(node->names[NGX_HTTP_ABTEST_EXPOSURE], exp->exposure.data,
                exp->exposure.len);
@@ -1406,6 +1439,8 @@ ngx_http_abtest_shm_status(ngx_http_abtest_main_conf_t *amcf,
     st->nslots = zone->sh->ring.nslots;
     st->evicted = zone->sh->ring.evicted;
     st->version = zone->sh->version;
+    st->devices = zone->sh->devices.n;
+    st->devices_max = zone->sh->devices.max;
     st->store = zone->sh->store;
 
     ngx_shmtx_unlock(&shpool->mutex);
@@ -1595,9 +1630,7 @@ ngx_http_abtest_figures_clear_locked(ngx_http_abtest_main_conf_t *amcf)
         }
 
         fleet->start = node->stats_start;
-        fleet->multiple = 0;
-        ngx_memzero(fleet->exposed, sizeof(fleet->exposed));
-        ngx_memzero(fleet->converted, sizeof(fleet->converted));
+        ngx_memzero(&fleet->devices, sizeof(fleet->devices));
         ngx_memzero(fleet->counts, size);
     }
 }
@@ -1610,7 +1643,6 @@ ngx_http_abtest_figure_locked(ngx_http_abtest_main_conf_t *amcf,
     ngx_http_abtest_experiment_t *exp, int64_t start,
     ngx_http_abtest_figure_t *f)
 {
-    ngx_uint_t                i;
     ngx_http_abtest_node_t   *node;
     ngx_http_abtest_fleet_t  *fleet;
 
@@ -1626,7 +1658,7 @@ ngx_http_abtest_figure_locked(ngx_http_abtest_main_conf_t *amcf,
     fleet = node->fleet;
 
     if (f->kind == NGX_HTTP_ABTEST_FIGURE_MULTIPLE) {
-        fleet->multiple += f->n;
+        fleet->devices.multiple += f->n;
         return;
     }
 
@@ -1635,25 +1667,36 @@ ngx_http_abtest_figure_locked(ngx_http_abtest_main_conf_t *amcf,
     }
 
     if (f->kind == NGX_HTTP_ABTEST_FIGURE_DEVICES) {
-        fleet->exposed[f->group] += f->n;
-        fleet->converted[f->group] += f->m;
+        fleet->devices.exposed[f->group] += f->n;
+        fleet->devices.converted[f->group] += f->m;
         return;
     }
 
     /* events: by name, as this server counts them */
+    fleet->counts[f->group * (NGX_HTTP_ABTEST_EVENT_NAMES + 1)
+                  + ngx_http_abtest_node_name(node, &f->name)] += f->n;
+}
+
+
+/*
+ * The counter of an event name: the names the experiment lists have one
+ * each; every other shares the last (other_events)
+ */
+
+ngx_uint_t
+ngx_http_abtest_node_name(ngx_http_abtest_node_t *node, ngx_str_t *name)
+{
+    ngx_uint_t  i;
+
     for (i = 0; i < node->nnames; i++) {
-        if (node->name_lens[i] == f->name.len
-            && ngx_memcmp(node->names[i], f->name.data, f->name.len) == 0)
+        if (node->name_lens[i] == name->len
+            && ngx_memcmp(node->names[i], name->data, name->len) == 0)
         {
-            break;
+            return i;
         }
     }
 
-    if (i == node->nnames) {
-        i = NGX_HTTP_ABTEST_EVENT_NAMES;
-    }
-
-    fleet->counts[f->group * (NGX_HTTP_ABTEST_EVENT_NAMES + 1) + i] += f->n;
+    return NGX_HTTP_ABTEST_EVENT_NAMES;
 }
 
 

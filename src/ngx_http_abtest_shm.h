@@ -10,6 +10,7 @@
 
 #include "ngx_http_abtest_module.h"
 #include "ngx_http_abtest_experiment.h"
+#include "ngx_http_abtest_devices.h"
 #include "ngx_http_abtest_ring.h"
 #include "ngx_http_abtest_stats.h"
 #include "ngx_http_abtest_store.h"
@@ -21,9 +22,7 @@
  */
 typedef struct {
     int64_t                    start;        /* their epoch, -1: none */
-    uint64_t                   multiple;     /* devices in several groups */
-    uint64_t                   exposed[NGX_HTTP_ABTEST_GROUPS_MAX];
-    uint64_t                   converted[NGX_HTTP_ABTEST_GROUPS_MAX];
+    ngx_http_abtest_device_counts_t  devices;
     uint64_t                  *counts;       /* events, as the node's */
 } ngx_http_abtest_fleet_t;
 
@@ -55,6 +54,9 @@ typedef struct {
                                     [NGX_HTTP_ABTEST_NAME_MAX];
     u_char                     name_lens[NGX_HTTP_ABTEST_EVENT_NAMES];
     uint64_t                  *counts;       /* in the zone, or NULL */
+
+    /* the same on devices (abtest_zone devices=N) */
+    ngx_http_abtest_device_counts_t  devices;
 
     /* abtest_store: the version of its row applied, where it came from */
     int64_t                    store_version;
@@ -98,6 +100,9 @@ typedef struct {
 
     ngx_http_abtest_ring_t     ring;
 
+    /* devices=N: a record per device and experiment counted */
+    ngx_http_abtest_devices_t  devices;
+
     /* "assign random" draws, the same in every worker and after reloads */
     u_char                     random_key[NGX_HTTP_ABTEST_KEY_LEN];
 
@@ -122,6 +127,9 @@ typedef struct {
 
     ngx_atomic_uint_t          version;      /* the zone's, of the states */
 
+    ngx_uint_t                 devices;      /* records in the table */
+    ngx_uint_t                 devices_max;
+
     ngx_http_abtest_store_sh_t  store;
 } ngx_http_abtest_shm_status_t;
 
@@ -137,6 +145,7 @@ struct ngx_http_abtest_zone_s {
 
     ngx_str_t                  state_file;
     ngx_uint_t                 events;       /* events=N, the ring's size */
+    ngx_uint_t                 devices;      /* devices=N, the table's */
 
     /* this configuration's nodes, per experiment */
     ngx_http_abtest_node_t   **nodes;
@@ -163,6 +172,8 @@ void ngx_http_abtest_shm_fleet(ngx_http_abtest_main_conf_t *amcf,
     ngx_http_abtest_fleet_t *fleet, ngx_http_abtest_store_sh_t *sh);
 void ngx_http_abtest_shm_snapshot(ngx_http_abtest_main_conf_t *amcf,
     ngx_http_abtest_node_t *nodes, uint64_t **counts);
+ngx_uint_t ngx_http_abtest_node_name(ngx_http_abtest_node_t *node,
+    ngx_str_t *name);
 ngx_uint_t ngx_http_abtest_node_valid(ngx_http_abtest_node_t *node,
     ngx_http_abtest_experiment_t *exp);
 ngx_int_t ngx_http_abtest_shm_update(ngx_http_abtest_main_conf_t *amcf,

@@ -9,6 +9,7 @@
 
 
 #include "ngx_http_abtest_stats.h"
+#include "ngx_http_abtest_stats_math.h"
 #include "ngx_http_abtest_http.h"
 #include "ngx_http_abtest_shm.h"
 #include "ngx_http_abtest_util.h"
@@ -16,19 +17,25 @@
 #include <math.h>
 
 
-/* the 0.975 quantile of the normal distribution: a 95% interval */
-#define NGX_HTTP_ABTEST_Z95        1.959963984540054
-
 /* a sample ratio mismatch is flagged below this p-value */
 #define NGX_HTTP_ABTEST_SRM_ALPHA  0.001
 
 
-/* the fleet's figures, where a store gives them */
+/* where an experiment's figures on devices come from */
 typedef struct {
-    ngx_http_abtest_fleet_t     *fleet;      /* NULL: this server's own */
+    ngx_http_abtest_device_counts_t  *devices;  /* NULL: none counted */
+    ngx_uint_t                   store;      /* the fleet's, read from it */
     ngx_http_abtest_store_sh_t  *sh;
     int64_t                      now;
 } ngx_http_abtest_stats_fleet_t;
+
+
+/* one table of counts, in events or in devices, and its figures */
+typedef struct {
+    uint64_t                    *exposures;
+    uint64_t                    *conversions;
+    ngx_http_abtest_figures_t   *figures;
+} ngx_http_abtest_stats_table_t;
 
 
 static void ngx_http_abtest_stats_experiment(yajl_gen g,
@@ -37,13 +44,17 @@ static void ngx_http_abtest_stats_experiment(yajl_gen g,
 static void ngx_http_abtest_stats_source(yajl_gen g,
     ngx_http_abtest_stats_fleet_t *sf);
 static void ngx_http_abtest_stats_group(yajl_gen g,
-    ngx_http_abtest_experiment_t *exp, ngx_http_abtest_node_t *node,
-    ngx_uint_t group, ngx_http_abtest_stats_fleet_t *sf);
-static void ngx_http_abtest_stats_figures(yajl_gen g, uint64_t n, uint64_t x,
-    uint64_t nc, uint64_t xc, ngx_uint_t vs_control);
+    ngx_http_abtest_node_t *node, ngx_uint_t group,
+    ngx_http_abtest_stats_table_t *events,
+    ngx_http_abtest_stats_table_t *devices);
+static void ngx_http_abtest_stats_figures(yajl_gen g,
+    ngx_http_abtest_stats_table_t *table, ngx_uint_t group);
+static void ngx_http_abtest_stats_interval(yajl_gen g, double *interval);
+static void ngx_http_abtest_stats_sample_size(yajl_gen g,
+    ngx_http_abtest_experiment_t *exp, uint64_t *exposures,
+    uint64_t *conversions);
 static void ngx_http_abtest_stats_srm(yajl_gen g,
     ngx_http_abtest_experiment_t *exp, ngx_http_abtest_node_t *node);
-static double ngx_http_abtest_gamma_q(double a, double x);
 
 
 ngx_int_t
@@ -111,9 +122,7 @@ ngx_http_abtest_stats_handler(ngx_http_request_t *r)
         for (i = 0; i < n; i++) {
             /* of another epoch (not read since a reset): none yet */
             if (fleet[i].start != nodes[i].stats_start) {
-                fleet[i].multiple = 0;
-                ngx_memzero(fleet[i].exposed, sizeof(fleet[i].exposed));
-                ngx_memzero(fleet[i].converted, sizeof(fleet[i].converted));
+                ngx_memzero(&fleet[i].devices, sizeof(fleet[i].devices));
                 ngx_memzero(fleet[i].counts,
                         ngx_http_abtest_counts_size(exp[i].groups.nelts));
             }
@@ -122,13 +131,17 @@ ngx_http_abtest_stats_handler(ngx_http_request_t *r)
         }
     }
 
+    sf.store = (fleet != NULL);
     sf.sh = &sh;
     sf.now = ngx_http_abtest_now_ms();
 
     yajl_gen_map_open(g);
 
     for (i = 0; i < n; i++) {
-        sf.fleet = fleet ? &fleet[i] : NULL;
+        /* the fleet's devices, or this server's table (devices=N) */
+        sf.devices = fleet ? &fleet[i].devices
+                     : (amcf->zone && amcf->zone->devices)
+                       ? &nodes[i].devices : NULL;
         ngx_http_abtest_json_str(g, exp[i].name.data, exp[i].name.len);
         ngx_http_abtest_stats_experiment(g, &exp[i], &nodes[i], &sf);
     }
@@ -144,10 +157,51 @@ ngx_http_abtest_stats_experiment(yajl_gen g,
     ngx_http_abtest_experiment_t *exp, ngx_http_abtest_node_t *node,
     ngx_http_abtest_stats_fleet_t *sf)
 {
-    ngx_uint_t                i;
-    ngx_http_abtest_group_t  *group;
+    uint64_t                        exposures[NGX_HTTP_ABTEST_GROUPS_MAX];
+    uint64_t                        conversions[NGX_HTTP_ABTEST_GROUPS_MAX];
+    ngx_uint_t                      i, k;
+    ngx_http_abtest_group_t        *group;
+    ngx_http_abtest_figures_t       by_event[NGX_HTTP_ABTEST_GROUPS_MAX];
+    ngx_http_abtest_figures_t       by_device[NGX_HTTP_ABTEST_GROUPS_MAX];
+    ngx_http_abtest_stats_table_t   events, devices, *plan;
+    ngx_http_abtest_stats_setup_t   setup;
 
     group = exp->groups.elts;
+    k = exp->groups.nelts;
+
+    setup.sequential = exp->sequential;
+    setup.tuning = (double) exp->sequential_tuning;
+    setup.alpha = exp->alpha;
+
+    /*
+     * the groups are compared together (Holm's adjustment takes them all):
+     * counted in events, and in devices where they are counted
+     */
+    for (i = 0; i < k; i++) {
+        exposures[i] = ngx_http_abtest_count(node, i,
+                                             NGX_HTTP_ABTEST_EXPOSURE);
+        conversions[i] = ngx_http_abtest_count(node, i, NGX_HTTP_ABTEST_GOAL);
+    }
+
+    events.exposures = exposures;
+    events.conversions = conversions;
+    events.figures = by_event;
+
+    ngx_http_abtest_stats_compare(exposures, conversions, k, exp->fallback,
+                                  &setup, by_event);
+
+    /* the plan is of devices where they are counted */
+    plan = &events;
+
+    if (sf->devices) {
+        devices.exposures = sf->devices->exposed;
+        devices.conversions = sf->devices->converted;
+        devices.figures = by_device;
+
+        ngx_http_abtest_stats_compare(devices.exposures, devices.conversions,
+                                      k, exp->fallback, &setup, by_device);
+        plan = &devices;
+    }
 
     yajl_gen_map_open(g);
 
@@ -170,12 +224,19 @@ ngx_http_abtest_stats_experiment(yajl_gen g,
     ngx_http_abtest_json_str(g, group[exp->fallback].name.data,
                              group[exp->fallback].name.len);
 
+    ngx_http_abtest_json_literal(g, "sequential");
+    yajl_gen_bool(g, exp->sequential);
+
+    ngx_http_abtest_json_literal(g, "sequential_tuning");
+    yajl_gen_integer(g, exp->sequential_tuning);
+
     ngx_http_abtest_json_literal(g, "groups");
     yajl_gen_map_open(g);
 
-    for (i = 0; i < exp->groups.nelts; i++) {
+    for (i = 0; i < k; i++) {
         ngx_http_abtest_json_str(g, group[i].name.data, group[i].name.len);
-        ngx_http_abtest_stats_group(g, exp, node, i, sf);
+        ngx_http_abtest_stats_group(g, node, i, &events,
+                                    sf->devices ? &devices : NULL);
     }
 
     yajl_gen_map_close(g);
@@ -183,10 +244,19 @@ ngx_http_abtest_stats_experiment(yajl_gen g,
     ngx_http_abtest_json_literal(g, "srm");
     ngx_http_abtest_stats_srm(g, exp, node);
 
-    if (sf->fleet) {
-        ngx_http_abtest_json_literal(g, "multiple");
-        yajl_gen_integer(g, (long long) sf->fleet->multiple);
+    ngx_http_abtest_json_literal(g, "sample_size");
+    ngx_http_abtest_stats_sample_size(g, exp, plan->exposures,
+                                      plan->conversions);
 
+    if (sf->devices) {
+        ngx_http_abtest_json_literal(g, "multiple");
+        yajl_gen_integer(g, (long long) sf->devices->multiple);
+
+        ngx_http_abtest_json_literal(g, "devices_complete");
+        yajl_gen_bool(g, !sf->devices->incomplete);
+    }
+
+    if (sf->store) {
         ngx_http_abtest_stats_source(g, sf);
     }
 
@@ -273,31 +343,24 @@ ngx_http_abtest_stats_source(yajl_gen g, ngx_http_abtest_stats_fleet_t *sf)
 
 
 /*
- * One group: its weight, its figures counted in events (and with a store
+ * One group: its weight, its figures counted in events (and where counted
  * in devices too), its events by name.
  */
 
 static void
-ngx_http_abtest_stats_group(yajl_gen g, ngx_http_abtest_experiment_t *exp,
-    ngx_http_abtest_node_t *node, ngx_uint_t group,
-    ngx_http_abtest_stats_fleet_t *sf)
+ngx_http_abtest_stats_group(yajl_gen g, ngx_http_abtest_node_t *node,
+    ngx_uint_t group, ngx_http_abtest_stats_table_t *events,
+    ngx_http_abtest_stats_table_t *devices)
 {
     uint64_t    count;
-    ngx_uint_t  i, vs_control;
-
-    vs_control = (group != exp->fallback);
+    ngx_uint_t  i;
 
     yajl_gen_map_open(g);
 
     ngx_http_abtest_json_literal(g, "weight");
     yajl_gen_integer(g, node->state.weights[group]);
 
-    ngx_http_abtest_stats_figures(g,
-        ngx_http_abtest_count(node, group, NGX_HTTP_ABTEST_EXPOSURE),
-        ngx_http_abtest_count(node, group, NGX_HTTP_ABTEST_GOAL),
-        ngx_http_abtest_count(node, exp->fallback, NGX_HTTP_ABTEST_EXPOSURE),
-        ngx_http_abtest_count(node, exp->fallback, NGX_HTTP_ABTEST_GOAL),
-        vs_control);
+    ngx_http_abtest_stats_figures(g, events, group);
 
     ngx_http_abtest_json_literal(g, "events");
     yajl_gen_map_open(g);
@@ -317,16 +380,12 @@ ngx_http_abtest_stats_group(yajl_gen g, ngx_http_abtest_experiment_t *exp,
     yajl_gen_integer(g, (long long) ngx_http_abtest_count(node, group,
                                                 NGX_HTTP_ABTEST_EVENT_NAMES));
 
-    if (sf->fleet) {
+    if (devices) {
         /* the same figures on devices: exposed, and converted after it */
         ngx_http_abtest_json_literal(g, "devices");
         yajl_gen_map_open(g);
 
-        ngx_http_abtest_stats_figures(g, sf->fleet->exposed[group],
-                                      sf->fleet->converted[group],
-                                      sf->fleet->exposed[exp->fallback],
-                                      sf->fleet->converted[exp->fallback],
-                                      vs_control);
+        ngx_http_abtest_stats_figures(g, devices, group);
 
         yajl_gen_map_close(g);
     }
@@ -335,74 +394,130 @@ ngx_http_abtest_stats_group(yajl_gen g, ngx_http_abtest_experiment_t *exp,
 }
 
 
+/* one group's figures (ngx_http_abtest_stats_compare()), NaN as null */
+
+static void
+ngx_http_abtest_stats_figures(yajl_gen g, ngx_http_abtest_stats_table_t *table,
+    ngx_uint_t group)
+{
+    ngx_http_abtest_figures_t  *fig;
+
+    fig = &table->figures[group];
+
+    ngx_http_abtest_json_literal(g, "exposures");
+    yajl_gen_integer(g, (long long) table->exposures[group]);
+
+    ngx_http_abtest_json_literal(g, "conversions");
+    yajl_gen_integer(g, (long long) table->conversions[group]);
+
+    ngx_http_abtest_json_literal(g, "rate");
+    ngx_http_abtest_json_double(g, fig->rate);
+
+    ngx_http_abtest_json_literal(g, "error");
+    ngx_http_abtest_json_double(g, fig->error);
+
+    ngx_http_abtest_json_literal(g, "ci95");
+    ngx_http_abtest_stats_interval(g, fig->ci95);
+
+    ngx_http_abtest_json_literal(g, "uplift");
+    ngx_http_abtest_json_double(g, fig->uplift);
+
+    ngx_http_abtest_json_literal(g, "uplift_ci95");
+    ngx_http_abtest_stats_interval(g, fig->uplift_ci95);
+
+    ngx_http_abtest_json_literal(g, "p_value");
+    ngx_http_abtest_json_double(g, fig->p_value);
+
+    ngx_http_abtest_json_literal(g, "p_value_holm");
+    ngx_http_abtest_json_double(g, fig->p_value_holm);
+
+    ngx_http_abtest_json_literal(g, "p_value_sequential");
+    ngx_http_abtest_json_double(g, fig->p_value_sequential);
+
+    ngx_http_abtest_json_literal(g, "p_value_sequential_holm");
+    ngx_http_abtest_json_double(g, fig->p_value_sequential_holm);
+
+    ngx_http_abtest_json_literal(g, "ci95_sequential");
+    ngx_http_abtest_stats_interval(g, fig->ci95_sequential);
+
+    ngx_http_abtest_json_literal(g, "uplift_ci95_sequential");
+    ngx_http_abtest_stats_interval(g, fig->uplift_ci95_sequential);
+
+    ngx_http_abtest_json_literal(g, "uplift_credible95");
+    ngx_http_abtest_stats_interval(g, fig->uplift_credible95);
+
+    ngx_http_abtest_json_literal(g, "chance_to_beat_control");
+    ngx_http_abtest_json_double(g, fig->chance_to_beat_control);
+
+    ngx_http_abtest_json_literal(g, "expected_loss");
+    ngx_http_abtest_json_double(g, fig->expected_loss);
+}
+
+
+/* [low, high], or null for an interval that could not be computed */
+
+static void
+ngx_http_abtest_stats_interval(yajl_gen g, double *interval)
+{
+    if (!isfinite(interval[0]) || !isfinite(interval[1])) {
+        yajl_gen_null(g);
+        return;
+    }
+
+    yajl_gen_array_open(g);
+    ngx_http_abtest_json_double(g, interval[0]);
+    ngx_http_abtest_json_double(g, interval[1]);
+    yajl_gen_array_close(g);
+}
+
+
 /*
- * A group against the control (the fallback group): a rate is x / n
- * with n exposures and x conversions; a group with no exposures, or a
- * "rate" above 1 (more goal events than exposures), is no proportion,
- * and what needs one is null.
+ * The devices each group needs to find the experiment's relative mde from
+ * the control's rate (stats_math.c), and the share of it the smallest
+ * group has; null while the control has no rate to plan from.
  */
 
 static void
-ngx_http_abtest_stats_figures(yajl_gen g, uint64_t n, uint64_t x,
-    uint64_t nc, uint64_t xc, ngx_uint_t vs_control)
+ngx_http_abtest_stats_sample_size(yajl_gen g,
+    ngx_http_abtest_experiment_t *exp, uint64_t *exposures,
+    uint64_t *conversions)
 {
-    double      p, pc, se, pooled, z;
-    ngx_uint_t  proportion, control_proportion;
+    double      rate, per_group;
+    uint64_t    fewest, nc, xc;
+    ngx_uint_t  i;
 
-    p = n ? (double) x / n : NAN;
-    pc = nc ? (double) xc / nc : NAN;
+    nc = exposures[exp->fallback];
+    xc = conversions[exp->fallback];
 
-    proportion = (n && x <= n);
-    control_proportion = (nc && xc <= nc);
+    rate = (nc && xc <= nc) ? (double) xc / nc : NAN;
+    per_group = ngx_http_abtest_sample_size(rate, exp->mde, exp->alpha,
+                                            NGX_HTTP_ABTEST_POWER);
 
-    ngx_http_abtest_json_literal(g, "exposures");
-    yajl_gen_integer(g, (long long) n);
+    fewest = exposures[0];
 
-    ngx_http_abtest_json_literal(g, "conversions");
-    yajl_gen_integer(g, (long long) x);
-
-    ngx_http_abtest_json_literal(g, "rate");
-    ngx_http_abtest_json_double(g, p);
-
-    se = proportion ? sqrt(p * (1 - p) / n) : NAN;
-
-    /* the seed's "Conv = p +- 2 standard errors" */
-    ngx_http_abtest_json_literal(g, "error");
-    ngx_http_abtest_json_double(g, 2 * se);
-
-    ngx_http_abtest_json_literal(g, "ci95");
-
-    if (proportion) {
-        /* Wald's interval, clipped to [0, 1] */
-        yajl_gen_array_open(g);
-        ngx_http_abtest_json_double(g,
-                                    ngx_max(0, p - NGX_HTTP_ABTEST_Z95 * se));
-        ngx_http_abtest_json_double(g,
-                                    ngx_min(1, p + NGX_HTTP_ABTEST_Z95 * se));
-        yajl_gen_array_close(g);
-
-    } else {
-        yajl_gen_null(g);
+    for (i = 1; i < exp->groups.nelts; i++) {
+        fewest = ngx_min(fewest, exposures[i]);
     }
 
-    ngx_http_abtest_json_literal(g, "uplift");
-    ngx_http_abtest_json_double(g, (vs_control && n && xc) ? (p - pc) / pc
-                                                          : NAN);
+    yajl_gen_map_open(g);
 
-    /* the pooled two-proportion z-test, two-sided */
-    z = NAN;
+    /* a double: a tiny rate and mde may ask for more than 2^63 */
+    ngx_http_abtest_json_literal(g, "per_group");
+    ngx_http_abtest_json_double(g, per_group);
 
-    if (vs_control && proportion && control_proportion) {
-        pooled = (double) (x + xc) / (n + nc);
+    ngx_http_abtest_json_literal(g, "reached");
+    ngx_http_abtest_json_double(g, fewest / per_group);
 
-        if (pooled > 0 && pooled < 1) {
-            se = sqrt(pooled * (1 - pooled) * (1.0 / n + 1.0 / nc));
-            z = (p - pc) / se;
-        }
-    }
+    ngx_http_abtest_json_literal(g, "mde");
+    ngx_http_abtest_json_double(g, exp->mde);
 
-    ngx_http_abtest_json_literal(g, "p_value");
-    ngx_http_abtest_json_double(g, erfc(fabs(z) / M_SQRT2));
+    ngx_http_abtest_json_literal(g, "alpha");
+    ngx_http_abtest_json_double(g, exp->alpha);
+
+    ngx_http_abtest_json_literal(g, "power");
+    ngx_http_abtest_json_double(g, NGX_HTTP_ABTEST_POWER);
+
+    yajl_gen_map_close(g);
 }
 
 
@@ -484,76 +599,8 @@ ngx_http_abtest_stats_srm_test(ngx_uint_t ngroups, uint64_t *counts,
             *chi2 += diff * diff / expected;
         }
 
-        p = ngx_http_abtest_gamma_q((k - 1) / 2.0, *chi2 / 2);
+        p = ngx_http_abtest_chi2_sf(*chi2, k - 1);
     }
 
     return p;
-}
-
-
-/*
- * The regularized upper incomplete gamma function Q(a, x), so that the
- * chi-square survival function is Q(df / 2, chi2 / 2): a series below
- * a + 1, a continued fraction (modified Lentz) above, as in Numerical
- * Recipes, 6.2.
- */
-
-static double
-ngx_http_abtest_gamma_q(double a, double x)
-{
-    double      sum, term, ap, b, c, d, h, an, delta, tiny;
-    ngx_uint_t  i;
-
-    if (x <= 0) {
-        return 1;
-    }
-
-    if (x < a + 1) {
-        ap = a;
-        term = 1 / a;
-        sum = term;
-
-        for (i = 0; i < 1000; i++) {
-            ap += 1;
-            term *= x / ap;
-            sum += term;
-
-            if (fabs(term) < fabs(sum) * 1e-16) {
-                break;
-            }
-        }
-
-        return 1 - sum * exp(-x + a * log(x) - lgamma(a));
-    }
-
-    tiny = 1e-300;
-    b = x + 1 - a;
-    c = 1 / tiny;
-    d = 1 / b;
-    h = d;
-
-    for (i = 1; i < 1000; i++) {
-        an = -(double) i * (i - a);
-        b += 2;
-
-        d = an * d + b;
-        if (fabs(d) < tiny) {
-            d = tiny;
-        }
-
-        c = b + an / c;
-        if (fabs(c) < tiny) {
-            c = tiny;
-        }
-
-        d = 1 / d;
-        delta = d * c;
-        h *= delta;
-
-        if (fabs(delta - 1) < 1e-16) {
-            break;
-        }
-    }
-
-    return exp(-x + a * log(x) - lgamma(a)) * h;
 }

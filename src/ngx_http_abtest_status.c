@@ -236,6 +236,13 @@ ngx_http_abtest_status_zone(yajl_gen g, ngx_http_abtest_main_conf_t *amcf,
         yajl_gen_null(g);
     }
 
+    /* the devices' table (devices=N): its records, of every experiment */
+    ngx_http_abtest_json_literal(g, "devices");
+    yajl_gen_integer(g, st->devices);
+
+    ngx_http_abtest_json_literal(g, "devices_max");
+    yajl_gen_integer(g, st->devices_max);
+
     yajl_gen_map_close(g);
 
     ngx_http_abtest_json_literal(g, "ring");

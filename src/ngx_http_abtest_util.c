@@ -10,6 +10,22 @@
 #include "ngx_http_abtest_util.h"
 
 
+/*
+ * The date and time of the last second an ISO 8601 time was written for,
+ * up to the milliseconds: formatted once per second, as nginx does its
+ * own time strings, not once per event
+ */
+typedef struct {
+    time_t                     sec;
+    size_t                     len;
+    u_char                     text[NGX_INT_T_LEN
+                                    + sizeof("-01-01T00:00:00.")];
+} ngx_http_abtest_iso_cache_t;
+
+
+static ngx_http_abtest_iso_cache_t  ngx_http_abtest_iso_cache = { -1, 0, "" };
+
+
 int64_t
 ngx_http_abtest_now_ms(void)
 {
@@ -26,15 +42,98 @@ ngx_http_abtest_now_ms(void)
 u_char *
 ngx_http_abtest_iso_time(u_char *buf, int64_t ms)
 {
-    ngx_tm_t  tm;
+    time_t                        sec;
+    ngx_uint_t                    msec;
+    ngx_tm_t                      tm;
+    ngx_http_abtest_iso_cache_t  *c = &ngx_http_abtest_iso_cache;
 
-    ngx_gmtime((time_t) (ms / 1000), &tm);
+    if (ms < 0) {
+        ngx_gmtime((time_t) (ms / 1000), &tm);
 
-    return ngx_sprintf(buf, "%4d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-                       tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
-                       tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec,
-                       (int) (ms % 1000));
+        return ngx_sprintf(buf, "%4d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+                           tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
+                           tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec,
+                           (int) (ms % 1000));
+    }
+
+    sec = (time_t) (ms / 1000);
+    msec = (ngx_uint_t) (ms % 1000);
+
+    if (c->sec != sec) {
+        ngx_gmtime(sec, &tm);
+
+        c->len = ngx_sprintf(c->text, "%4d-%02d-%02dT%02d:%02d:%02d.",
+                             tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
+                             tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec)
+                 - c->text;
+        c->sec = sec;
+    }
+
+    buf = ngx_cpymem(buf, c->text, c->len);
+
+    *buf++ = (u_char) ('0' + msec / 100);
+    *buf++ = (u_char) ('0' + msec / 10 % 10);
+    *buf++ = (u_char) ('0' + msec % 10);
+    *buf++ = 'Z';
+
+    return buf;
 }
+
+
+/* a number in decimal, as ngx_sprintf()'s "%uL" and "%L", without it */
+
+u_char *
+ngx_http_abtest_uint64(u_char *p, uint64_t n)
+{
+    u_char  *q, digits[NGX_INT64_LEN];
+
+    q = digits + NGX_INT64_LEN;
+
+    do {
+        *--q = (u_char) ('0' + n % 10);
+        n /= 10;
+    } while (n);
+
+    return ngx_cpymem(p, q, digits + NGX_INT64_LEN - q);
+}
+
+
+u_char *
+ngx_http_abtest_int64(u_char *p, int64_t n)
+{
+    if (n >= 0) {
+        return ngx_http_abtest_uint64(p, (uint64_t) n);
+    }
+
+    *p++ = '-';
+
+    return ngx_http_abtest_uint64(p, (uint64_t) -(n + 1) + 1);
+}
+
+
+/*
+ * A byte per character, as nginx's own tables: 1 for [A-Za-z0-9_-], the
+ * characters of a device id, 2 for those of a name, which may hold "."
+ */
+
+static u_char  ngx_http_abtest_name_chars[] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 2, 0,
+    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0, 0, 0, 0, 0, 0,
+    0, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,
+    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0, 0, 0, 0, 3,
+    0, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,
+    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+};
 
 
 /*
@@ -46,24 +145,19 @@ ngx_http_abtest_iso_time(u_char *buf, int64_t ms)
 ngx_int_t
 ngx_http_abtest_valid_name(ngx_str_t *name, ngx_uint_t dot)
 {
-    u_char      c;
+    u_char      want;
     ngx_uint_t  i;
 
     if (name->len == 0 || name->len > NGX_HTTP_ABTEST_NAME_MAX) {
         return NGX_ERROR;
     }
 
+    want = dot ? 2 : 1;
+
     for (i = 0; i < name->len; i++) {
-        c = name->data[i];
-
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-            || (c >= '0' && c <= '9') || c == '_' || c == '-'
-            || (dot && c == '.'))
-        {
-            continue;
+        if ((ngx_http_abtest_name_chars[name->data[i]] & want) == 0) {
+            return NGX_ERROR;
         }
-
-        return NGX_ERROR;
     }
 
     return NGX_OK;

@@ -23,6 +23,8 @@ static ngx_int_t ngx_http_abtest_group_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_abtest_group_prefix_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_abtest_group_index_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_abtest_groups_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static void ngx_http_abtest_set_group_value(ngx_http_request_t *r,
@@ -64,6 +66,62 @@ ngx_http_abtest_add_variables(ngx_conf_t *cf)
 
         var->get_handler = v->get_handler;
         var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * $ab_group_<experiment> of each declared experiment as a variable of its
+ * own, which knows its experiment's index: nginx resolves it before the
+ * prefix variable, so a request looks no name up.  One already defined
+ * (a map, say) is left as it is, as it took precedence over the prefix.
+ * A name too long for variables_hash_bucket_size is left to the prefix
+ * variable, which answers it the same: it would make nginx refuse the
+ * configuration.
+ */
+
+ngx_int_t
+ngx_http_abtest_add_group_variables(ngx_conf_t *cf,
+    ngx_http_abtest_main_conf_t *amcf)
+{
+    u_char                        *p;
+    ngx_str_t                      name;
+    ngx_uint_t                     i;
+    ngx_http_variable_t           *var;
+    ngx_http_core_main_conf_t     *cmcf;
+    ngx_http_abtest_experiment_t  *exp;
+
+    exp = amcf->experiments.elts;
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    for (i = 0; i < amcf->experiments.nelts; i++) {
+        name.len = sizeof("ab_group_") - 1 + exp[i].name.len;
+
+        /* as ngx_hash_init() measures an element (NGX_HASH_ELT_SIZE) */
+        if (2 * sizeof(void *) + ngx_align(name.len + 2, sizeof(void *))
+            > cmcf->variables_hash_bucket_size)
+        {
+            continue;
+        }
+        name.data = ngx_pnalloc(cf->pool, name.len);
+        if (name.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        p = ngx_cpymem(name.data, "ab_group_", sizeof("ab_group_") - 1);
+        ngx_memcpy(p, exp[i].name.data, exp[i].name.len);
+
+        var = ngx_http_add_variable(cf, &name, NGX_HTTP_VAR_CHANGEABLE);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (var->get_handler == NULL) {
+            var->get_handler = ngx_http_abtest_group_index_variable;
+            var->data = i;
+        }
     }
 
     return NGX_OK;
@@ -282,6 +340,36 @@ ngx_http_abtest_group_prefix_variable(ngx_http_request_t *r,
     }
 
     ngx_http_abtest_set_group_value(r, ctx, exp, v);
+
+    return NGX_OK;
+}
+
+
+/* $ab_group_<experiment> of a declared experiment: "data" is its index */
+
+static ngx_int_t
+ngx_http_abtest_group_index_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_abtest_ctx_t         *ctx;
+    ngx_http_abtest_main_conf_t   *amcf;
+    ngx_http_abtest_experiment_t  *exp;
+
+    ctx = ngx_http_abtest_variable_ctx(r, v);
+    if (ctx == NULL) {
+        return v->not_found ? NGX_OK : NGX_ERROR;
+    }
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_abtest_module);
+
+    if (data >= amcf->experiments.nelts) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    exp = amcf->experiments.elts;
+
+    ngx_http_abtest_set_group_value(r, ctx, &exp[data], v);
 
     return NGX_OK;
 }

@@ -315,3 +315,22 @@ GET /t
 [][]
 --- raw_response_headers_like eval
 qr/^Set-Cookie: device_id=$::Uuid; /m
+
+
+
+=== TEST 15: experiments of the longest names: $ab_group_<name> of each answers, whatever variables_hash_bucket_size
+--- http_config eval
+CORE::join '', map { "    abtest_experiment ${_}_" . ('x' x 61) . " {\n"
+                     . "        group A 1;\n        group B 1;\n    }\n" }
+               qw(e1 e2 e3)
+--- config eval
+"    abtest on;
+    location = /t {
+        return 200 \"" . CORE::join(' ', map { "\$ab_group_${_}_" . ('x' x 61) }
+                                       qw(e1 e2 e3)) . "\\n\";
+    }"
+--- request
+GET /t
+--- response_body eval
+CORE::join(' ', map { ::seed_group($::Known, "${_}_" . ('x' x 61),
+                                   [[A => 1], [B => 1]]) } qw(e1 e2 e3)) . "\n"

@@ -8,7 +8,7 @@ use Test::Nginx::Socket 'no_plan';
 use lib 't/lib';
 use ABTest::Oracle qw(seed_group);
 use ABTest::Json qw(json_body_check);
-use ABTest::Stats qw(group_stats srm);
+use ABTest::Stats qw(experiment_stats);
 
 # "events": the other names each experiment lists, counted each
 our %Exps = (
@@ -117,44 +117,13 @@ sub answers {
 # the expected stats of one experiment from the events it counted
 sub exp_stats {
     my ($name, $counted, %o) = @_;
-
     my $e = $Exps{$name};
     my $weights = $o{groups} // $e->{groups};
-    my (%count, %other);
-
-    # the names the experiment lists are counted each, the others together
-    my %listed = map { $_ => 1 }
-                 ($e->{exposure}, $e->{goal}, @{ $e->{events} // [] });
-
-    for my $ev (@$counted) {
-        my $g = seed_group($ev->[0], $name, $weights);
-        if ($listed{$ev->[1]}) {
-            $count{$g}{$ev->[1]}++;
-        } else {
-            $other{$g}++;
-        }
-    }
-
-    my $c = $count{$e->{control}} // {};
-    my (%groups, @exposures, @weights);
-
-    for my $g (@$weights) {
-        my $k = $count{$g->[0]} // {};
-        $groups{$g->[0]} = group_stats(
-            n => $k->{$e->{exposure}} // 0, x => $k->{$e->{goal}} // 0,
-            nc => $c->{$e->{exposure}} // 0, xc => $c->{$e->{goal}} // 0,
-            control => $g->[0] eq $e->{control}, weight => $g->[1],
-            events => $k, other => $other{$g->[0]});
-        push @exposures, $k->{$e->{exposure}} // 0;
-        push @weights, $g->[1];
-    }
-
-    return {
-        title => $e->{title}, state => $o{state} // $e->{state},
-        since => 'ISO', exposure => $e->{exposure}, goal => $e->{goal},
-        control => $e->{control}, groups => \%groups,
-        srm => srm(\@exposures, \@weights),
-    };
+    return experiment_stats(
+        %$e, state => $o{state} // $e->{state}, weights => $weights,
+        listed => $e->{events},
+        events => [map { [@$_, seed_group($_->[0], $name, $weights)] }
+                   @$counted]);
 }
 
 

@@ -538,7 +538,7 @@ sub {
     my ($victim, $tries) = (0, 0);
     # each try stops a worker and reads the master's memory: on a loaded
     # machine a catch may take many
-    my $deadline = time + 20;
+    my $deadline = time + 60;
     while (!$e && !$victim && time < $deadline) {
         for my $w (::worker_pids($master)) {
             $tries++;

@@ -22,7 +22,7 @@ use Test::Nginx::Socket 'no_plan';
 use lib 't/lib';
 use ABTest::Oracle qw(seed_group keyed_group counted_as node_name);
 use ABTest::Json qw(match_json json_body_check decode);
-use ABTest::Stats qw(group_stats srm);
+use ABTest::Stats qw(experiment_stats);
 use File::Temp qw(tempdir);
 use IO::Socket::INET;
 use IO::Socket::IP;
@@ -134,27 +134,11 @@ sub stored {
 # the stats of homepage_button_test after the [device, event] pairs
 sub stats_of {
     my (@counted) = @_;
-    my %count;
-
-    $count{ group_of($_->[0]) }{ $_->[1] }++ for @counted;
-
-    my $c = $count{A} // {};
-    my (%groups, @n, @w);
-
-    for my $g (@$Groups) {
-        my $k = $count{ $g->[0] } // {};
-        $groups{ $g->[0] } = group_stats(
-            n => $k->{pageview} // 0, x => $k->{button_click} // 0,
-            nc => $c->{pageview} // 0, xc => $c->{button_click} // 0,
-            control => $g->[0] eq 'A', weight => $g->[1], events => $k);
-        push @n, $k->{pageview} // 0;
-        push @w, $g->[1];
-    }
-
-    return { homepage_button_test => {
-        title => 'Homepage button', state => 'active', since => 'ISO',
+    return { homepage_button_test => experiment_stats(
+        title => 'Homepage button', state => 'active',
         exposure => 'pageview', goal => 'button_click', control => 'A',
-        groups => \%groups, srm => srm(\@n, \@w) } };
+        weights => $Groups,
+        events => [map { [@$_, group_of($_->[0])] } @counted]) };
 }
 
 
@@ -1053,12 +1037,12 @@ qr/\[emerg\] .*too many "events" in experiment "e", at most 30 beside the exposu
 [::headers("device_id=$::Dev"), ""]
 --- json eval
 [{ status => 'ok', accepted => 5 },
- { e => { title => 'e', state => 'active', since => 'ISO',
-          exposure => 'pageview', goal => 'button_click', control => 'A',
-          groups => { A => ABTest::Stats::group_stats(
-              n => 1, x => 0, nc => 1, xc => 0, control => 1, weight => 1,
-              events => { e30 => 2, e01 => 1, pageview => 1 }, other => 1) },
-          srm => ABTest::Stats::srm([1], [1]) } }]
+ { e => ABTest::Stats::experiment_stats(
+       title => 'e', state => 'active', exposure => 'pageview',
+       goal => 'button_click', control => 'A', weights => [[A => 1]],
+       listed => [map { sprintf 'e%02d', $_ } 1 .. 30],
+       events => [map { [$::Dev, $_, 'A'] }
+                  qw(e30 e01 unlisted pageview e30)]) }]
 
 
 

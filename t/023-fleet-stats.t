@@ -24,6 +24,7 @@ BEGIN { ABTest::Pg::require_pg() }
 use Test::Nginx::Socket 'no_plan';
 use ABTest::Json qw(json_body_check match_json decode);
 use ABTest::Oracle ();
+use ABTest::Stats ();
 use ABTest::Nginx qw(wait_for);
 use ABTest::Fleet;
 use Time::HiRes ();
@@ -291,10 +292,29 @@ sub {
                      . ABTest::Json::show($want) . "\n  got  "
                      . ABTest::Json::show($last);
 
+    # the figures on devices against SciPy's (t/lib/stats_oracle.py), and
+    # the planned sample from the devices
+    my @names = map { $_->[0] } @$::Groups;
+    my @n = map { $want->{groups}{$_}{devices}{exposures} } @names;
+    my @x = map { $want->{groups}{$_}{devices}{conversions} } @names;
+    my $cmp = ABTest::Stats::compare(n => \@n, x => \@x, control => 0);
+    my %groups = map {
+        my $i = $_;
+        ($names[$i] => sub {
+            ::match_json($_[0]{devices}, { %{ $cmp->{groups}[$i] },
+                                           exposures => $n[$i],
+                                           conversions => $x[$i] },
+                         "devices of $names[$i]");
+        })
+    } 0 .. $#names;
+
     $e = ::match_json($last, {
         title => 'e', state => 'active', since => 'ISO', exposure => 'pageview',
-        goal => 'button_click', control => 'A', groups => sub { '' },
-        srm => sub { '' }, multiple => 1, source => 'store', as_of => 'ISO',
+        goal => 'button_click', control => 'A', groups => \%groups,
+        sequential => \1, sequential_tuning => 5000,
+        sample_size => $cmp->{sample_size},
+        srm => sub { '' }, multiple => 1, devices_complete => \1,
+        source => 'store', as_of => 'ISO',
         lag => qr/^\d+(\.\d+)?$/, stale => \0,
         nodes => { web1 => 'ISO', web2 => 'ISO', web9 => 'ISO' } });
     return $e if $e;

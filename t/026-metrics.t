@@ -115,7 +115,9 @@ our @Families = qw(
     abtest_zone_used_bytes abtest_ring_events abtest_ring_capacity_events
     abtest_ring_evicted_events_total abtest_event_requests_total
     abtest_events_accepted_total abtest_events_log_write_errors_total
-    abtest_events_log_buffered_bytes
+    abtest_events_log_buffered_bytes abtest_exposed_devices
+    abtest_converted_devices abtest_multiple_devices abtest_devices_complete
+    abtest_devices_table_records abtest_devices_table_capacity_records
 );
 
 our @Statuses = qw(200 400 403 405 408 413 415 421 500 503 other);
@@ -163,7 +165,7 @@ sub expected {
         my $e = $Exps{$name};
         my %listed = map { $_ => 1 }
                      ($e->{exposure}, $e->{goal}, @{ $e->{events} });
-        my (%n, %other);
+        my (%n, %other, %exposed, %converted);
 
         if ($e->{state} eq 'active') {
             for my $ev (@events) {
@@ -173,8 +175,17 @@ sub expected {
                 } else {
                     $other{$g}++;
                 }
+                # devices: exposed, and converted at or after it
+                $exposed{$g}{$ev->[0]} = 1 if $ev->[1] eq $e->{exposure};
+                $converted{$g}{$ev->[0]} = 1
+                    if $ev->[1] eq $e->{goal} && $exposed{$g}{$ev->[0]};
             }
         }
+
+        $want{ sample_key('abtest_multiple_devices', experiment => $name) }
+            = 0;
+        $want{ sample_key('abtest_devices_complete', experiment => $name) }
+            = 1;
 
         my (@exposures, @weights);
 
@@ -190,6 +201,10 @@ sub expected {
                 = $c->{$e->{goal}} // 0;
             $want{ sample_key('abtest_other_events_total', %l) }
                 = $other{$g} // 0;
+            $want{ sample_key('abtest_exposed_devices', %l) }
+                = keys %{ $exposed{$g} // {} };
+            $want{ sample_key('abtest_converted_devices', %l) }
+                = keys %{ $converted{$g} // {} };
 
             for my $ev (keys %listed) {
                 $want{ sample_key('abtest_events_total', %l, event => $ev) }
@@ -501,6 +516,8 @@ Cache-Control: no-store
  { %{ ::expected(@::Plan) },
    ::requests(200 => ::batches(scalar @::Plan), 400 => 2, 415 => 1,
               405 => 1, 403 => 1),
+   # a record per device and experiment counted, 300 devices in 2
+   'abtest_devices_table_records{}' => 600,
    'abtest_events_log_buffered_bytes{}' => 0 }]
 
 

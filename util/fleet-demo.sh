@@ -55,18 +55,16 @@ stop_nginx() {
     done
 }
 
-# a shipper's rsyslogd: TERM, then what it has read is committed
+# a shipper's rsyslogd: KILL, as conf/rsyslog-abtest.conf says (a TERM
+# while the store is away drops the line being retried; a KILL loses
+# nothing, the position is never ahead of what the store committed)
 stop_shipper() {
     pid=$(cat "$dir/$1/rsyslog/pid" 2>/dev/null || :)
     [ -n "$pid" ] || return 0
-    kill -TERM "$pid" 2>/dev/null || return 0
+    kill -KILL "$pid" 2>/dev/null || return 0
     i=0
-    while alive "$pid"; do
+    while alive "$pid" && [ $i -lt 100 ]; do
         i=$((i + 1))
-        if [ $i -ge 100 ]; then
-            kill -KILL "$pid" 2>/dev/null || :
-            break
-        fi
         sleep 0.1
     done
 }
@@ -129,9 +127,10 @@ conninfo=$(util/pg-cluster.sh conninfo "$pg")
 # the events' schema; the servers read the figures, the shippers (the
 # same role, over the unix socket) insert the lines
 util/pg-cluster.sh psql "$pg" -q -d abtest -f sql/abtest-events.sql
-util/pg-cluster.sh psql "$pg" -q -d abtest -c "GRANT SELECT ON \
-    abtest_group_devices, abtest_group_events, abtest_multiple, \
-    abtest_nodes TO abtest; GRANT INSERT ON abtest_event_lines TO abtest"
+util/pg-cluster.sh psql "$pg" -q -d abtest -c "GRANT INSERT ON \
+    abtest_event_lines, abtest_events, abtest_rejected TO abtest; \
+    GRANT SELECT, INSERT, UPDATE ON abtest_nodes, abtest_devices, \
+    abtest_group_devices, abtest_group_events, abtest_multiple TO abtest"
 socket=$(util/pg-cluster.sh conninfo "$pg" socket | sed 's/ .*//; s/^host=//')
 shipper_uri="postgresql:///abtest?host=$socket&port=$pg_port&user=abtest"
 

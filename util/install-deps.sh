@@ -13,8 +13,13 @@ for what in "$@"; do
     test)    pkgs="$pkgs tini curl libtest-base-perl libtext-diff-perl
                    libtest-longstring-perl libwww-perl libhttp-message-perl
                    libipc-run-perl liburi-perl liblist-moreutils-perl
-                   postgresql prometheus" ;;
-    bench)   pkgs="$pkgs wrk valgrind curl postgresql" ;;
+                   postgresql rsyslog rsyslog-pgsql python3-scipy
+                   prometheus" ;;
+    # the OpenResty peer (bench/openresty/): Debian's lua module for its
+    # nginx, cjson and the LRU cache (lua-resty-core brings it, named
+    # here as the peer requires it)
+    bench)   pkgs="$pkgs wrk valgrind curl postgresql rsyslog rsyslog-pgsql
+                   libnginx-mod-http-lua lua-cjson lua-resty-lrucache" ;;
     fleet)   pkgs="$pkgs curl postgresql rsyslog rsyslog-pgsql" ;;
     sanitize)
         # nginx built from Debian's source package with clang's ASan and
@@ -72,6 +77,17 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 export DEBIAN_FRONTEND=noninteractive
+
+# rsyslog-pgsql asks dbconfig-common to make a database "Syslog" for the
+# system's rsyslog and writes /etc/rsyslog.d/pgsql.conf for it: not
+# wanted (the tests and bench/ship.sh run rsyslogd of their own), and
+# it fails without a local PostgreSQL
+case $missing in
+*rsyslog-pgsql*)
+    echo "rsyslog-pgsql rsyslog-pgsql/dbconfig-install boolean false" \
+        | $sudo debconf-set-selections ;;
+esac
+
 $sudo apt-get update -q
 # shellcheck disable=SC2086
 $sudo apt-get install -y -q --no-install-recommends $missing

@@ -427,7 +427,10 @@ test('with a store, the admin page shows the fleet\'s figures per device',
             exposures: n, conversions: x, rate: x / n, error: null,
             ci95: [x / n - 0.02, x / n + 0.02],
             uplift: g === 'A' ? null : (x / n) / (53 / 480) - 1,
-            p_value: g === 'A' ? null : 0.0123 };
+            p_value: g === 'A' ? null : 0.0123,
+            p_value_sequential: g === 'A' ? null : 0.0312,
+            chance_to_beat_control: g === 'A' ? null : 0.978,
+            expected_loss: g === 'A' ? null : 0.00021 };
     }
     Object.assign(fleet[BTN], { multiple: 2, source: 'store', as_of: now,
                                 lag: 0.4, stale: false,
@@ -453,20 +456,35 @@ test('with a store, the admin page shows the fleet\'s figures per device',
     assert.match(line, /Newest event 0\.4 s old/);
     assert.match(line, /last minute: web1, web2\./);
     assert.equal(await box.getAttribute('data-stale'), 'no');
-    // an experiment without the store's fields shows no fleet table
-    assert.equal(await card(page, HEAD).locator('.fleet').count(), 0);
+    // the decision is the devices' where they are counted
+    const btn = card(page, BTN);
+    assert.match(await btn.locator('.decision h4').textContent(), /per device$/);
+    assert.equal(await btn.locator('.decision tr[data-group="B"] '
+                                   + 'td[data-field="chance"]').textContent(),
+                 '97.8%');
+    assert.equal(await btn.locator('.decision tr[data-group="B"] '
+                                   + 'td[data-field="loss"]').textContent(),
+                 '0.021%');
+    assert.match(await btn.locator('p[data-field="verdict"]').textContent(),
+                 /^B beats A: chance 97\.8%, significant at any look; /);
+    // this server's own device figures (the demo's zone counts them)
+    assert.equal(await card(page, HEAD).locator('.fleet h4').textContent(),
+                 'Per device');
     await page.screenshot({ path: path.join(SHOTS, 'admin-fleet.png'),
                             fullPage: true });
 
     // the store unreachable: the last figures, said stale with the reason
     answer = JSON.parse(JSON.stringify(fleet));
-    Object.assign(answer[BTN], { stale: true,
+    Object.assign(answer[BTN], { stale: true, devices_complete: false,
                                  reason: 'no answer within 2000 ms' });
     await page.waitForSelector(`section[data-experiment="${BTN}"] `
                                + '.fleet[data-stale="yes"]',
                                { timeout: 12000 });
-    assert.match(await box.locator('[role="alert"]').textContent(),
+    assert.match(await box.locator('[data-field="stale"]').textContent(),
                  /Stale: the store cannot be read now \(no answer within 2000 ms\)/);
+    // and a full devices' table is said
+    assert.match(await box.locator('[data-field="devices-incomplete"]')
+                          .textContent(), /^Incomplete: the devices' table is full/);
 
     assert.deepEqual(problems, []);
     await context.close();
@@ -651,6 +669,46 @@ test('results, a sample ratio mismatch, reset; screenshots', T, async () => {
     assert.equal(await card(page, BTN)
         .locator('tr[data-group="B"] td[data-field="error"]').textContent(),
                  `\u00b1 ${(s.error * 100).toFixed(2)}%`);
+
+    // the decision: chance to beat control, expected loss, the sequential
+    // verdict, the planned sample, and the line that says it in words
+    const btnCard = card(page, BTN);
+    const row = (g, field) => btnCard.locator(`.decision tr[data-group="${g}"] `
+                                              + `td[data-field="${field}"]`);
+    const st = stats[BTN];
+    const plan = st.sample_size;
+    assert.equal(typeof s.chance_to_beat_control, 'number');
+    // near-certainties are not rounded to one
+    const chanceText = (c) => (c > 0.999 ? '> 99.9%' : c < 0.001 ? '< 0.1%'
+                               : `${(c * 100).toFixed(1)}%`);
+    assert.equal(await row('B', 'chance').textContent(),
+                 chanceText(s.chance_to_beat_control));
+    assert.equal(await row('B', 'loss').textContent(),
+                 s.expected_loss < 0.00001
+                   ? '< 0.001%' : `${(s.expected_loss * 100).toFixed(3)}%`);
+    assert.equal(await row('A', 'chance').textContent(), '\u2014');
+    const sig = s.p_value_sequential < plan.alpha;
+    assert.match(await row('B', 'sequential').textContent(),
+                 sig ? /^significant p / : /^not yet p /);
+    assert.equal(typeof plan.per_group, 'number');
+    for (const g of ['A', 'B']) {
+        assert.match(await row(g, 'progress').textContent(),
+                     new RegExp(`^${Math.round(st.groups[g].exposures
+                                               / plan.per_group * 100)}%`));
+    }
+    const leader = s.chance_to_beat_control >= 0.5;
+    const chance = leader ? s.chance_to_beat_control
+                          : 1 - s.chance_to_beat_control;
+    const verdict = await btnCard.locator('p[data-field="verdict"]')
+                                 .textContent();
+    assert.ok(verdict.startsWith(`${leader ? 'B beats A' : 'A beats B'}: `
+                                 + `chance ${chanceText(chance)}, `
+                                 + (sig ? 'significant at any look'
+                                        : 'not significant yet')), verdict);
+    assert.ok(verdict.endsWith(`; ${(plan.reached * 100).toFixed(0)}% of the `
+                               + `planned sample (${plan.per_group
+                                   .toLocaleString('en-US')} per group for a `
+                               + '10% lift).'), verdict);
 
     fs.mkdirSync(SHOTS, { recursive: true });
     await page.setViewportSize({ width: 1280, height: 900 });

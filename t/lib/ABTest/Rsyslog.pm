@@ -12,7 +12,9 @@ package ABTest::Rsyslog;
 #                                 uri => 'postgresql:///db?host=...');
 #   $rs->start                 returns once it runs (dies if it does not)
 #   $rs->pid; $rs->output
-#   $rs->stop                  TERM, then waits for it to exit
+#   $rs->stop                  TERM, then waits for it to exit (only
+#                              with PostgreSQL up: a TERM while it is
+#                              down drops the line being retried)
 #   $rs->kill                  SIGKILL, returns once it is gone
 #   $rs->forget                its state files removed: the next start
 #                              reads every file from its first line
