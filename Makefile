@@ -12,6 +12,8 @@
 #   make bench-ship    only the shipper's: events into PostgreSQL by rsyslog
 #                      (bench/ship.sh)
 #   make simulate N=1000 [ARGS=--http]   simulate visits of the demo
+#   make deb     the Debian package build/libnginx-mod-http-abtest_*.deb
+#   make test-deb   the package installed into a clean Debian root
 #
 # NGINX_SRC=/path/to/nginx-x.y.z make   builds against another source tree.
 
@@ -19,7 +21,7 @@ MODULE  = build/ngx_http_abtest_module.so
 SOURCES = config ngx_http_abtest_module.c $(wildcard src/*.c src/*.h)
 
 .PHONY: all deps test test-sanitize fuzz demo fleet-demo bench bench-fleet \
-        bench-ship style clean simulate
+        bench-ship style clean simulate deb test-deb
 
 N ?= 1000
 FUZZ_SECONDS ?= 60
@@ -85,6 +87,16 @@ bench: all
 bench-fleet: all
 	@util/install-deps.sh bench
 	bench/fleet.sh
+
+# Debian's way (debian/, dh-sequence-nginx), then lintian (README.md,
+# Installation)
+deb:
+	util/build-deb.sh
+
+# the package installed with apt-get into a debootstrapped bookworm
+# root, Debian's nginx started there with the Synopsis (needs root)
+test-deb: deb
+	util/test-deb.sh
 
 bench-ship: all
 	@util/install-deps.sh bench

@@ -16,6 +16,7 @@
 #include "ngx_http_abtest_shm.h"
 #include "ngx_http_abtest_stats.h"
 #include "ngx_http_abtest_status.h"
+#include "ngx_http_abtest_metrics.h"
 #include "ngx_http_abtest_store.h"
 #include "ngx_http_abtest_util.h"
 
@@ -42,7 +43,7 @@ static void ngx_http_abtest_api_experiment(yajl_gen g,
 
 /*
  * abtest_api experiments [write=on|off] | expgroups
- *          | events [trusted=on|off] | stats | status
+ *          | events [trusted=on|off] | stats | status | metrics
  */
 
 char *
@@ -76,10 +77,13 @@ ngx_http_abtest_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     } else if (ngx_strcmp(value[1].data, "status") == 0) {
         alcf->api = NGX_HTTP_ABTEST_API_STATUS;
 
+    } else if (ngx_strcmp(value[1].data, "metrics") == 0) {
+        alcf->api = NGX_HTTP_ABTEST_API_METRICS;
+
     } else {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "unknown API \"%V\": use experiments, expgroups, "
-                           "events, stats or status", &value[1]);
+                           "events, stats, status or metrics", &value[1]);
         return NGX_CONF_ERROR;
     }
 
@@ -237,6 +241,9 @@ ngx_http_abtest_api_handler(ngx_http_request_t *r)
 
     case NGX_HTTP_ABTEST_API_STATUS:
         return ngx_http_abtest_status_handler(r);
+
+    case NGX_HTTP_ABTEST_API_METRICS:
+        return ngx_http_abtest_metrics_handler(r);
     }
 
     return ngx_http_abtest_api_experiments(r);

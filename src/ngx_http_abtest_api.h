@@ -19,6 +19,7 @@
 #define NGX_HTTP_ABTEST_API_EVENTS       3
 #define NGX_HTTP_ABTEST_API_STATS        4
 #define NGX_HTTP_ABTEST_API_STATUS       5
+#define NGX_HTTP_ABTEST_API_METRICS      6
 
 /* an update is an object of objects of numbers */
 #define NGX_HTTP_ABTEST_UPDATE_DEPTH     4

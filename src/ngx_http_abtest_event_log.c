@@ -56,6 +56,11 @@ struct ngx_http_abtest_event_log_s {
 
     ngx_msec_t                 flush;        /* 0: by each loop pass */
     ngx_uint_t                 failing;      /* a write failed */
+
+    /* the zone's counters for the metrics: failed writes, bytes waiting */
+    ngx_atomic_t              *errors;
+    ngx_atomic_t              *buffered;
+
     ngx_event_t                timer;        /* flush= */
     ngx_event_t                retry;        /* after a failure */
     ngx_event_t                pass;         /* the end of a loop pass */
@@ -73,6 +78,8 @@ typedef struct {
 
 static ngx_int_t ngx_http_abtest_event_log_flush(
     ngx_http_abtest_event_log_t *elog, ngx_log_t *log);
+static void ngx_http_abtest_event_log_publish(
+    ngx_http_abtest_event_log_t *elog);
 static ngx_int_t ngx_http_abtest_event_log_write_part(
     ngx_http_abtest_event_log_t *elog, ngx_str_t *part, ngx_log_t *log);
 static void ngx_http_abtest_event_log_cleanup(void *data);
@@ -260,6 +267,32 @@ ngx_http_abtest_event_log_set_lock(ngx_http_abtest_event_log_t *elog,
 
 
 /*
+ * The zone's counters the metrics read: every failed write() is added to
+ * "errors", and this process's bytes not written yet are kept in
+ * "buffered" (its slot), so that a scrape answered by any worker sees the
+ * server's.
+ */
+
+void
+ngx_http_abtest_event_log_set_counters(ngx_http_abtest_event_log_t *elog,
+    ngx_atomic_t *errors, ngx_atomic_t *buffered)
+{
+    elog->errors = errors;
+    elog->buffered = buffered;
+}
+
+
+static void
+ngx_http_abtest_event_log_publish(ngx_http_abtest_event_log_t *elog)
+{
+    if (elog->buffered) {
+        *elog->buffered = (ngx_atomic_uint_t)
+                          (elog->appended - elog->written);
+    }
+}
+
+
+/*
  * Called before the ring takes a batch of "len" bytes of lines: while a
  * write is failing nothing more is taken, and otherwise the lines must
  * fit the buffer once it is written out (a batch larger than the whole
@@ -317,6 +350,7 @@ ngx_http_abtest_event_log_write(ngx_http_abtest_event_log_t *elog,
     }
 
     elog->appended += len;
+    ngx_http_abtest_event_log_publish(elog);
 
     if (elog->flush) {
         if (!elog->timer.timer_set) {
@@ -501,6 +535,7 @@ ngx_http_abtest_event_log_write_part(ngx_http_abtest_event_log_t *elog,
 
     if (n == (ssize_t) part->len) {
         elog->written += part->len;
+        ngx_http_abtest_event_log_publish(elog);
         part->data += part->len;
         part->len = 0;
 
@@ -520,6 +555,7 @@ ngx_http_abtest_event_log_write_part(ngx_http_abtest_event_log_t *elog,
 
     if (n > 0) {
         elog->written += n;
+        ngx_http_abtest_event_log_publish(elog);
         part->data += n;
         part->len -= n;
     }
@@ -538,6 +574,10 @@ static void
 ngx_http_abtest_event_log_failed(ngx_http_abtest_event_log_t *elog,
     ngx_err_t err, size_t wait, ngx_log_t *log)
 {
+    if (elog->errors) {
+        (void) ngx_atomic_fetch_add(elog->errors, 1);
+    }
+
     if (!elog->failing) {
         elog->failing = 1;
 
@@ -681,6 +721,7 @@ ngx_http_abtest_event_log_direct(ngx_http_abtest_event_log_t *elog,
     }
 
     elog->appended += len;
+    ngx_http_abtest_event_log_publish(elog);
 
     part.data = buf;
     part.len = len;

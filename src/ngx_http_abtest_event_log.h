@@ -30,6 +30,9 @@ char *ngx_http_abtest_events_log(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 void ngx_http_abtest_event_log_set_lock(ngx_http_abtest_event_log_t *elog,
     ngx_shmtx_t *lock);
+void ngx_http_abtest_event_log_set_counters(
+    ngx_http_abtest_event_log_t *elog, ngx_atomic_t *errors,
+    ngx_atomic_t *buffered);
 ngx_int_t ngx_http_abtest_event_log_reserve(ngx_http_abtest_event_log_t *elog,
     size_t len, ngx_log_t *log);
 ngx_int_t ngx_http_abtest_event_log_write(ngx_http_abtest_event_log_t *elog,

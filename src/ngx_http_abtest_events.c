@@ -23,6 +23,13 @@
 #define NGX_HTTP_ABTEST_EVENTS_PAGE_MAX  10000
 
 
+/* an accepted request's answer, once its lines are written */
+typedef struct {
+    ngx_str_t                  body;
+    ngx_uint_t                 accepted;     /* events */
+} ngx_http_abtest_events_answer_t;
+
+
 /* as "counted" names them, by NGX_HTTP_ABTEST_ROLE_* */
 static ngx_str_t  ngx_http_abtest_role_names[] = {
     ngx_string("exposure"),
@@ -32,8 +39,11 @@ static ngx_str_t  ngx_http_abtest_role_names[] = {
 
 
 static ngx_int_t ngx_http_abtest_events_get(ngx_http_request_t *r);
+static ngx_int_t ngx_http_abtest_events_answered(ngx_http_request_t *r,
+    ngx_int_t rc, ngx_uint_t accepted);
 static void ngx_http_abtest_events_body(ngx_http_request_t *r);
-static ngx_int_t ngx_http_abtest_events_accept(ngx_http_request_t *r);
+static ngx_int_t ngx_http_abtest_events_accept(ngx_http_request_t *r,
+    ngx_uint_t *accepted);
 static ngx_int_t ngx_http_abtest_events_feed(void *parser, u_char *data,
     size_t len);
 static void ngx_http_abtest_events_written(ngx_http_request_t *r,
@@ -49,22 +59,92 @@ static ngx_uint_t ngx_http_abtest_event_role(ngx_http_abtest_event_t *ev,
     ngx_http_abtest_experiment_t *exp);
 
 
+/*
+ * The statuses the metrics count apart (abtest_event_requests_total), in
+ * the order of the zone's counters; any other is counted in the last.
+ */
+
+ngx_uint_t  ngx_http_abtest_events_statuses[NGX_HTTP_ABTEST_ANSWERS - 1] = {
+    NGX_HTTP_OK,
+    NGX_HTTP_BAD_REQUEST,
+    NGX_HTTP_FORBIDDEN,
+    NGX_HTTP_NOT_ALLOWED,
+    NGX_HTTP_REQUEST_TIME_OUT,
+    NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+    NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
+    NGX_HTTP_MISDIRECTED_REQUEST,
+    NGX_HTTP_INTERNAL_SERVER_ERROR,
+    NGX_HTTP_SERVICE_UNAVAILABLE
+};
+
+
 ngx_int_t
 ngx_http_abtest_events_handler(ngx_http_request_t *r)
 {
+    ngx_int_t  rc;
+
     if (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) {
         return ngx_http_abtest_events_get(r);
     }
 
     if (r->method != NGX_HTTP_POST) {
-        return ngx_http_abtest_http_not_allowed(r, "GET, HEAD, POST");
+        rc = ngx_http_abtest_http_not_allowed(r, "GET, HEAD, POST");
+        return ngx_http_abtest_events_answered(r, rc, 0);
     }
 
     if (ngx_http_abtest_http_own_host(r) != NGX_OK) {
-        return ngx_http_abtest_http_not_own_host(r);
+        rc = ngx_http_abtest_http_not_own_host(r);
+        return ngx_http_abtest_events_answered(r, rc, 0);
     }
 
-    return ngx_http_abtest_http_read_json(r, ngx_http_abtest_events_body);
+    /* refused before the body is read (415, 413), or answered later */
+    rc = ngx_http_abtest_http_read_json(r, ngx_http_abtest_events_body);
+
+    return ngx_http_abtest_events_answered(r, rc, 0);
+}
+
+
+/*
+ * Counts an answer of the events location in the zone, by its status,
+ * with the events a 200 accepted: atomic additions, no lock.  NGX_DONE
+ * and NGX_AGAIN are not answers yet; "rc" is the status where the
+ * handler returns one for nginx to send, else the one that was sent.
+ */
+
+static ngx_int_t
+ngx_http_abtest_events_answered(ngx_http_request_t *r, ngx_int_t rc,
+    ngx_uint_t accepted)
+{
+    ngx_uint_t                    i, status;
+    ngx_http_abtest_counters_t   *counters;
+    ngx_http_abtest_main_conf_t  *amcf;
+
+    if (rc == NGX_DONE || rc == NGX_AGAIN) {
+        return rc;
+    }
+
+    status = (rc >= NGX_HTTP_SPECIAL_RESPONSE) ? (ngx_uint_t) rc
+                                               : r->headers_out.status;
+    if (status == 0) {
+        return rc;
+    }
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_abtest_module);
+    counters = &amcf->zone->sh->counters;
+
+    for (i = 0; i < NGX_HTTP_ABTEST_ANSWERS - 1; i++) {
+        if (ngx_http_abtest_events_statuses[i] == status) {
+            break;
+        }
+    }
+
+    (void) ngx_atomic_fetch_add(&counters->answers[i], 1);
+
+    if (status == NGX_HTTP_OK && accepted) {
+        (void) ngx_atomic_fetch_add(&counters->accepted, accepted);
+    }
+
+    return rc;
 }
 
 
@@ -125,26 +205,35 @@ ngx_http_abtest_events_get(ngx_http_request_t *r)
 static void
 ngx_http_abtest_events_body(ngx_http_request_t *r)
 {
-    ngx_http_finalize_request(r, ngx_http_abtest_events_accept(r));
+    ngx_int_t   rc;
+    ngx_uint_t  accepted;
+
+    accepted = 0;
+    rc = ngx_http_abtest_events_accept(r, &accepted);
+
+    ngx_http_finalize_request(r,
+                              ngx_http_abtest_events_answered(r, rc,
+                                                              accepted));
 }
 
 
 static ngx_int_t
-ngx_http_abtest_events_accept(ngx_http_request_t *r)
+ngx_http_abtest_events_accept(ngx_http_request_t *r, ngx_uint_t *accepted)
 {
-    u_char                          *err;
-    off_t                            len;
-    ngx_int_t                        rc;
-    ngx_str_t                       *body, own;
-    ngx_uint_t                       i, batch, status;
-    ngx_array_t                     *fields;
-    const char                      *msg;
-    ngx_http_abtest_ctx_t           *ctx;
-    ngx_http_abtest_loc_conf_t      *alcf;
-    ngx_http_abtest_main_conf_t     *amcf;
-    ngx_http_abtest_event_t         *events;
-    ngx_http_abtest_event_fields_t  *f;
-    ngx_http_abtest_event_parser_t  *parser;
+    u_char                           *err;
+    off_t                             len;
+    ngx_int_t                         rc;
+    ngx_str_t                        *body, own;
+    ngx_uint_t                        i, batch, status;
+    ngx_array_t                      *fields;
+    const char                       *msg;
+    ngx_http_abtest_ctx_t            *ctx;
+    ngx_http_abtest_loc_conf_t       *alcf;
+    ngx_http_abtest_main_conf_t      *amcf;
+    ngx_http_abtest_event_t          *events;
+    ngx_http_abtest_event_fields_t   *f;
+    ngx_http_abtest_event_parser_t   *parser;
+    ngx_http_abtest_events_answer_t  *answer;
 
     ngx_http_abtest_own_device(r, &own);
 
@@ -204,10 +293,13 @@ ngx_http_abtest_events_accept(ngx_http_request_t *r)
         return ngx_http_abtest_http_error(r, rc, "%s", msg);
     }
 
-    body = ngx_palloc(r->pool, sizeof(ngx_str_t));
-    if (body == NULL) {
+    answer = ngx_palloc(r->pool, sizeof(ngx_http_abtest_events_answer_t));
+    if (answer == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    body = &answer->body;
+    answer->accepted = fields->nelts;
 
     ngx_str_set(body, "{\"status\":\"ok\"}\n");
 
@@ -232,12 +324,14 @@ ngx_http_abtest_events_accept(ngx_http_request_t *r)
     if (amcf->event_log) {
         rc = ngx_http_abtest_event_log_wait(amcf->event_log, r,
                                             ngx_http_abtest_events_written,
-                                            body);
+                                            answer);
         if (rc != NGX_OK) {
             return (rc == NGX_DONE) ? NGX_DONE
                                     : NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
     }
+
+    *accepted = answer->accepted;
 
     return ngx_http_abtest_http_send_text(r, NGX_HTTP_OK, body);
 }
@@ -246,9 +340,14 @@ ngx_http_abtest_events_accept(ngx_http_request_t *r)
 static void
 ngx_http_abtest_events_written(ngx_http_request_t *r, void *data)
 {
+    ngx_int_t                         rc;
+    ngx_http_abtest_events_answer_t  *answer = data;
+
+    rc = ngx_http_abtest_http_send_text(r, NGX_HTTP_OK, &answer->body);
+
     ngx_http_finalize_request(r,
-                              ngx_http_abtest_http_send_text(r, NGX_HTTP_OK,
-                                                             data));
+                              ngx_http_abtest_events_answered(r, rc,
+                                                      answer->accepted));
 }
 
 
@@ -418,6 +517,9 @@ ngx_http_abtest_events_store(ngx_http_request_t *r,
     if (amcf->event_log) {
         ngx_http_abtest_event_log_set_lock(amcf->event_log,
                                            &zone->shpool->mutex);
+        ngx_http_abtest_event_log_set_counters(amcf->event_log,
+                &zone->sh->counters.log_errors,
+                &zone->sh->counters.log_buffered[ngx_process_slot]);
         len = 0;
 
         for (i = 0; i < n; i++) {

@@ -30,6 +30,9 @@ typedef struct {
 } ngx_http_abtest_event_t;
 
 
+extern ngx_uint_t  ngx_http_abtest_events_statuses[];
+
+
 ngx_int_t ngx_http_abtest_events_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_abtest_event_make(ngx_http_request_t *r,
     ngx_http_abtest_event_fields_t *f, ngx_http_abtest_ctx_t *ctx,

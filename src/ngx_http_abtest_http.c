@@ -594,14 +594,26 @@ ngx_int_t
 ngx_http_abtest_http_send_text(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *body)
 {
+    static ngx_str_t  json = ngx_string("application/json");
+
+    return ngx_http_abtest_http_send_typed(r, status, &json, body);
+}
+
+
+/* "body" of that Content-Type, never cached: run-time state */
+
+ngx_int_t
+ngx_http_abtest_http_send_typed(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *type, ngx_str_t *body)
+{
     ngx_int_t     rc;
     ngx_buf_t    *b;
     ngx_chain_t   out;
 
     r->headers_out.status = status;
     r->headers_out.content_length_n = body->len;
-    ngx_str_set(&r->headers_out.content_type, "application/json");
-    r->headers_out.content_type_len = sizeof("application/json") - 1;
+    r->headers_out.content_type = *type;
+    r->headers_out.content_type_len = type->len;
     r->headers_out.content_type_lowcase = NULL;
 
     /* run-time state: never from a cache */

@@ -41,6 +41,8 @@ ngx_int_t ngx_http_abtest_http_send_json(ngx_http_request_t *r,
     ngx_uint_t status, yajl_gen g);
 ngx_int_t ngx_http_abtest_http_send_text(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *body);
+ngx_int_t ngx_http_abtest_http_send_typed(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_str_t *type, ngx_str_t *body);
 ngx_int_t ngx_http_abtest_http_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *fmt, ...);
 

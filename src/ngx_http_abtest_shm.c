@@ -1390,6 +1390,11 @@ ngx_http_abtest_shm_init_process(ngx_cycle_t *cycle,
 
     ngx_http_abtest_shm_ready(amcf, cycle->log);
 
+    /* what this slot's previous process had buffered died with it */
+    if (ngx_process_slot >= 0 && ngx_process_slot < NGX_MAX_PROCESSES) {
+        zone->sh->counters.log_buffered[ngx_process_slot] = 0;
+    }
+
     if (amcf->store == NULL) {
         return NGX_OK;
     }
@@ -1433,6 +1438,7 @@ ngx_http_abtest_shm_status(ngx_http_abtest_main_conf_t *amcf,
     st->next_id = zone->sh->ring.next_id;
     st->nslots = zone->sh->ring.nslots;
     st->evicted = zone->sh->ring.evicted;
+    st->version = zone->sh->version;
     st->devices = zone->sh->devices.n;
     st->devices_max = zone->sh->devices.max;
     st->store = zone->sh->store;

@@ -67,6 +67,24 @@ typedef struct {
 } ngx_http_abtest_node_t;
 
 
+/*
+ * The events locations' answers and the events log, server-wide, for the
+ * metrics: atomic counters, so that nobody takes the zone's lock for
+ * them.  Each process publishes its log's buffered bytes in the slot of
+ * its process (ngx_process_slot), which the next process in that slot
+ * clears: a killed worker's lines are gone with it.
+ */
+
+#define NGX_HTTP_ABTEST_ANSWERS  11        /* 10 statuses, then others */
+
+typedef struct {
+    ngx_atomic_t               answers[NGX_HTTP_ABTEST_ANSWERS];
+    ngx_atomic_t               accepted;     /* events in 200 answers */
+    ngx_atomic_t               log_errors;   /* failed writes of the log */
+    ngx_atomic_t               log_buffered[NGX_MAX_PROCESSES];
+} ngx_http_abtest_counters_t;
+
+
 /* the zone's own record */
 typedef struct {
     ngx_queue_t                experiments;  /* ngx_http_abtest_node_t */
@@ -90,6 +108,8 @@ typedef struct {
 
     /* abtest_store: this server's listener, and what it read */
     ngx_http_abtest_store_sh_t  store;
+
+    ngx_http_abtest_counters_t  counters;
 } ngx_http_abtest_shctx_t;
 
 
@@ -104,6 +124,8 @@ typedef struct {
     uint64_t                   next_id;
     ngx_uint_t                 nslots;
     uint64_t                   evicted;
+
+    ngx_atomic_uint_t          version;      /* the zone's, of the states */
 
     ngx_uint_t                 devices;      /* records in the table */
     ngx_uint_t                 devices_max;

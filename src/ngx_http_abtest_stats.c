@@ -530,35 +530,10 @@ static void
 ngx_http_abtest_stats_srm(yajl_gen g, ngx_http_abtest_experiment_t *exp,
     ngx_http_abtest_node_t *node)
 {
-    double      chi2, expected, diff, p;
-    uint64_t    total, weights;
-    ngx_uint_t  i, k;
+    double  chi2, p;
 
-    k = exp->groups.nelts;
-    total = 0;
-    weights = 0;
-
-    for (i = 0; i < k; i++) {
-        total += ngx_http_abtest_count(node, i, NGX_HTTP_ABTEST_EXPOSURE);
-        weights += node->state.weights[i];
-    }
-
-    chi2 = NAN;
-    p = NAN;
-
-    if (k > 1 && total && weights) {
-        chi2 = 0;
-
-        for (i = 0; i < k; i++) {
-            expected = (double) total * node->state.weights[i] / weights;
-            diff = (double) ngx_http_abtest_count(node, i,
-                                                  NGX_HTTP_ABTEST_EXPOSURE)
-                   - expected;
-            chi2 += diff * diff / expected;
-        }
-
-        p = ngx_http_abtest_chi2_sf(chi2, k - 1);
-    }
+    p = ngx_http_abtest_stats_srm_test(exp->groups.nelts, node->counts,
+                                       &node->state, &chi2);
 
     yajl_gen_map_open(g);
 
@@ -578,4 +553,54 @@ ngx_http_abtest_stats_srm(yajl_gen g, ngx_http_abtest_experiment_t *exp,
     }
 
     yajl_gen_map_close(g);
+}
+
+
+/*
+ * The test itself, for the JSON and the metrics: its p-value, and
+ * Pearson's chi-square in "chi2"; NaN for both when it cannot be made (a
+ * single group, no exposures).
+ */
+
+double
+ngx_http_abtest_stats_srm_test(ngx_uint_t ngroups, uint64_t *counts,
+    ngx_http_abtest_exp_state_t *state, double *chi2)
+{
+    double       expected, diff, p;
+    uint64_t     total, weights;
+    ngx_uint_t   i, k;
+    struct {
+        uint64_t  *counts;
+    }            node;
+
+    /* the counters' layout is the node's (ngx_http_abtest_count()) */
+    node.counts = counts;
+
+    k = ngroups;
+    total = 0;
+    weights = 0;
+
+    for (i = 0; i < k; i++) {
+        total += ngx_http_abtest_count(&node, i, NGX_HTTP_ABTEST_EXPOSURE);
+        weights += state->weights[i];
+    }
+
+    *chi2 = NAN;
+    p = NAN;
+
+    if (k > 1 && total && weights) {
+        *chi2 = 0;
+
+        for (i = 0; i < k; i++) {
+            expected = (double) total * state->weights[i] / weights;
+            diff = (double) ngx_http_abtest_count(&node, i,
+                                                  NGX_HTTP_ABTEST_EXPOSURE)
+                   - expected;
+            *chi2 += diff * diff / expected;
+        }
+
+        p = ngx_http_abtest_chi2_sf(*chi2, k - 1);
+    }
+
+    return p;
 }

@@ -31,6 +31,8 @@
 
 
 ngx_int_t ngx_http_abtest_stats_handler(ngx_http_request_t *r);
+double ngx_http_abtest_stats_srm_test(ngx_uint_t ngroups, uint64_t *counts,
+    ngx_http_abtest_exp_state_t *state, double *chi2);
 
 
 #endif /* _NGX_HTTP_ABTEST_STATS_H_INCLUDED_ */

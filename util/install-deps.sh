@@ -13,7 +13,8 @@ for what in "$@"; do
     test)    pkgs="$pkgs tini curl libtest-base-perl libtext-diff-perl
                    libtest-longstring-perl libwww-perl libhttp-message-perl
                    libipc-run-perl liburi-perl liblist-moreutils-perl
-                   postgresql rsyslog rsyslog-pgsql python3-scipy" ;;
+                   postgresql rsyslog rsyslog-pgsql python3-scipy
+                   prometheus" ;;
     # the OpenResty peer (bench/openresty/): Debian's lua module for its
     # nginx, cjson and the LRU cache (lua-resty-core brings it, named
     # here as the peer requires it)
@@ -45,6 +46,13 @@ for what in "$@"; do
         pkgs="$pkgs chromium"
         command -v node >/dev/null 2>&1 || pkgs="$pkgs nodejs"
         command -v npm >/dev/null 2>&1 || pkgs="$pkgs npm"
+        ;;
+    deb)
+        # make deb: Debian's way of building nginx modules (nginx-dev's
+        # dh-sequence-nginx, debhelper), the module's libraries, lintian;
+        # util/test-deb.sh: debootstrap for a clean Debian root
+        pkgs="$pkgs nginx nginx-dev build-essential debhelper dpkg-dev lintian
+              libssl-dev libyajl-dev libpq-dev debootstrap"
         ;;
     *)       echo "install-deps.sh: unknown set \"$what\"" >&2; exit 2 ;;
     esac
@@ -83,3 +91,16 @@ esac
 $sudo apt-get update -q
 # shellcheck disable=SC2086
 $sudo apt-get install -y -q --no-install-recommends $missing
+
+# the tests start a Prometheus of their own (t/026-metrics.t); the
+# package's service, which its installation may start, is not needed
+case " $missing " in
+*" prometheus "*)
+    if [ -d /run/systemd/system ]; then
+        $sudo systemctl disable --now prometheus || true
+    elif [ -x /etc/init.d/prometheus ]; then
+        $sudo /etc/init.d/prometheus stop || true
+        $sudo update-rc.d prometheus disable || true
+    fi
+    ;;
+esac

@@ -41,4 +41,12 @@ then
     status=1
 fi
 
+# the Debian package's example is the README's Synopsis
+if ! awk '/^Synopsis$/ {s=1} s && /^```nginx$/ {p=1; next} p && /^```$/ {exit} p' \
+         README.md | cmp -s - conf/synopsis.conf
+then
+    echo "style: conf/synopsis.conf is not README.md's Synopsis" >&2
+    status=1
+fi
+
 exit $status
