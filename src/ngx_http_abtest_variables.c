@@ -27,9 +27,8 @@ static ngx_int_t ngx_http_abtest_group_index_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_abtest_groups_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
-static void ngx_http_abtest_set_group_value(ngx_http_request_t *r,
-    ngx_http_abtest_ctx_t *ctx, ngx_http_abtest_experiment_t *exp,
-    ngx_http_variable_value_t *v);
+static ngx_int_t ngx_http_abtest_group_value(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, ngx_http_abtest_experiment_t *exp);
 
 
 static ngx_http_variable_t  ngx_http_abtest_vars[] = {
@@ -256,13 +255,28 @@ ngx_http_abtest_new_device_variable(ngx_http_request_t *r,
 }
 
 
-static void
-ngx_http_abtest_set_group_value(ngx_http_request_t *r,
-    ngx_http_abtest_ctx_t *ctx, ngx_http_abtest_experiment_t *exp,
-    ngx_http_variable_value_t *v)
+/*
+ * The group of "exp" for the request's device; an experiment there is
+ * none of (NULL) is not found.
+ */
+
+static ngx_int_t
+ngx_http_abtest_group_value(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, ngx_http_abtest_experiment_t *exp)
 {
     ngx_uint_t                group;
+    ngx_http_abtest_ctx_t    *ctx;
     ngx_http_abtest_group_t  *groups;
+
+    ctx = ngx_http_abtest_variable_ctx(r, v);
+    if (ctx == NULL) {
+        return v->not_found ? NGX_OK : NGX_ERROR;
+    }
+
+    if (exp == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
 
     group = ngx_http_abtest_get_group(r, ctx, exp);
     groups = exp->groups.elts;
@@ -272,6 +286,8 @@ ngx_http_abtest_set_group_value(ngx_http_request_t *r,
     v->valid = 1;
     v->no_cacheable = 0;
     v->not_found = 0;
+
+    return NGX_OK;
 }
 
 
@@ -281,29 +297,17 @@ static ngx_int_t
 ngx_http_abtest_group_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
-    ngx_http_abtest_ctx_t         *ctx;
     ngx_http_abtest_loc_conf_t    *alcf;
     ngx_http_abtest_main_conf_t   *amcf;
     ngx_http_abtest_experiment_t  *exp;
 
-    ctx = ngx_http_abtest_variable_ctx(r, v);
-    if (ctx == NULL) {
-        return v->not_found ? NGX_OK : NGX_ERROR;
-    }
-
     amcf = ngx_http_get_module_main_conf(r, ngx_http_abtest_module);
     alcf = ngx_http_get_module_loc_conf(r, ngx_http_abtest_module);
 
-    if (alcf->use == NGX_CONF_UNSET) {
-        v->not_found = 1;
-        return NGX_OK;
-    }
-
     exp = amcf->experiments.elts;
 
-    ngx_http_abtest_set_group_value(r, ctx, &exp[alcf->use], v);
-
-    return NGX_OK;
+    return ngx_http_abtest_group_value(r, v, (alcf->use == NGX_CONF_UNSET)
+                                             ? NULL : &exp[alcf->use]);
 }
 
 
@@ -319,29 +323,15 @@ ngx_http_abtest_group_prefix_variable(ngx_http_request_t *r,
 {
     ngx_str_t *name = (ngx_str_t *) data;
 
-    ngx_http_abtest_ctx_t         *ctx;
-    ngx_http_abtest_main_conf_t   *amcf;
-    ngx_http_abtest_experiment_t  *exp;
-
-    ctx = ngx_http_abtest_variable_ctx(r, v);
-    if (ctx == NULL) {
-        return v->not_found ? NGX_OK : NGX_ERROR;
-    }
+    ngx_http_abtest_main_conf_t  *amcf;
 
     amcf = ngx_http_get_module_main_conf(r, ngx_http_abtest_module);
 
-    exp = ngx_http_abtest_find_experiment(amcf,
+    return ngx_http_abtest_group_value(r, v,
+               ngx_http_abtest_find_experiment(amcf,
                                       name->data + sizeof("ab_group_") - 1,
                                       name->len - (sizeof("ab_group_") - 1),
-                                      1);
-    if (exp == NULL) {
-        v->not_found = 1;
-        return NGX_OK;
-    }
-
-    ngx_http_abtest_set_group_value(r, ctx, exp, v);
-
-    return NGX_OK;
+                                      1));
 }
 
 
@@ -351,27 +341,14 @@ static ngx_int_t
 ngx_http_abtest_group_index_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
-    ngx_http_abtest_ctx_t         *ctx;
     ngx_http_abtest_main_conf_t   *amcf;
     ngx_http_abtest_experiment_t  *exp;
 
-    ctx = ngx_http_abtest_variable_ctx(r, v);
-    if (ctx == NULL) {
-        return v->not_found ? NGX_OK : NGX_ERROR;
-    }
-
     amcf = ngx_http_get_module_main_conf(r, ngx_http_abtest_module);
-
-    if (data >= amcf->experiments.nelts) {
-        v->not_found = 1;
-        return NGX_OK;
-    }
-
     exp = amcf->experiments.elts;
 
-    ngx_http_abtest_set_group_value(r, ctx, &exp[data], v);
-
-    return NGX_OK;
+    return ngx_http_abtest_group_value(r, v, (data < amcf->experiments.nelts)
+                                             ? &exp[data] : NULL);
 }
 
 
