@@ -2,8 +2,9 @@
 --
 -- nginx makes these when they are missing (the same text, built into the
 -- module from this file); a DBA may make them beforehand, and grant the
--- servers' role SELECT, INSERT, UPDATE on the table and USAGE on the
--- sequence.
+-- servers' role SELECT, INSERT, UPDATE on the two tables and USAGE on the
+-- sequence.  Every statement may run again: on the store of an earlier
+-- version, it adds what is new (the ALTER TABLEs below) and keeps the rows.
 --
 -- One row per experiment generation: an experiment's name together with
 -- its set of groups (their names in byte order, joined by ","), so that
@@ -32,6 +33,15 @@ CREATE TABLE IF NOT EXISTS abtest_experiments (
     PRIMARY KEY (name, groups)
 );
 
+-- who enters (added to the tables of earlier versions too): the share
+-- of eligible devices, and the schedule, ms since the epoch or NULL
+ALTER TABLE abtest_experiments
+    ADD COLUMN IF NOT EXISTS coverage integer NOT NULL DEFAULT 10000;
+ALTER TABLE abtest_experiments
+    ADD COLUMN IF NOT EXISTS schedule_start_ms bigint;
+ALTER TABLE abtest_experiments
+    ADD COLUMN IF NOT EXISTS schedule_stop_ms bigint;
+
 CREATE INDEX IF NOT EXISTS abtest_experiments_by_version
     ON abtest_experiments (version);
 
@@ -47,4 +57,19 @@ $$;
 
 CREATE OR REPLACE TRIGGER abtest_experiments_version
     BEFORE INSERT OR UPDATE ON abtest_experiments
+    FOR EACH ROW EXECUTE FUNCTION abtest_experiments_version();
+
+-- the server-wide settings: "holdout", the share of devices kept
+-- out of every experiment (of 10000); versioned and announced as the rows
+-- of experiments are, from the same sequence
+CREATE TABLE IF NOT EXISTS abtest_settings (
+    name            text PRIMARY KEY,
+    value           bigint NOT NULL,
+    version         bigint NOT NULL DEFAULT 0,
+    updated_by      text,
+    updated_at      timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE OR REPLACE TRIGGER abtest_settings_version
+    BEFORE INSERT OR UPDATE ON abtest_settings
     FOR EACH ROW EXECUTE FUNCTION abtest_experiments_version();

@@ -34,6 +34,10 @@ static void ngx_http_abtest_api_backend_event(ngx_http_request_t *r,
 static void ngx_http_abtest_api_update_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_abtest_api_holdout(ngx_http_request_t *r,
     yajl_val tree, yajl_val v);
+static void ngx_http_abtest_api_holdout_stored(ngx_http_request_t *r,
+    ngx_uint_t holdout, ngx_int_t status, const char *err);
+static ngx_int_t ngx_http_abtest_api_holdout_set(ngx_http_request_t *r,
+    ngx_uint_t share);
 static ngx_int_t ngx_http_abtest_api_update(ngx_http_request_t *r);
 static void ngx_http_abtest_api_stored(ngx_http_request_t *r,
     ngx_http_abtest_experiment_t *exp, ngx_http_abtest_runtime_t *rt,
@@ -590,8 +594,8 @@ static ngx_int_t
 ngx_http_abtest_api_holdout(ngx_http_request_t *r, yajl_val tree,
     yajl_val v)
 {
-    yajl_gen                      g;
-    ngx_int_t                     share;
+    ngx_int_t                     rc, share;
+    const char                   *msg;
     ngx_http_abtest_main_conf_t  *amcf;
 
     if (tree->u.object.len != 1) {
@@ -610,7 +614,49 @@ ngx_http_abtest_api_holdout(ngx_http_request_t *r, yajl_val tree,
 
     amcf = ngx_http_get_module_main_conf(r, ngx_http_abtest_module);
 
+    if (amcf->store) {
+        /* the fleet's, in the store; answered once it is committed */
+        rc = ngx_http_abtest_store_holdout(r, share,
+                                           ngx_http_abtest_api_holdout_stored,
+                                           &msg);
+        if (rc == NGX_DONE) {
+            return NGX_DONE;
+        }
+
+        return ngx_http_abtest_http_error(r, rc, "%s", msg);
+    }
+
     ngx_http_abtest_shm_set_holdout(amcf, share);
+
+    return ngx_http_abtest_api_holdout_set(r, share);
+}
+
+
+/* the store's answer to a holdout: committed (and applied), or refused */
+
+static void
+ngx_http_abtest_api_holdout_stored(ngx_http_request_t *r, ngx_uint_t holdout,
+    ngx_int_t status, const char *err)
+{
+    if (err) {
+        ngx_http_finalize_request(r, ngx_http_abtest_http_error(r, status,
+                                                                "%s", err));
+        return;
+    }
+
+    ngx_http_finalize_request(r, ngx_http_abtest_api_holdout_set(r, holdout));
+}
+
+
+/* the holdout is set: logged, saved, and answered */
+
+static ngx_int_t
+ngx_http_abtest_api_holdout_set(ngx_http_request_t *r, ngx_uint_t share)
+{
+    yajl_gen                      g;
+    ngx_http_abtest_main_conf_t  *amcf;
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_abtest_module);
 
     ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
                   "abtest: the holdout was set to %ui.%02ui%% through the "

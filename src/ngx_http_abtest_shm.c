@@ -69,6 +69,8 @@ static ngx_int_t ngx_http_abtest_store_apply(
 static void ngx_http_abtest_store_forget(ngx_http_abtest_main_conf_t *amcf);
 static void ngx_http_abtest_store_source(ngx_http_abtest_main_conf_t *amcf,
     ngx_http_abtest_experiment_t *exp, ngx_uint_t source);
+static void ngx_http_abtest_store_holdout_locked(
+    ngx_http_abtest_main_conf_t *amcf, ngx_uint_t holdout);
 static void ngx_http_abtest_store_applied(ngx_http_abtest_main_conf_t *amcf,
     ngx_log_t *log);
 static void ngx_http_abtest_figures_clear_locked(
@@ -1560,6 +1562,8 @@ ngx_http_abtest_shm_init_process(ngx_cycle_t *cycle,
     sz.forget = ngx_http_abtest_store_forget;
     sz.source = ngx_http_abtest_store_source;
     sz.applied = ngx_http_abtest_store_applied;
+    sz.holdout = ngx_http_abtest_shm_holdout;
+    sz.holdout_locked = ngx_http_abtest_store_holdout_locked;
     sz.figures_clear_locked = ngx_http_abtest_figures_clear_locked;
     sz.figure_locked = ngx_http_abtest_figure_locked;
 
@@ -1717,6 +1721,23 @@ ngx_http_abtest_store_source(ngx_http_abtest_main_conf_t *amcf,
     }
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
+}
+
+
+/* the store's holdout, under the lock: set as the API's is without one */
+
+static void
+ngx_http_abtest_store_holdout_locked(ngx_http_abtest_main_conf_t *amcf,
+    ngx_uint_t holdout)
+{
+    ngx_http_abtest_shctx_t  *sh;
+
+    sh = amcf->zone->sh;
+
+    if (sh->holdout != holdout) {
+        sh->holdout = holdout;
+        sh->version++;
+    }
 }
 
 

@@ -34,6 +34,11 @@
 #define NGX_HTTP_ABTEST_OP_READ        1
 #define NGX_HTTP_ABTEST_OP_UPDATE      2
 #define NGX_HTTP_ABTEST_OP_FIGURES     3
+#define NGX_HTTP_ABTEST_OP_HOLDOUT     4    /* the API's, of the holdout */
+#define NGX_HTTP_ABTEST_OP_SCHEDULE    5    /* a row behind its schedule */
+
+/* no moment of a schedule to watch */
+#define NGX_HTTP_ABTEST_NEVER          ((int64_t) 0x7fffffffffffffffLL)
 
 /* the fleet's figures are read this often, at most */
 #define NGX_HTTP_ABTEST_FIGURES_EVERY  2000
@@ -72,7 +77,25 @@
 #define NGX_HTTP_ABTEST_SEED_SCHEMA    1
 #define NGX_HTTP_ABTEST_SEED_LISTEN    2
 #define NGX_HTTP_ABTEST_SEED_INSERT    3    /* a row per experiment */
-#define NGX_HTTP_ABTEST_SEED_READ      4
+#define NGX_HTTP_ABTEST_SEED_SETTING   4    /* the holdout's */
+#define NGX_HTTP_ABTEST_SEED_READ      5
+
+/*
+ * The parts of the schema the check counts: the two tables' triggers and
+ * the columns an earlier version's table lacks.  A store with fewer is
+ * made, or brought up to date, by sql/abtest.sql.
+ */
+#define NGX_HTTP_ABTEST_STORE_CHECK                                           \
+    "SELECT (SELECT count(*) FROM pg_trigger WHERE "                        \
+    "(tgname = 'abtest_experiments_version' AND "                           \
+    "tgrelid = to_regclass('abtest_experiments')) OR "                      \
+    "(tgname = 'abtest_settings_version' AND "                              \
+    "tgrelid = to_regclass('abtest_settings'))) + "                         \
+    "(SELECT count(*) FROM pg_attribute WHERE "                             \
+    "attrelid = to_regclass('abtest_experiments') AND NOT attisdropped "    \
+    "AND attname IN ('coverage', 'schedule_start_ms', 'schedule_stop_ms'))"
+
+#define NGX_HTTP_ABTEST_STORE_PARTS    "5"
 
 /* the steps of an update's transaction */
 #define NGX_HTTP_ABTEST_UP_BEGIN       0
@@ -83,23 +106,59 @@
 #define NGX_HTTP_ABTEST_UP_ROLLBACK    5
 
 /*
- * A row made where there is none: $1 .. $10 of store_row_params().  An
+ * A row made where there is none: $1 .. $13 of store_row_params().  An
  * existing row proposes nothing, so the trigger takes no version for it
  * and announces nothing.
  */
 #define NGX_HTTP_ABTEST_STORE_INSERT                                          \
     "INSERT INTO abtest_experiments (name, groups, weights, state, "        \
-    "rollout_group, start_ms, end_ms, stats_start_ms, history, updated_by) " \
+    "rollout_group, start_ms, end_ms, stats_start_ms, history, updated_by, " \
+    "coverage, schedule_start_ms, schedule_stop_ms) "                       \
     "SELECT $1::text, $2::text, $3::jsonb, $4::text, $5::text, "            \
-    "$6::bigint, $7::bigint, $8::bigint, $9::jsonb, $10::text "             \
+    "$6::bigint, $7::bigint, $8::bigint, $9::jsonb, $10::text, "            \
+    "$11::integer, $12::bigint, $13::bigint "                               \
     "WHERE NOT EXISTS (SELECT 1 FROM abtest_experiments "                   \
     "WHERE name = $1 AND groups = $2) "                                     \
     "ON CONFLICT (name, groups) DO NOTHING"
 
+/* a row written: $3 .. $13 of store_row_params() */
+#define NGX_HTTP_ABTEST_STORE_UPDATE                                          \
+    "UPDATE abtest_experiments SET weights = $3::jsonb, state = $4, "       \
+    "rollout_group = $5, start_ms = $6, end_ms = $7, stats_start_ms = $8, " \
+    "history = $9::jsonb, updated_by = $10, coverage = $11, "               \
+    "schedule_start_ms = $12, schedule_stop_ms = $13 "                      \
+    "WHERE name = $1 AND groups = $2"
+
 /* a row's columns, in the order every SELECT names them */
 #define NGX_HTTP_ABTEST_ROW_COLUMNS                                           \
     "name, groups, weights::text, state, rollout_group, start_ms, end_ms, " \
-    "stats_start_ms, history::text, version"
+    "stats_start_ms, history::text, version, coverage, schedule_start_ms, " \
+    "schedule_stop_ms"
+
+#define NGX_HTTP_ABTEST_ROW_PARAMS     13
+
+/*
+ * The settings: the holdout's row made where there is none (as the rows
+ * of experiments are), or written by the API, in one statement; read
+ * before the rows of experiments, in the same query.
+ */
+#define NGX_HTTP_ABTEST_STORE_SETTING_INSERT                                  \
+    "INSERT INTO abtest_settings (name, value, updated_by) "                \
+    "SELECT $1::text, $2::bigint, $3::text WHERE NOT EXISTS "               \
+    "(SELECT 1 FROM abtest_settings WHERE name = $1) "                      \
+    "ON CONFLICT (name) DO NOTHING"
+
+/* the trigger takes a version for the insert it tries: one is unused */
+#define NGX_HTTP_ABTEST_STORE_SETTING_WRITE                                   \
+    "INSERT INTO abtest_settings (name, value, updated_by) "                \
+    "VALUES ($1::text, $2::bigint, $3::text) ON CONFLICT (name) DO UPDATE " \
+    "SET value = EXCLUDED.value, updated_by = EXCLUDED.updated_by "         \
+    "RETURNING version"
+
+#define NGX_HTTP_ABTEST_STORE_READ                                            \
+    "SELECT name, value, version FROM abtest_settings; "                    \
+    "SELECT " NGX_HTTP_ABTEST_ROW_COLUMNS                                   \
+    " FROM abtest_experiments ORDER BY version"
 
 
 typedef struct ngx_http_abtest_store_op_s  ngx_http_abtest_store_op_t;
@@ -125,6 +184,18 @@ struct ngx_http_abtest_store_op_s {
     /* the seed's: whether the schema is there, the next row to make */
     ngx_uint_t                       schema;
     ngx_uint_t                       next;
+
+    /* the results of the step's query so far (a read has two) */
+    ngx_uint_t                       nresults;
+
+    /* a read's settings: their highest version, the holdout's row */
+    int64_t                          top;
+    ngx_uint_t                       has_holdout;
+    int64_t                          holdout_version;
+
+    /* the holdout: a read's, or the API's with its answer */
+    ngx_uint_t                       holdout;
+    ngx_http_abtest_store_holdout_pt holdout_done;
 };
 
 
@@ -145,11 +216,17 @@ typedef struct {
     ngx_event_t                      kick;       /* runs the queue */
     ngx_event_t                      figures;    /* the listener reads */
     ngx_uint_t                       figures_said;  /* their error */
+    ngx_event_t                      schedule;   /* the next moment due */
     ngx_msec_t                       backoff;
     ngx_log_t                       *log;
 
-    /* the versions of hostile rows said in the log, per experiment */
+    /*
+     * the versions of hostile rows said in the log, per experiment, and
+     * of the rows whose schedule could not be written; the holdout's
+     */
     int64_t                         *bad;
+    int64_t                         *late;
+    int64_t                          bad_holdout;
 
     u_char                           error[NGX_HTTP_ABTEST_STORE_ERROR_LEN];
 } ngx_http_abtest_store_proc_t;
@@ -165,6 +242,7 @@ static void ngx_http_abtest_store_figures(ngx_http_abtest_store_proc_t *p,
     PGresult *res);
 static void ngx_http_abtest_store_figures_failed(
     ngx_http_abtest_store_proc_t *p, const u_char *err);
+static void ngx_http_abtest_store_schedule_timer(ngx_event_t *ev);
 static void ngx_http_abtest_store_claim(ngx_http_abtest_store_proc_t *p);
 static ngx_int_t ngx_http_abtest_store_connect(
     ngx_http_abtest_store_proc_t *p);
@@ -194,15 +272,29 @@ static void ngx_http_abtest_store_finish(ngx_http_abtest_store_proc_t *p,
     ngx_http_abtest_store_op_t *op, ngx_int_t status, const char *err);
 static void ngx_http_abtest_store_deadline(ngx_event_t *ev);
 static void ngx_http_abtest_store_detach(void *data);
+static ngx_http_abtest_store_op_t *ngx_http_abtest_store_request(
+    ngx_http_request_t *r, ngx_uint_t kind, ngx_int_t *status,
+    const char **err);
 static void ngx_http_abtest_store_read(ngx_http_abtest_store_proc_t *p);
 static ngx_int_t ngx_http_abtest_store_row_params(ngx_pool_t *pool,
     ngx_http_abtest_experiment_t *exp, ngx_http_abtest_runtime_t *rt,
     ngx_str_t *node, const char **values);
+static ngx_int_t ngx_http_abtest_store_setting_params(ngx_pool_t *pool,
+    ngx_uint_t holdout, ngx_str_t *node, const char **values);
 static ngx_int_t ngx_http_abtest_store_row(ngx_pool_t *pool,
     ngx_http_abtest_experiment_t *exp, PGresult *res, int row,
     ngx_http_abtest_runtime_t *rt, int64_t *version, u_char *err);
+static void ngx_http_abtest_store_settings(ngx_http_abtest_store_proc_t *p,
+    ngx_http_abtest_store_op_t *op, PGresult *res);
 static void ngx_http_abtest_store_apply_rows(ngx_http_abtest_store_proc_t *p,
-    PGresult *res);
+    ngx_http_abtest_store_op_t *op, PGresult *res);
+static ngx_uint_t ngx_http_abtest_store_due(ngx_http_abtest_runtime_t *rt,
+    int64_t now, ngx_http_abtest_update_t *up, int64_t *next);
+static void ngx_http_abtest_store_behind(ngx_http_abtest_store_proc_t *p,
+    ngx_http_abtest_experiment_t *exp, ngx_http_abtest_runtime_t *rt,
+    int64_t version, ngx_http_abtest_update_t *up);
+static ngx_uint_t ngx_http_abtest_store_holdout_applied(
+    ngx_http_abtest_store_proc_t *p, ngx_uint_t holdout, int64_t version);
 static ngx_int_t ngx_http_abtest_store_ms(PGresult *res, int row, int col,
     int64_t *ms);
 static ngx_int_t ngx_http_abtest_store_weights_json(yajl_gen g,
@@ -595,11 +687,13 @@ ngx_http_abtest_store_init_process(ngx_cycle_t *cycle,
     p->backoff = 100;
     ngx_queue_init(&p->ops);
 
-    p->bad = ngx_pcalloc(cycle->pool, (amcf->experiments.nelts + 1)
+    p->bad = ngx_pcalloc(cycle->pool, 2 * (amcf->experiments.nelts + 1)
                                       * sizeof(int64_t));
     if (p->bad == NULL) {
         return NGX_ERROR;
     }
+
+    p->late = p->bad + amcf->experiments.nelts + 1;
 
     p->timer.handler = ngx_http_abtest_store_timer;
     p->timer.data = p;
@@ -614,6 +708,11 @@ ngx_http_abtest_store_init_process(ngx_cycle_t *cycle,
     p->figures.data = p;
     p->figures.log = cycle->log;
     p->figures.cancelable = 1;
+
+    p->schedule.handler = ngx_http_abtest_store_schedule_timer;
+    p->schedule.data = p;
+    p->schedule.log = cycle->log;
+    p->schedule.cancelable = 1;
 
     ngx_http_abtest_store_claim(p);
 
@@ -685,6 +784,74 @@ ngx_http_abtest_store_update(ngx_http_request_t *r,
 {
 #if (NGX_HTTP_ABTEST_STORE)
 
+    ngx_int_t                    status;
+    ngx_http_abtest_store_op_t  *op;
+
+    op = ngx_http_abtest_store_request(r, NGX_HTTP_ABTEST_OP_UPDATE, &status,
+                                       err);
+    if (op == NULL) {
+        return status;
+    }
+
+    op->exp = exp;
+    op->up = *up;
+    op->done = done;
+
+    return NGX_DONE;
+
+#else
+
+    *err = "the module was built without the store";
+
+    return NGX_HTTP_SERVICE_UNAVAILABLE;
+
+#endif
+}
+
+
+/*
+ * The holdout (of NGX_HTTP_ABTEST_SHARE_ALL) for the fleet: its row in
+ * one statement, answered as an update is, once committed.
+ */
+
+ngx_int_t
+ngx_http_abtest_store_holdout(ngx_http_request_t *r, ngx_uint_t holdout,
+    ngx_http_abtest_store_holdout_pt done, const char **err)
+{
+#if (NGX_HTTP_ABTEST_STORE)
+
+    ngx_int_t                    status;
+    ngx_http_abtest_store_op_t  *op;
+
+    op = ngx_http_abtest_store_request(r, NGX_HTTP_ABTEST_OP_HOLDOUT,
+                                       &status, err);
+    if (op == NULL) {
+        return status;
+    }
+
+    op->holdout = holdout;
+    op->holdout_done = done;
+
+    return NGX_DONE;
+
+#else
+
+    *err = "the module was built without the store";
+
+    return NGX_HTTP_SERVICE_UNAVAILABLE;
+
+#endif
+}
+
+
+#if (NGX_HTTP_ABTEST_STORE)
+
+/* a request's operation, queued, or NULL with the HTTP status and why */
+
+static ngx_http_abtest_store_op_t *
+ngx_http_abtest_store_request(ngx_http_request_t *r, ngx_uint_t kind,
+    ngx_int_t *status, const char **err)
+{
     ngx_pool_cleanup_t            *cln;
     ngx_http_abtest_store_sh_t    *sh;
     ngx_http_abtest_store_op_t    *op;
@@ -692,9 +859,11 @@ ngx_http_abtest_store_update(ngx_http_request_t *r,
 
     p = &ngx_http_abtest_store_proc;
 
+    *status = NGX_HTTP_SERVICE_UNAVAILABLE;
+
     if (p->amcf == NULL) {
         *err = "the store is not set up in this process";
-        return NGX_HTTP_SERVICE_UNAVAILABLE;
+        return NULL;
     }
 
     sh = p->zone.sh;
@@ -706,7 +875,7 @@ ngx_http_abtest_store_update(ngx_http_request_t *r,
                      : sh->connected ? "this server is reading it, try again"
                      : "this server is connecting to it, try again");
         *err = (const char *) p->error;
-        return NGX_HTTP_SERVICE_UNAVAILABLE;
+        return NULL;
     }
 
     /* a worker connects on its first update, in the update's time */
@@ -714,25 +883,24 @@ ngx_http_abtest_store_update(ngx_http_request_t *r,
         ngx_snprintf(p->error, sizeof(p->error) - 1,
                      "the store is unreachable: %s%Z", p->error);
         *err = (const char *) p->error;
-        return NGX_HTTP_SERVICE_UNAVAILABLE;
+        return NULL;
     }
+
+    *status = NGX_HTTP_INTERNAL_SERVER_ERROR;
 
     cln = ngx_pool_cleanup_add(r->pool, 0);
     if (cln == NULL) {
         *err = "the update could not be started";
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NULL;
     }
 
-    op = ngx_http_abtest_store_op(p, NGX_HTTP_ABTEST_OP_UPDATE);
+    op = ngx_http_abtest_store_op(p, kind);
     if (op == NULL) {
         *err = "the update could not be started";
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NULL;
     }
 
     op->request = r;
-    op->exp = exp;
-    op->up = *up;
-    op->done = done;
 
     /* a request closed meanwhile (a shutdown timeout) is not answered */
     op->cln = cln;
@@ -746,16 +914,10 @@ ngx_http_abtest_store_update(ngx_http_request_t *r,
         ngx_post_event(&p->kick, &ngx_posted_events);
     }
 
-    return NGX_DONE;
-
-#else
-
-    *err = "the module was built without the store";
-
-    return NGX_HTTP_SERVICE_UNAVAILABLE;
+    return op;
+}
 
 #endif
-}
 
 
 #if (NGX_HTTP_ABTEST_STORE)
@@ -856,6 +1018,12 @@ ngx_http_abtest_store_claim(ngx_http_abtest_store_proc_t *p)
         sh->connected = 0;
         sh->ready = 0;
         sh->error[0] = '\0';
+
+        /*
+         * the zone's holdout may be a new configuration's: the store's
+         * row is applied again over it, as the rows of experiments are
+         */
+        sh->holdout = 0;
     }
 
     ngx_shmtx_unlock(p->zone.mutex);
@@ -1173,6 +1341,7 @@ ngx_http_abtest_store_results(ngx_http_abtest_store_proc_t *p)
         if (res == NULL) {
             /* the query is over: the next step, or the next operation */
             p->busy = 0;
+            op->nresults = 0;
             ngx_http_abtest_store_step(p, op);
             continue;
         }
@@ -1182,6 +1351,8 @@ ngx_http_abtest_store_results(ngx_http_abtest_store_proc_t *p)
             ngx_http_abtest_store_fail(p, "%s", PQerrorMessage(p->pg));
             return;
         }
+
+        op->nresults++;
 
         PQclear(res);
     }
@@ -1279,6 +1450,29 @@ ngx_http_abtest_store_figures_timer(ngx_event_t *ev)
     if (ngx_http_abtest_store_op(p, NGX_HTTP_ABTEST_OP_FIGURES) != NULL) {
         ngx_http_abtest_store_run(p);
     }
+}
+
+
+/*
+ * The moment a row's schedule is due (the next of every row's, as the
+ * last read found them): a read, which writes the transition into the
+ * rows still behind it.  Each server's zone moves at that moment by
+ * itself (the workers' schedule timer); the store's row follows, so that
+ * no later update builds on the state before it.
+ */
+
+static void
+ngx_http_abtest_store_schedule_timer(ngx_event_t *ev)
+{
+    ngx_http_abtest_store_proc_t  *p = ev->data;
+
+    if (ngx_exiting || !p->listener || p->pg == NULL
+        || !p->zone.sh->ready)
+    {
+        return;
+    }
+
+    ngx_http_abtest_store_read(p);
 }
 
 
@@ -1483,7 +1677,8 @@ static ngx_int_t
 ngx_http_abtest_store_query(ngx_http_abtest_store_proc_t *p,
     ngx_http_abtest_store_op_t *op, ngx_pool_t *pool)
 {
-    const char                    *values[10];
+    u_char                        *s;
+    const char                    *values[NGX_HTTP_ABTEST_ROW_PARAMS + 1];
     ngx_http_abtest_runtime_t      rt;
     ngx_http_abtest_experiment_t  *exp;
 
@@ -1497,16 +1692,18 @@ ngx_http_abtest_store_query(ngx_http_abtest_store_proc_t *p,
 
         case NGX_HTTP_ABTEST_SEED_CHECK:
             /* a schema a DBA made needs no right to make one */
-            return PQsendQuery(p->pg,
-                               "SELECT count(*) FROM pg_trigger WHERE "
-                               "tgname = 'abtest_experiments_version' AND "
-                               "tgrelid = to_regclass('abtest_experiments')")
+            return PQsendQuery(p->pg, NGX_HTTP_ABTEST_STORE_CHECK)
                    ? NGX_OK : NGX_ERROR;
 
         case NGX_HTTP_ABTEST_SEED_SCHEMA:
-            /* servers starting at once make it one after the other */
+            /*
+             * servers starting at once make it one after the other; what
+             * is there already is not said ("NOTICE: ... skipping", which
+             * libpq would write to the error log as it is)
+             */
             return PQsendQuery(p->pg,
                                "BEGIN;"
+                               "SET LOCAL client_min_messages = warning;"
                                "SELECT pg_advisory_xact_lock("
                                NGX_HTTP_ABTEST_STORE_LOCK ");"
                                NGX_HTTP_ABTEST_STORE_SCHEMA
@@ -1529,7 +1726,24 @@ ngx_http_abtest_store_query(ngx_http_abtest_store_proc_t *p,
             }
 
             return PQsendQueryParams(p->pg, NGX_HTTP_ABTEST_STORE_INSERT,
-                                     10, NULL, values, NULL, NULL, 0)
+                                     NGX_HTTP_ABTEST_ROW_PARAMS, NULL, values,
+                                     NULL, NULL, 0)
+                   ? NGX_OK : NGX_ERROR;
+
+        case NGX_HTTP_ABTEST_SEED_SETTING:
+            /* the holdout's row, of the zone's, where the store has none */
+            if (ngx_http_abtest_store_setting_params(pool,
+                                                 p->zone.holdout(p->amcf),
+                                                 &p->amcf->store->node,
+                                                 values)
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+
+            return PQsendQueryParams(p->pg,
+                                     NGX_HTTP_ABTEST_STORE_SETTING_INSERT,
+                                     3, NULL, values, NULL, NULL, 0)
                    ? NGX_OK : NGX_ERROR;
 
         default: /* NGX_HTTP_ABTEST_SEED_READ */
@@ -1540,14 +1754,49 @@ ngx_http_abtest_store_query(ngx_http_abtest_store_proc_t *p,
 
     case NGX_HTTP_ABTEST_OP_READ:
 
-        /* every row: a few per experiment, and none missed */
-        return PQsendQuery(p->pg,
-                           "SELECT " NGX_HTTP_ABTEST_ROW_COLUMNS
-                           " FROM abtest_experiments ORDER BY version")
+        /* the settings, then every row: a few per experiment, none missed */
+        return PQsendQuery(p->pg, NGX_HTTP_ABTEST_STORE_READ)
                ? NGX_OK : NGX_ERROR;
 
     case NGX_HTTP_ABTEST_OP_FIGURES:
         return PQsendQuery(p->pg, NGX_HTTP_ABTEST_STORE_FIGURES)
+               ? NGX_OK : NGX_ERROR;
+
+    case NGX_HTTP_ABTEST_OP_HOLDOUT:
+        if (ngx_http_abtest_store_setting_params(pool, op->holdout,
+                                                 &p->amcf->store->node,
+                                                 values)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        return PQsendQueryParams(p->pg, NGX_HTTP_ABTEST_STORE_SETTING_WRITE,
+                                 3, NULL, values, NULL, NULL, 0)
+               ? NGX_OK : NGX_ERROR;
+
+    case NGX_HTTP_ABTEST_OP_SCHEDULE:
+        /* written only over the row it was made from: the first wins */
+        if (ngx_http_abtest_store_row_params(pool, op->exp, &op->rt,
+                                             &p->amcf->store->node, values)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        s = ngx_pnalloc(pool, NGX_INT64_LEN + 1);
+        if (s == NULL) {
+            return NGX_ERROR;
+        }
+
+        *ngx_sprintf(s, "%L", op->version) = '\0';
+        values[NGX_HTTP_ABTEST_ROW_PARAMS] = (const char *) s;
+
+        return PQsendQueryParams(p->pg,
+                                 NGX_HTTP_ABTEST_STORE_UPDATE
+                                 " AND version = $14 RETURNING version",
+                                 NGX_HTTP_ABTEST_ROW_PARAMS + 1, NULL, values,
+                                 NULL, NULL, 0)
                ? NGX_OK : NGX_ERROR;
     }
 
@@ -1570,7 +1819,8 @@ ngx_http_abtest_store_query(ngx_http_abtest_store_proc_t *p,
         }
 
         return PQsendQueryParams(p->pg, NGX_HTTP_ABTEST_STORE_INSERT,
-                                 10, NULL, values, NULL, NULL, 0)
+                                 NGX_HTTP_ABTEST_ROW_PARAMS, NULL, values,
+                                 NULL, NULL, 0)
                ? NGX_OK : NGX_ERROR;
 
     case NGX_HTTP_ABTEST_UP_LOCK:
@@ -1594,12 +1844,10 @@ ngx_http_abtest_store_query(ngx_http_abtest_store_proc_t *p,
 
         /* the table's trigger gives the version, and announces it */
         return PQsendQueryParams(p->pg,
-                   "UPDATE abtest_experiments SET weights = $3::jsonb, "
-                   "state = $4, rollout_group = $5, start_ms = $6, "
-                   "end_ms = $7, stats_start_ms = $8, history = $9::jsonb, "
-                   "updated_by = $10 WHERE name = $1 AND groups = $2 "
-                   "RETURNING version",
-                   10, NULL, values, NULL, NULL, 0)
+                                 NGX_HTTP_ABTEST_STORE_UPDATE
+                                 " RETURNING version",
+                                 NGX_HTTP_ABTEST_ROW_PARAMS, NULL, values,
+                                 NULL, NULL, 0)
                ? NGX_OK : NGX_ERROR;
 
     case NGX_HTTP_ABTEST_UP_COMMIT:
@@ -1621,9 +1869,11 @@ static ngx_int_t
 ngx_http_abtest_store_result(ngx_http_abtest_store_proc_t *p,
     ngx_http_abtest_store_op_t *op, PGresult *res)
 {
+    int64_t                        next;
     const char                    *msg, *err;
     ngx_int_t                      rc;
     ngx_pool_t                    *pool;
+    ngx_http_abtest_update_t       due;
     ngx_http_abtest_experiment_t  *exp;
     u_char                         line[NGX_HTTP_ABTEST_STORE_ERROR_LEN];
 
@@ -1654,10 +1904,27 @@ ngx_http_abtest_store_result(ngx_http_abtest_store_proc_t *p,
             return NGX_OK;
         }
 
+        if (op->kind == NGX_HTTP_ABTEST_OP_SEED
+            && op->step == NGX_HTTP_ABTEST_SEED_SETTING)
+        {
+            /* as a row's: the holdout is this server's own then */
+            ngx_log_error(NGX_LOG_WARN, p->log, 0,
+                          "abtest: the store \"%V\" refused the holdout's "
+                          "row: %s", &p->amcf->store->target,
+                          ngx_http_abtest_store_line(line, sizeof(line),
+                                                     msg));
+            return NGX_OK;
+        }
+
         if (op->status == NGX_OK) {
             op->status = NGX_HTTP_INTERNAL_SERVER_ERROR;
             ngx_snprintf(op->err, sizeof(op->err) - 1,
-                         "the store refused it: %s%Z",
+                         (op->kind == NGX_HTTP_ABTEST_OP_SEED
+                          && op->step == NGX_HTTP_ABTEST_SEED_SCHEMA)
+                         ? "the schema could not be made or brought up to "
+                           "date (sql/abtest.sql, run by the tables' "
+                           "owner, does it): %s%Z"
+                         : "the store refused it: %s%Z",
                          ngx_http_abtest_store_line(line, sizeof(line),
                                                     msg));
         }
@@ -1676,6 +1943,22 @@ ngx_http_abtest_store_result(ngx_http_abtest_store_proc_t *p,
 
         if (PQresultStatus(res) == PGRES_TUPLES_OK) {
             ngx_http_abtest_store_figures(p, res);
+        }
+
+        return NGX_OK;
+
+    case NGX_HTTP_ABTEST_OP_HOLDOUT:
+    case NGX_HTTP_ABTEST_OP_SCHEDULE:
+
+        /* the version written, or 0: another server's write came first */
+        op->version = (PQntuples(res) == 1)
+                      ? ngx_atoof((u_char *) PQgetvalue(res, 0, 0),
+                                  PQgetlength(res, 0, 0))
+                      : 0;
+
+        if (op->kind == NGX_HTTP_ABTEST_OP_HOLDOUT && op->version <= 0) {
+            op->status = NGX_HTTP_SERVICE_UNAVAILABLE;
+            ngx_sprintf(op->err, "the store wrote no row of the holdout%Z");
         }
 
         return NGX_OK;
@@ -1710,6 +1993,21 @@ ngx_http_abtest_store_result(ngx_http_abtest_store_proc_t *p,
                 return NGX_OK;
             }
 
+            /*
+             * a schedule due that the row does not show yet: the change
+             * builds on the record after it, as the zones have it
+             */
+            ngx_memzero(&due, sizeof(ngx_http_abtest_update_t));
+            next = NGX_HTTP_ABTEST_NEVER;
+
+            if (ngx_http_abtest_store_due(&op->rt, ngx_http_abtest_now_ms(),
+                                          &due, &next))
+            {
+                (void) ngx_http_abtest_change(op->exp, &op->rt,
+                                              op->exp->conf_state.rollout,
+                                              &due, &err);
+            }
+
             /* the seed's transitions, against the store's own record */
             rc = ngx_http_abtest_change(op->exp, &op->rt,
                                         op->exp->conf_state.rollout,
@@ -1739,7 +2037,9 @@ ngx_http_abtest_store_result(ngx_http_abtest_store_proc_t *p,
 
         if (op->step == NGX_HTTP_ABTEST_SEED_CHECK) {
             op->schema = PQntuples(res) == 1
-                         && ngx_strcmp(PQgetvalue(res, 0, 0), "0") != 0;
+                         && ngx_strcmp(PQgetvalue(res, 0, 0),
+                                       NGX_HTTP_ABTEST_STORE_PARTS)
+                            == 0;
             return NGX_OK;
         }
 
@@ -1751,8 +2051,16 @@ ngx_http_abtest_store_result(ngx_http_abtest_store_proc_t *p,
 
     default: /* NGX_HTTP_ABTEST_OP_READ */
 
-        if (PQresultStatus(res) == PGRES_TUPLES_OK) {
-            ngx_http_abtest_store_apply_rows(p, res);
+        if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+            return NGX_OK;
+        }
+
+        /* the settings first, then the rows of experiments */
+        if (op->nresults == 0) {
+            ngx_http_abtest_store_settings(p, op, res);
+
+        } else {
+            ngx_http_abtest_store_apply_rows(p, op, res);
         }
 
         return NGX_OK;
@@ -1792,14 +2100,18 @@ ngx_http_abtest_store_step(ngx_http_abtest_store_proc_t *p,
 
         case NGX_HTTP_ABTEST_SEED_LISTEN:
             op->step = n ? NGX_HTTP_ABTEST_SEED_INSERT
-                         : NGX_HTTP_ABTEST_SEED_READ;
+                         : NGX_HTTP_ABTEST_SEED_SETTING;
             return;
 
         case NGX_HTTP_ABTEST_SEED_INSERT:
             if (++op->next == n) {
-                op->step = NGX_HTTP_ABTEST_SEED_READ;
+                op->step = NGX_HTTP_ABTEST_SEED_SETTING;
             }
 
+            return;
+
+        case NGX_HTTP_ABTEST_SEED_SETTING:
+            op->step = NGX_HTTP_ABTEST_SEED_READ;
             return;
         }
 
@@ -1828,6 +2140,55 @@ ngx_http_abtest_store_step(ngx_http_abtest_store_proc_t *p,
         /* the events' tables missing, say: the state is not affected */
         if (op->status != NGX_OK) {
             ngx_http_abtest_store_figures_failed(p, op->err);
+        }
+
+        ngx_http_abtest_store_finish(p, op, NGX_OK, NULL);
+        return;
+
+    case NGX_HTTP_ABTEST_OP_HOLDOUT:
+
+        if (op->status != NGX_OK) {
+            ngx_http_abtest_store_finish(p, op, op->status, (char *) op->err);
+            return;
+        }
+
+        /* committed: this server shows it at once */
+        (void) ngx_http_abtest_store_holdout_applied(p, op->holdout,
+                                                     op->version);
+        ngx_http_abtest_store_finish(p, op, NGX_OK, NULL);
+        return;
+
+    case NGX_HTTP_ABTEST_OP_SCHEDULE:
+
+        if (op->status != NGX_OK) {
+            /* a right missing, say: tried again at the next read */
+            if (p->late[op->exp->index] != op->version) {
+                p->late[op->exp->index] = op->version;
+                ngx_log_error(NGX_LOG_ERR, p->log, 0,
+                              "abtest: the store's row of experiment \"%V\" "
+                              "(groups %s, version %L) is behind its "
+                              "schedule, and could not be written: %s",
+                              &op->exp->name, op->exp->generation.data,
+                              op->version, op->err);
+            }
+
+            ngx_http_abtest_store_finish(p, op, NGX_OK, NULL);
+            return;
+        }
+
+        if (op->version > 0) {
+            ngx_log_error(NGX_LOG_INFO, p->log, 0,
+                          "abtest: the store's row of experiment \"%V\" "
+                          "(groups %s) is %V on its schedule, version %L",
+                          &op->exp->name, op->exp->generation.data,
+                          ngx_http_abtest_state_name(op->rt.state.state),
+                          op->version);
+
+            if (p->zone.apply(p->amcf, op->exp, &op->rt, op->version)
+                == NGX_OK)
+            {
+                p->zone.applied(p->amcf, p->log);
+            }
         }
 
         ngx_http_abtest_store_finish(p, op, NGX_OK, NULL);
@@ -1965,7 +2326,8 @@ ngx_http_abtest_store_op(ngx_http_abtest_store_proc_t *p, ngx_uint_t kind)
     op->deadline.log = p->log;
 
     /* a worker shutting down answers its updates first, within timeout= */
-    op->deadline.cancelable = (kind != NGX_HTTP_ABTEST_OP_UPDATE);
+    op->deadline.cancelable = (kind != NGX_HTTP_ABTEST_OP_UPDATE
+                               && kind != NGX_HTTP_ABTEST_OP_HOLDOUT);
 
     ngx_add_timer(&op->deadline, p->amcf->store->timeout);
 
@@ -1992,7 +2354,8 @@ ngx_http_abtest_store_finish(ngx_http_abtest_store_proc_t *p,
 
     if (status == NGX_OK && p->failing
         && op->kind != NGX_HTTP_ABTEST_OP_READ
-        && op->kind != NGX_HTTP_ABTEST_OP_FIGURES)
+        && op->kind != NGX_HTTP_ABTEST_OP_FIGURES
+        && op->kind != NGX_HTTP_ABTEST_OP_SCHEDULE)
     {
         /* the listener has read it all again, or an update got through */
         ngx_log_error(NGX_LOG_NOTICE, p->log, 0,
@@ -2007,19 +2370,16 @@ ngx_http_abtest_store_finish(ngx_http_abtest_store_proc_t *p,
         op->cln->handler = NULL;
     }
 
-    if (r && err) {
+    if (r && (err || status == NGX_OK)) {
         op->request = NULL;
         c = r->connection;
 
-        op->done(r, op->exp, NULL, status, err);
+        if (op->kind == NGX_HTTP_ABTEST_OP_HOLDOUT) {
+            op->holdout_done(r, op->holdout, status, err);
 
-        ngx_http_run_posted_requests(c);
-
-    } else if (r && status == NGX_OK) {
-        op->request = NULL;
-        c = r->connection;
-
-        op->done(r, op->exp, &op->rt, NGX_OK, NULL);
+        } else {
+            op->done(r, op->exp, err ? NULL : &op->rt, status, err);
+        }
 
         ngx_http_run_posted_requests(c);
     }
@@ -2055,9 +2415,9 @@ ngx_http_abtest_store_detach(void *data)
 
 
 /*
- * An experiment's row as query parameters $1 .. $10: name, groups,
+ * An experiment's row as query parameters $1 .. $13: name, groups,
  * weights, state, rollout_group, start_ms, end_ms, stats_start_ms,
- * history, updated_by.
+ * history, updated_by, coverage, schedule_start_ms, schedule_stop_ms.
  */
 
 static ngx_int_t
@@ -2069,7 +2429,7 @@ ngx_http_abtest_store_row_params(ngx_pool_t *pool,
     yajl_gen                  g;
     ngx_str_t                 json, *state;
     ngx_uint_t                i, k;
-    int64_t                   ms[3];
+    int64_t                   ms[5];
     ngx_http_abtest_group_t  *group;
 
     group = exp->groups.elts;
@@ -2084,10 +2444,14 @@ ngx_http_abtest_store_row_params(ngx_pool_t *pool,
     ms[0] = rt->start;
     ms[1] = rt->end;
     ms[2] = rt->stats_start;
+    ms[3] = rt->state.schedule_start;
+    ms[4] = rt->state.schedule_stop;
 
-    for (i = 0; i < 3; i++) {
+    for (i = 0; i < 5; i++) {
+        k = (i < 3) ? 5 + i : 8 + i;
+
         if (ms[i] < 0) {
-            values[5 + i] = NULL;
+            values[k] = NULL;
             continue;
         }
 
@@ -2097,8 +2461,16 @@ ngx_http_abtest_store_row_params(ngx_pool_t *pool,
         }
 
         *ngx_sprintf(p, "%L", ms[i]) = '\0';
-        values[5 + i] = (const char *) p;
+        values[k] = (const char *) p;
     }
+
+    p = ngx_pnalloc(pool, NGX_INT_T_LEN + 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    *ngx_sprintf(p, "%ui", rt->state.coverage) = '\0';
+    values[10] = (const char *) p;
 
     for (k = 0; k < 2; k++) {
         g = ngx_http_abtest_json_gen(pool);
@@ -2149,6 +2521,33 @@ ngx_http_abtest_store_row_params(ngx_pool_t *pool,
 }
 
 
+/* the holdout's row as query parameters $1 .. $3: name, value, node */
+
+static ngx_int_t
+ngx_http_abtest_store_setting_params(ngx_pool_t *pool, ngx_uint_t holdout,
+    ngx_str_t *node, const char **values)
+{
+    u_char  *p;
+
+    p = ngx_pnalloc(pool, NGX_INT_T_LEN + 1 + node->len + 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    values[0] = "holdout";
+    values[1] = (const char *) p;
+
+    p = ngx_sprintf(p, "%ui", holdout);
+    *p++ = '\0';
+
+    values[2] = (const char *) p;
+
+    *ngx_cpymem(p, node->data, node->len) = '\0';
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_http_abtest_store_weights_json(yajl_gen g,
     ngx_http_abtest_experiment_t *exp, uint32_t *weights)
@@ -2187,17 +2586,12 @@ ngx_http_abtest_store_row(ngx_pool_t *pool, ngx_http_abtest_experiment_t *exp,
     u_char                        msg[256];
     uint64_t                      total;
     yajl_val                      tree;
-    ngx_int_t                     state;
+    ngx_int_t                     state, n;
     ngx_uint_t                    i;
     ngx_http_abtest_runtime_t     r;
 
     ngx_memzero(&r, sizeof(ngx_http_abtest_runtime_t));
     msg[0] = '\0';
-
-    /* who enters, as configured, where the row does not say */
-    r.state.coverage = exp->conf_state.coverage;
-    r.state.schedule_start = exp->conf_state.schedule_start;
-    r.state.schedule_stop = exp->conf_state.schedule_stop;
 
     /* weights */
 
@@ -2263,6 +2657,39 @@ ngx_http_abtest_store_row(ngx_pool_t *pool, ngx_http_abtest_experiment_t *exp,
     {
         ngx_snprintf(err, NGX_HTTP_ABTEST_STORE_ERROR_LEN - 1,
                      "start_ms, end_ms, stats_start_ms: not times%Z");
+        return NGX_ERROR;
+    }
+
+    /* who enters: coverage (of SHARE_ALL), the schedule */
+
+    v = PQgetvalue(res, row, 10);
+    n = PQgetisnull(res, row, 10) ? NGX_ERROR
+                                  : ngx_atoi((u_char *) v, ngx_strlen(v));
+
+    if (n == NGX_ERROR || n > NGX_HTTP_ABTEST_SHARE_ALL) {
+        ngx_snprintf(err, NGX_HTTP_ABTEST_STORE_ERROR_LEN - 1,
+                     "coverage: not a whole number from 0 to %d (of %d)%Z",
+                     NGX_HTTP_ABTEST_SHARE_ALL, NGX_HTTP_ABTEST_SHARE_ALL);
+        return NGX_ERROR;
+    }
+
+    r.state.coverage = n;
+
+    if (ngx_http_abtest_store_ms(res, row, 11, &r.state.schedule_start)
+        != NGX_OK
+        || ngx_http_abtest_store_ms(res, row, 12, &r.state.schedule_stop)
+           != NGX_OK)
+    {
+        ngx_snprintf(err, NGX_HTTP_ABTEST_STORE_ERROR_LEN - 1,
+                     "schedule_start_ms, schedule_stop_ms: not times%Z");
+        return NGX_ERROR;
+    }
+
+    if (r.state.schedule_start >= 0 && r.state.schedule_stop >= 0
+        && r.state.schedule_stop <= r.state.schedule_start)
+    {
+        ngx_snprintf(err, NGX_HTTP_ABTEST_STORE_ERROR_LEN - 1,
+                     "schedule_stop_ms: not after schedule_start_ms%Z");
         return NGX_ERROR;
     }
 
@@ -2337,23 +2764,81 @@ ngx_http_abtest_store_ms(PGresult *res, int row, int col, int64_t *ms)
 
 
 /*
+ * The settings a read brought, kept for the rows that come next: their
+ * highest version, and the holdout's row, checked (a hostile one is said
+ * once per version).  Other names are another version's: not known here.
+ */
+
+static void
+ngx_http_abtest_store_settings(ngx_http_abtest_store_proc_t *p,
+    ngx_http_abtest_store_op_t *op, PGresult *res)
+{
+    int        i, rows;
+    char      *v;
+    int64_t    version, value;
+
+    rows = PQntuples(res);
+
+    for (i = 0; i < rows && PQnfields(res) == 3; i++) {
+        v = PQgetvalue(res, i, 2);
+        version = ngx_atoof((u_char *) v, ngx_strlen(v));
+        op->top = ngx_max(op->top, version);
+
+        if (ngx_strcmp(PQgetvalue(res, i, 0), "holdout") != 0) {
+            continue;
+        }
+
+        v = PQgetvalue(res, i, 1);
+        value = (v[0] == '-') ? NGX_ERROR
+                              : ngx_atoof((u_char *) v, ngx_strlen(v));
+
+        if (value == NGX_ERROR || value > NGX_HTTP_ABTEST_SHARE_ALL
+            || version <= 0)
+        {
+            if (p->bad_holdout != version) {
+                p->bad_holdout = version;
+                ngx_log_error(NGX_LOG_ERR, p->log, 0,
+                              "abtest: the store's setting \"holdout\" "
+                              "(version %L) is refused: %s; the server "
+                              "keeps its holdout", version,
+                              (version <= 0)
+                              ? "version: not a positive number"
+                              : "value: not a whole number from 0 to 10000 "
+                                "(of 10000)");
+            }
+
+            continue;
+        }
+
+        op->has_holdout = 1;
+        op->holdout = (ngx_uint_t) value;
+        op->holdout_version = version;
+    }
+}
+
+
+/*
  * The rows a read brought: those of this configuration's generations are
  * applied to the zone where they are newer (the store wins); an
  * experiment the store has no row of its groups for runs from this
  * server's record ("mismatch" if the store has other groups of it); a
- * hostile row is said once per version, and not applied.
+ * hostile row is said once per version, and not applied.  The holdout's
+ * row too, where newer; a row behind its schedule is brought up to it,
+ * and the next moment a row's schedule is due is watched.
  */
 
 static void
 ngx_http_abtest_store_apply_rows(ngx_http_abtest_store_proc_t *p,
-    PGresult *res)
+    ngx_http_abtest_store_op_t *op, PGresult *res)
 {
     int                            i, rows;
     char                          *name, *groups;
     u_char                         err[NGX_HTTP_ABTEST_STORE_ERROR_LEN];
-    int64_t                        version, top;
+    int64_t                        version, top, now, next;
     ngx_uint_t                     n, k, applied, back, *seen;
     ngx_pool_t                    *pool;
+    ngx_msec_t                     delay;
+    ngx_http_abtest_update_t       due;
     ngx_http_abtest_runtime_t      rt;
     ngx_http_abtest_store_sh_t    *sh;
     ngx_http_abtest_experiment_t  *exp, *all;
@@ -2377,6 +2862,7 @@ ngx_http_abtest_store_apply_rows(ngx_http_abtest_store_proc_t *p,
     top = rows ? ngx_atoof((u_char *) PQgetvalue(res, rows - 1, 9),
                            PQgetlength(res, rows - 1, 9))
                : 0;
+    top = ngx_max(top, op->top);
     back = (top < sh->version);
 
     if (back) {
@@ -2386,8 +2872,23 @@ ngx_http_abtest_store_apply_rows(ngx_http_abtest_store_proc_t *p,
                       "again", &p->amcf->store->target, top, sh->version);
 
         p->zone.forget(p->amcf);
-        ngx_memzero(p->bad, (n + 1) * sizeof(int64_t));
+        ngx_memzero(p->bad, 2 * (n + 1) * sizeof(int64_t));
+        p->bad_holdout = 0;
+
+        ngx_shmtx_lock(p->zone.mutex);
+        sh->holdout = 0;
+        ngx_shmtx_unlock(p->zone.mutex);
     }
+
+    if (op->has_holdout
+        && ngx_http_abtest_store_holdout_applied(p, op->holdout,
+                                                 op->holdout_version))
+    {
+        applied++;
+    }
+
+    now = ngx_http_abtest_now_ms();
+    next = NGX_HTTP_ABTEST_NEVER;
 
     pool = ngx_create_pool(4096, p->log);
     if (pool == NULL) {
@@ -2441,6 +2942,22 @@ ngx_http_abtest_store_apply_rows(ngx_http_abtest_store_proc_t *p,
         if (p->zone.apply(p->amcf, exp, &rt, version) == NGX_OK) {
             applied++;
         }
+
+        ngx_memzero(&due, sizeof(ngx_http_abtest_update_t));
+
+        if (ngx_http_abtest_store_due(&rt, now, &due, &next)) {
+            ngx_http_abtest_store_behind(p, exp, &rt, version, &due);
+        }
+    }
+
+    /* a day at most: every read sets it again */
+    if (p->schedule.timer_set) {
+        ngx_del_timer(&p->schedule);
+    }
+
+    if (next != NGX_HTTP_ABTEST_NEVER && !ngx_exiting) {
+        delay = (ngx_msec_t) ngx_min(next - now + 1, 86400000);
+        ngx_add_timer(&p->schedule, delay);
     }
 
     for (k = 0; k < n; k++) {
@@ -2470,6 +2987,131 @@ ngx_http_abtest_store_apply_rows(ngx_http_abtest_store_proc_t *p,
 
         p->zone.applied(p->amcf, p->log);
     }
+}
+
+
+/*
+ * A row's schedule: whether a transition is due at "now" ("up" says it,
+ * at the scheduled moment itself, as every server's zone makes it), else
+ * the next moment one may be due, into "next".  At its start an inactive
+ * experiment that has not started since becomes active (unless it has
+ * stopped by then); at its stop an active one that started before it
+ * becomes inactive.
+ */
+
+static ngx_uint_t
+ngx_http_abtest_store_due(ngx_http_abtest_runtime_t *rt, int64_t now,
+    ngx_http_abtest_update_t *up, int64_t *next)
+{
+    int64_t  start, stop;
+
+    start = rt->state.schedule_start;
+    stop = rt->state.schedule_stop;
+
+    if (start >= 0 && rt->state.state == NGX_HTTP_ABTEST_STATE_INACTIVE
+        && rt->start < start && (stop < 0 || now < stop))
+    {
+        if (now < start) {
+            *next = ngx_min(*next, start);
+            return 0;
+        }
+
+        up->has_state = 1;
+        up->state = NGX_HTTP_ABTEST_STATE_ACTIVE;
+        up->at = start;
+        return 1;
+    }
+
+    if (stop >= 0 && rt->state.state == NGX_HTTP_ABTEST_STATE_ACTIVE
+        && rt->start < stop)
+    {
+        if (now < stop) {
+            *next = ngx_min(*next, stop);
+            return 0;
+        }
+
+        up->has_state = 1;
+        up->state = NGX_HTTP_ABTEST_STATE_INACTIVE;
+        up->at = stop;
+        return 1;
+    }
+
+    return 0;
+}
+
+
+/*
+ * A row behind its schedule: the transition written over the row read
+ * (its version), so that of the servers that all write it, the first
+ * wins and the others write nothing.  One at a time per experiment.
+ */
+
+static void
+ngx_http_abtest_store_behind(ngx_http_abtest_store_proc_t *p,
+    ngx_http_abtest_experiment_t *exp, ngx_http_abtest_runtime_t *rt,
+    int64_t version, ngx_http_abtest_update_t *up)
+{
+    const char                  *err;
+    ngx_queue_t                 *q;
+    ngx_http_abtest_runtime_t    next;
+    ngx_http_abtest_store_op_t  *op;
+
+    for (q = ngx_queue_head(&p->ops);
+         q != ngx_queue_sentinel(&p->ops);
+         q = ngx_queue_next(q))
+    {
+        op = ngx_queue_data(q, ngx_http_abtest_store_op_t, queue);
+
+        if (op->kind == NGX_HTTP_ABTEST_OP_SCHEDULE && op->exp == exp) {
+            return;
+        }
+    }
+
+    next = *rt;
+
+    if (ngx_http_abtest_change(exp, &next, exp->conf_state.rollout, up, &err)
+        != NGX_OK)
+    {
+        return;
+    }
+
+    op = ngx_http_abtest_store_op(p, NGX_HTTP_ABTEST_OP_SCHEDULE);
+    if (op == NULL) {
+        return;
+    }
+
+    op->exp = exp;
+    op->rt = next;
+    op->version = version;
+}
+
+
+/*
+ * The holdout's row, read or just committed: set in the zone when it is
+ * newer than the one applied, as the rows of experiments are.
+ */
+
+static ngx_uint_t
+ngx_http_abtest_store_holdout_applied(ngx_http_abtest_store_proc_t *p,
+    ngx_uint_t holdout, int64_t version)
+{
+    ngx_uint_t                   applied;
+    ngx_http_abtest_store_sh_t  *sh;
+
+    sh = p->zone.sh;
+
+    ngx_shmtx_lock(p->zone.mutex);
+
+    applied = (version > sh->holdout);
+
+    if (applied) {
+        sh->holdout = version;
+        p->zone.holdout_locked(p->amcf, holdout);
+    }
+
+    ngx_shmtx_unlock(p->zone.mutex);
+
+    return applied;
 }
 
 

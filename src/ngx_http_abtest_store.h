@@ -51,6 +51,7 @@ typedef struct {
     ngx_atomic_t               ready;        /* caught up: writes taken */
     int64_t                    version;      /* the highest version read */
     int64_t                    applied;      /* ms, when it last read */
+    int64_t                    holdout;      /* its row's version applied */
     u_char                     error[NGX_HTTP_ABTEST_STORE_ERROR_LEN];
 
     /* the fleet's figures (events and devices): when they were read */
@@ -105,6 +106,14 @@ typedef struct {
                          ngx_http_abtest_experiment_t *exp,
                          ngx_uint_t source);
 
+    /*
+     * the run-time holdout (of NGX_HTTP_ABTEST_SHARE_ALL): the zone's, to
+     * make the store's row from, and a row's, set under the zone's lock
+     */
+    ngx_uint_t (*holdout)(ngx_http_abtest_main_conf_t *amcf);
+    void       (*holdout_locked)(ngx_http_abtest_main_conf_t *amcf,
+                                 ngx_uint_t holdout);
+
     /* rows were applied: the local snapshot (the state file) */
     void       (*applied)(ngx_http_abtest_main_conf_t *amcf, ngx_log_t *log);
 
@@ -125,6 +134,11 @@ typedef void (*ngx_http_abtest_store_done_pt)(ngx_http_request_t *r,
     ngx_int_t status, const char *err);
 
 
+/* a holdout's update: committed (and applied), or refused with "err" */
+typedef void (*ngx_http_abtest_store_holdout_pt)(ngx_http_request_t *r,
+    ngx_uint_t holdout, ngx_int_t status, const char *err);
+
+
 char *ngx_http_abtest_store(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 ngx_int_t ngx_http_abtest_store_check(ngx_conf_t *cf,
     ngx_http_abtest_main_conf_t *amcf);
@@ -134,6 +148,9 @@ void ngx_http_abtest_store_exit_process(ngx_cycle_t *cycle);
 ngx_int_t ngx_http_abtest_store_update(ngx_http_request_t *r,
     ngx_http_abtest_experiment_t *exp, ngx_http_abtest_update_t *up,
     ngx_http_abtest_store_done_pt done, const char **err);
+ngx_int_t ngx_http_abtest_store_holdout(ngx_http_request_t *r,
+    ngx_uint_t holdout, ngx_http_abtest_store_holdout_pt done,
+    const char **err);
 
 
 #endif /* _NGX_HTTP_ABTEST_STORE_H_INCLUDED_ */

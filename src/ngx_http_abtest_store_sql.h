@@ -26,6 +26,12 @@
     "  updated_at timestamptz NOT NULL DEFAULT now(),\n"                      \
     "  PRIMARY KEY (name, groups)\n"                                          \
     ");\n"                                                                    \
+    "ALTER TABLE abtest_experiments\n"                                        \
+    "  ADD COLUMN IF NOT EXISTS coverage integer NOT NULL DEFAULT 10000;\n"   \
+    "ALTER TABLE abtest_experiments\n"                                        \
+    "  ADD COLUMN IF NOT EXISTS schedule_start_ms bigint;\n"                  \
+    "ALTER TABLE abtest_experiments\n"                                        \
+    "  ADD COLUMN IF NOT EXISTS schedule_stop_ms bigint;\n"                   \
     "CREATE INDEX IF NOT EXISTS abtest_experiments_by_version\n"              \
     "  ON abtest_experiments (version);\n"                                    \
     "CREATE OR REPLACE FUNCTION abtest_experiments_version()\n"               \
@@ -39,6 +45,16 @@
     "$$;\n"                                                                   \
     "CREATE OR REPLACE TRIGGER abtest_experiments_version\n"                  \
     "  BEFORE INSERT OR UPDATE ON abtest_experiments\n"                       \
+    "  FOR EACH ROW EXECUTE FUNCTION abtest_experiments_version();\n"         \
+    "CREATE TABLE IF NOT EXISTS abtest_settings (\n"                          \
+    "  name text PRIMARY KEY,\n"                                              \
+    "  value bigint NOT NULL,\n"                                              \
+    "  version bigint NOT NULL DEFAULT 0,\n"                                  \
+    "  updated_by text,\n"                                                    \
+    "  updated_at timestamptz NOT NULL DEFAULT now()\n"                       \
+    ");\n"                                                                    \
+    "CREATE OR REPLACE TRIGGER abtest_settings_version\n"                     \
+    "  BEFORE INSERT OR UPDATE ON abtest_settings\n"                          \
     "  FOR EACH ROW EXECUTE FUNCTION abtest_experiments_version();\n"
 
 
