@@ -322,6 +322,11 @@ sub {
     my $row = ::row();
     return 'no row of e (A,B) in the store' if !$row;
 
+    # the highest version read: the rows' and the settings' (the holdout)
+    my $top = $::Pg->value($::Db, 'SELECT max(version) FROM (SELECT version'
+                           . ' FROM abtest_experiments UNION ALL SELECT'
+                           . ' version FROM abtest_settings) v');
+
     $e = ::match_json($s, {
         node => 'web1',
         module => qr/^\d+\.\d+\.\d+$/,
@@ -329,7 +334,7 @@ sub {
         pid => qr/^\d+$/,
         store => {
             connected => \1,
-            version => $row->{version},
+            version => $top,
             applied => 'ISO',
             error => undef,
             ready => \1,
@@ -370,14 +375,15 @@ sub {
     my $shape = sub {
         my ($db) = @_;
         return CORE::join "\n", map { CORE::join ' ', @$_ } $::Pg->psql($db,
-            "SELECT column_name, data_type, is_nullable,"
+            "SELECT table_name, column_name, data_type, is_nullable,"
             . " coalesce(column_default, '') FROM information_schema.columns"
-            . " WHERE table_name = 'abtest_experiments' ORDER BY column_name"),
+            . " WHERE table_name IN ('abtest_experiments', 'abtest_settings')"
+            . " ORDER BY table_name, column_name"),
             $::Pg->psql($db, "SELECT tgname, tgtype FROM pg_trigger"
                              . " WHERE NOT tgisinternal ORDER BY tgname"),
             $::Pg->psql($db, "SELECT indexname, indexdef FROM pg_indexes"
-                             . " WHERE tablename = 'abtest_experiments'"
-                             . " ORDER BY indexname");
+                             . " WHERE tablename IN ('abtest_experiments',"
+                             . " 'abtest_settings') ORDER BY indexname");
     };
 
     my ($made, $dba) = ($shape->($::Db), $shape->('schema_copy'));
@@ -395,7 +401,7 @@ sub {
 . q{;
 INSERT INTO abtest_experiments (name, groups, weights, state, start_ms)
     VALUES ('e', 'A,B', '{"A": 10, "B": 90}', 'inactive', NULL);
-GRANT SELECT, INSERT, UPDATE ON abtest_experiments TO abtest;
+GRANT SELECT, INSERT, UPDATE ON abtest_experiments, abtest_settings TO abtest;
 GRANT USAGE ON SEQUENCE abtest_version TO abtest;}
 --- http_config eval
 ::store_config()
@@ -1115,7 +1121,7 @@ sub {
 . q{;
 INSERT INTO abtest_experiments (name, groups, weights, state, start_ms)
     VALUES ('e', 'A,B', '{"A": 10, "B": 90}', 'active', 1);
-GRANT SELECT, INSERT, UPDATE ON abtest_experiments TO abtest;
+GRANT SELECT, INSERT, UPDATE ON abtest_experiments, abtest_settings TO abtest;
 GRANT USAGE ON SEQUENCE abtest_version TO abtest;}
 --- http_config eval
 ::store_config(experiment => "    abtest_experiment e {
@@ -1167,7 +1173,7 @@ sub {
 . q{;
 INSERT INTO abtest_experiments (name, groups, weights, state, start_ms)
     VALUES ('e', 'A,B', '{"A": 10, "B": 90}', 'active', 1);
-GRANT SELECT, UPDATE ON abtest_experiments TO abtest;
+GRANT SELECT, UPDATE ON abtest_experiments, abtest_settings TO abtest;
 GRANT USAGE ON SEQUENCE abtest_version TO abtest;}
 --- http_config eval
 ::store_config(experiment => "    abtest_experiment e {

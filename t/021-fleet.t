@@ -118,7 +118,7 @@ $$;
 CREATE TRIGGER abtest_audit AFTER UPDATE ON abtest_experiments
     FOR EACH ROW EXECUTE FUNCTION abtest_audit();
 
-GRANT SELECT, INSERT, UPDATE ON abtest_experiments TO abtest;
+GRANT SELECT, INSERT, UPDATE ON abtest_experiments, abtest_settings TO abtest;
 GRANT USAGE ON SEQUENCE abtest_version TO abtest;
 GRANT INSERT ON abtest_audit TO abtest;
 _EOS_

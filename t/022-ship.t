@@ -108,7 +108,7 @@ _EOC_
 # the servers' role takes the store's table as they make it (a DBA made
 # it here), the shippers' role what sql/abtest-events.sql says
 our $Grants = <<'_EOS_';
-GRANT SELECT, INSERT, UPDATE ON abtest_experiments TO abtest;
+GRANT SELECT, INSERT, UPDATE ON abtest_experiments, abtest_settings TO abtest;
 GRANT USAGE ON SEQUENCE abtest_version TO abtest;
 GRANT INSERT ON abtest_event_lines, abtest_events, abtest_rejected
     TO rsyslog;
