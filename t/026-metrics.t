@@ -755,8 +755,10 @@ GET /metrics
     my $version = sub {
         return -2 if !$::Pg->value('metrics', q{SELECT count(*) FROM pg_class
                                    WHERE relname = 'abtest_experiments'});
-        return $::Pg->value('metrics',
-                            'SELECT max(version) FROM abtest_experiments');
+        # the rows' and the settings' (the holdout's row)
+        return $::Pg->value('metrics', 'SELECT max(version) FROM (SELECT'
+                            . ' version FROM abtest_experiments UNION ALL'
+                            . ' SELECT version FROM abtest_settings) v');
     };
 
     ABTest::Nginx::wait_for(sub {
