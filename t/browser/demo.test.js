@@ -9,6 +9,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
 const { chromium } = require('playwright-core');
+const crypto = require('node:crypto');
 const { hashGroup, expectedGroup } = require('../../sim/oracle.js');
 
 const BASE = process.env.ABTEST_BASE_URL || 'http://127.0.0.1:5050';
@@ -115,6 +116,25 @@ function pickDevice(prefix, want, groups = FIFTY, skip = 0) {
         }
     }
     throw new Error('no device found');
+}
+
+// a device's bucket of a share (README, Who enters): sha256(text) read as
+// a big-endian integer, modulo 10000
+function bucket(text) {
+    const hex = crypto.createHash('sha256').update(text, 'utf8').digest('hex');
+    return Number(BigInt('0x' + hex) % 10000n);
+}
+
+function pickBy(prefix, ok) {
+    for (let i = 0; i < 100000; i++) {
+        if (ok(`${prefix}-${i}`)) return `${prefix}-${i}`;
+    }
+    throw new Error('no device found');
+}
+
+async function entered(deviceId, name) {
+    const eg = await get(`/api/expgroups?device_id=${encodeURIComponent(deviceId)}`);
+    return eg[name].in_experiment ? 'in' : eg[name].reason;
 }
 
 /* pages */
@@ -619,6 +639,17 @@ test('coverage, target, layer, holdout and schedule: shown, and edited',
     }
     for (const name of Object.keys(exps)) assert.equal(exps[name].holdout, 0);
 
+    // in checkout_test's 60% of its layer, and in at 35.5% but not at 20%
+    const more = pickBy('coverage', (id) =>
+        bucket(`${id}:layer:checkout`) < 6000
+        && bucket(`${id}:${CHK}:coverage`) >= 2000
+        && bucket(`${id}:${CHK}:coverage`) < 3550
+        && bucket(`${id}:holdout`) >= 500);
+    // held out at 5%
+    const held = pickBy('holdout', (id) => bucket(`${id}:holdout`) < 500);
+    assert.equal(await entered(more, CHK), 'coverage');
+    assert.equal(await entered(held, BTN), 'in');
+
     const { context, page, problems } = await openAdmin();
     let posts = 0;
     page.on('request', (r) => {
@@ -665,6 +696,7 @@ test('coverage, target, layer, holdout and schedule: shown, and edited',
     exps = await get('/api/experiments');
     assert.equal(exps[CHK].coverage, 0.355);
     await shows(c, 'coverage', /^35\.5%$/);
+    assert.equal(await entered(more, CHK), 'in', 'raised coverage adds it');
 
     // the schedule, in UTC
     const start = c.getByLabel('Start (UTC)');
@@ -682,6 +714,7 @@ test('coverage, target, layer, holdout and schedule: shown, and edited',
     assert.equal(exps[CHK].stop, '2099-06-30T12:00:15.000Z');
     await shows(c, 'schedule-start', /^2099-01-01 08:30:00 UTC /);
     await shows(c, 'schedule-stop', /^2099-06-30 12:00:15 UTC /);
+    assert.equal(await entered(more, CHK), 'schedule', 'before the start');
 
     // a stop before the start: the API's refusal is shown, nothing changes
     const refused = await api('POST', '/api/experiments/update',
@@ -707,10 +740,12 @@ test('coverage, target, layer, holdout and schedule: shown, and edited',
     assert.equal(exps[CHK].start, null);
     assert.equal(exps[CHK].stop, '2099-12-31T00:00:00.000Z');
     await shows(c, 'schedule-start', /^\u2014$/);
+    assert.equal(await entered(more, CHK), 'in');
     await coverage.fill('20');
     await saveCoverage.click();
     await c.locator('.msg.ok').getByText('Coverage saved: 20%.').waitFor();
     assert.equal((await get('/api/experiments'))[CHK].coverage, 0.2);
+    assert.equal(await entered(more, CHK), 'coverage');
 
     // the holdout, server-wide: every experiment's
     const holdout = panel.getByLabel('Holdout (%)');
@@ -724,6 +759,8 @@ test('coverage, target, layer, holdout and schedule: shown, and edited',
     }
     await panel.locator('[data-field="holdout"]')
         .filter({ hasText: /^5% of devices$/ }).waitFor();
+    assert.equal(await entered(held, BTN), 'holdout');
+    assert.equal(await entered(held, HEAD), 'holdout');
     await holdout.fill('0');
     await panel.getByRole('button', { name: 'Save holdout' }).click();
     await panel.locator('.msg.ok').getByText('Holdout saved: 0%.').waitFor();
@@ -731,6 +768,7 @@ test('coverage, target, layer, holdout and schedule: shown, and edited',
     for (const name of Object.keys(exps)) assert.equal(exps[name].holdout, 0);
     await panel.locator('[data-field="holdout"]')
         .filter({ hasText: /^none$/ }).waitFor();
+    assert.equal(await entered(held, BTN), 'in');
 
     // the refused schedule is a failed load for the browser; nothing else
     assert.deepEqual(problems.filter((p) => !/status of 400/.test(p)), []);
