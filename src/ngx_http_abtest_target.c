@@ -19,6 +19,8 @@
 
 static char *ngx_http_abtest_layer_member(ngx_conf_t *cf,
     ngx_command_t *dummy, void *conf);
+static ngx_http_complex_value_t *ngx_http_abtest_compile_value(
+    ngx_conf_t *cf, ngx_str_t *value);
 static ngx_int_t ngx_http_abtest_true(ngx_http_request_t *r,
     ngx_http_complex_value_t *cv, ngx_uint_t *yes);
 static ngx_uint_t ngx_http_abtest_held_out(ngx_http_request_t *r,
@@ -56,8 +58,7 @@ ngx_http_abtest_enable(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_abtest_loc_conf_t *alcf = conf;
 
-    ngx_str_t                         *value;
-    ngx_http_compile_complex_value_t   ccv;
+    ngx_str_t  *value;
 
     if (alcf->enable != NGX_CONF_UNSET) {
         return "is duplicate";
@@ -82,19 +83,8 @@ ngx_http_abtest_enable(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    alcf->enable_value = ngx_palloc(cf->pool,
-                                    sizeof(ngx_http_complex_value_t));
+    alcf->enable_value = ngx_http_abtest_compile_value(cf, &value[1]);
     if (alcf->enable_value == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
-
-    ccv.cf = cf;
-    ccv.value = &value[1];
-    ccv.complex_value = alcf->enable_value;
-
-    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
@@ -292,31 +282,17 @@ char *
 ngx_http_abtest_target_setting(ngx_conf_t *cf,
     ngx_http_abtest_experiment_t *exp, ngx_str_t *value)
 {
-    int64_t                            t;
-    ngx_int_t                          share;
-    ngx_http_compile_complex_value_t   ccv;
+    int64_t    t;
+    ngx_int_t  share;
 
     if (ngx_strcmp(value[0].data, "target") == 0) {
         if (exp->target) {
             return "is duplicate";
         }
 
-        exp->target = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
-        if (exp->target == NULL) {
-            return NGX_CONF_ERROR;
-        }
+        exp->target = ngx_http_abtest_compile_value(cf, &value[1]);
 
-        ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
-
-        ccv.cf = cf;
-        ccv.value = &value[1];
-        ccv.complex_value = exp->target;
-
-        if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
-            return NGX_CONF_ERROR;
-        }
-
-        return NGX_CONF_OK;
+        return (exp->target == NULL) ? NGX_CONF_ERROR : NGX_CONF_OK;
     }
 
     if (ngx_strcmp(value[0].data, "coverage") == 0) {
@@ -555,6 +531,31 @@ ngx_http_abtest_held_out(ngx_http_request_t *r, ngx_uint_t holdout,
     }
 
     return held;
+}
+
+
+static ngx_http_complex_value_t *
+ngx_http_abtest_compile_value(ngx_conf_t *cf, ngx_str_t *value)
+{
+    ngx_http_complex_value_t          *cv;
+    ngx_http_compile_complex_value_t   ccv;
+
+    cv = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+    if (cv == NULL) {
+        return NULL;
+    }
+
+    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+    ccv.cf = cf;
+    ccv.value = value;
+    ccv.complex_value = cv;
+
+    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        return NULL;
+    }
+
+    return cv;
 }
 
 
