@@ -34,6 +34,8 @@ static void ngx_http_abtest_api_backend_event(ngx_http_request_t *r,
 static void ngx_http_abtest_api_update_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_abtest_api_holdout(ngx_http_request_t *r,
     yajl_val tree, yajl_val v);
+static yajl_gen ngx_http_abtest_api_saved(ngx_http_request_t *r,
+    ngx_int_t *rc);
 static void ngx_http_abtest_api_holdout_stored(ngx_http_request_t *r,
     ngx_uint_t holdout, ngx_int_t status, const char *err);
 static ngx_int_t ngx_http_abtest_api_holdout_set(ngx_http_request_t *r,
@@ -653,26 +655,16 @@ ngx_http_abtest_api_holdout_stored(ngx_http_request_t *r, ngx_uint_t holdout,
 static ngx_int_t
 ngx_http_abtest_api_holdout_set(ngx_http_request_t *r, ngx_uint_t share)
 {
-    yajl_gen                      g;
-    ngx_http_abtest_main_conf_t  *amcf;
-
-    amcf = ngx_http_get_module_main_conf(r, ngx_http_abtest_module);
+    yajl_gen   g;
+    ngx_int_t  rc;
 
     ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
                   "abtest: the holdout was set to %ui.%02ui%% through the "
                   "API", share / 100, share % 100);
 
-    if (ngx_http_abtest_shm_save(amcf, r->connection->log) == NGX_ERROR) {
-        return ngx_http_abtest_http_error(r,
-                                    NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                    "the change is live, but the state "
-                                    "file could not be written: see the "
-                                    "error log");
-    }
-
-    g = ngx_http_abtest_json_gen(r->pool);
+    g = ngx_http_abtest_api_saved(r, &rc);
     if (g == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return rc;
     }
 
     yajl_gen_map_open(g);
@@ -681,6 +673,36 @@ ngx_http_abtest_api_holdout_set(ngx_http_request_t *r, ngx_uint_t share)
     yajl_gen_map_close(g);
 
     return ngx_http_abtest_http_send_json(r, NGX_HTTP_OK, g);
+}
+
+
+/*
+ * A change is live: the state file is written and the answer's JSON
+ * begun; NULL with "rc" the answer when either failed.
+ */
+
+static yajl_gen
+ngx_http_abtest_api_saved(ngx_http_request_t *r, ngx_int_t *rc)
+{
+    yajl_gen                      g;
+    ngx_http_abtest_main_conf_t  *amcf;
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_abtest_module);
+
+    if (ngx_http_abtest_shm_save(amcf, r->connection->log) == NGX_ERROR) {
+        *rc = ngx_http_abtest_http_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                         "the change is live, but the state "
+                                         "file could not be written: see "
+                                         "the error log");
+        return NULL;
+    }
+
+    g = ngx_http_abtest_json_gen(r->pool);
+    if (g == NULL) {
+        *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return g;
 }
 
 
@@ -716,6 +738,7 @@ ngx_http_abtest_api_updated(ngx_http_request_t *r,
     ngx_http_abtest_experiment_t *exp, ngx_http_abtest_node_t *node)
 {
     yajl_gen                      g;
+    ngx_int_t                     rc;
     ngx_http_abtest_main_conf_t  *amcf;
 
     amcf = ngx_http_get_module_main_conf(r, ngx_http_abtest_module);
@@ -724,17 +747,9 @@ ngx_http_abtest_api_updated(ngx_http_request_t *r,
                   "abtest: experiment \"%V\" updated through the API",
                   &exp->name);
 
-    if (ngx_http_abtest_shm_save(amcf, r->connection->log) == NGX_ERROR) {
-        return ngx_http_abtest_http_error(r,
-                                    NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                    "the change is live, but the state "
-                                    "file could not be written: see the "
-                                    "error log");
-    }
-
-    g = ngx_http_abtest_json_gen(r->pool);
+    g = ngx_http_abtest_api_saved(r, &rc);
     if (g == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return rc;
     }
 
     yajl_gen_map_open(g);
