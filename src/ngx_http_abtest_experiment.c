@@ -34,7 +34,6 @@ static char *ngx_http_abtest_group(ngx_conf_t *cf,
     ngx_http_abtest_experiment_t *exp, ngx_str_t *value);
 static char *ngx_http_abtest_set_once(ngx_conf_t *cf, ngx_str_t *field,
     ngx_str_t *value, ngx_uint_t check);
-static char *ngx_http_abtest_duplicate(ngx_conf_t *cf, ngx_str_t *value);
 static char *ngx_http_abtest_experiment_finish(ngx_conf_t *cf,
     ngx_http_abtest_experiment_t *exp, ngx_str_t *first);
 static ngx_int_t ngx_libc_cdecl ngx_http_abtest_cmp_groups(const void *one,
@@ -632,7 +631,9 @@ ngx_http_abtest_set_once(ngx_conf_t *cf, ngx_str_t *field, ngx_str_t *value,
 
 /* inside the block nginx would not name the setting */
 
-static char *
+/* a setting of a block given twice, named as nginx names directives */
+
+char *
 ngx_http_abtest_duplicate(ngx_conf_t *cf, ngx_str_t *value)
 {
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,

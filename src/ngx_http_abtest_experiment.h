@@ -57,6 +57,7 @@ char *ngx_http_abtest_experiment_block(ngx_conf_t *cf, ngx_command_t *cmd,
 ngx_http_abtest_experiment_t *ngx_http_abtest_find_experiment(
     ngx_http_abtest_main_conf_t *amcf, u_char *name, size_t len,
     ngx_uint_t caseless);
+char *ngx_http_abtest_duplicate(ngx_conf_t *cf, ngx_str_t *value);
 ngx_uint_t ngx_http_abtest_find_group(ngx_http_abtest_experiment_t *exp,
     u_char *name, size_t len);
 ngx_int_t ngx_http_abtest_change(ngx_http_abtest_experiment_t *exp,

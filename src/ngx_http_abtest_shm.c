@@ -27,6 +27,9 @@ typedef struct {
     ngx_http_abtest_main_conf_t  *amcf;
     ngx_http_abtest_exp_state_t  *states;
     ngx_atomic_uint_t             version;
+
+    /* when the schedule's next transition is due, or -1 */
+    int64_t                       due;
 } ngx_http_abtest_shm_copy_t;
 
 
@@ -80,6 +83,8 @@ static void ngx_http_abtest_figure_locked(ngx_http_abtest_main_conf_t *amcf,
     ngx_http_abtest_figure_t *f);
 static ngx_uint_t ngx_http_abtest_node_same_names(
     ngx_http_abtest_node_t *node, ngx_http_abtest_experiment_t *exp);
+static void ngx_http_abtest_node_due_locked(ngx_http_abtest_node_t *node,
+    int64_t *due);
 static void ngx_http_abtest_snapshot_conf(ngx_http_abtest_node_t *node,
     ngx_http_abtest_experiment_t *exp);
 
@@ -1092,6 +1097,7 @@ ngx_http_abtest_shm_state(ngx_http_abtest_main_conf_t *amcf,
     ngx_http_abtest_experiment_t *exp)
 {
     size_t                         len;
+    int64_t                        now;
     ngx_uint_t                     i, n;
     ngx_http_abtest_zone_t        *zone;
     ngx_http_abtest_shm_copy_t    *copy;
@@ -1110,7 +1116,26 @@ ngx_http_abtest_shm_state(ngx_http_abtest_main_conf_t *amcf,
     copy = &ngx_http_abtest_shm_copy;
 
     if (copy->amcf == amcf && copy->version == zone->sh->version) {
-        return &copy->states[exp->index];
+        if (copy->due < 0) {
+            return &copy->states[exp->index];
+        }
+
+        now = ngx_http_abtest_now_ms();
+
+        if (now < copy->due) {
+            return &copy->states[exp->index];
+        }
+
+        /*
+         * a scheduled transition is due and the timer has not made it yet:
+         * made now, so that no request after the moment sees the state of
+         * before it
+         */
+        copy->due = ngx_http_abtest_shm_schedule(amcf, now, ngx_cycle->log);
+
+        if (copy->version == zone->sh->version) {
+            return &copy->states[exp->index];
+        }
     }
 
     n = amcf->experiments.nelts;
@@ -1132,9 +1157,17 @@ ngx_http_abtest_shm_state(ngx_http_abtest_main_conf_t *amcf,
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
+    copy->due = -1;
+
     for (i = 0; i < n; i++) {
-        copy->states[i] = ngx_http_abtest_node_valid(zone->nodes[i], &all[i])
-                          ? zone->nodes[i]->state : all[i].conf_state;
+        if (!ngx_http_abtest_node_valid(zone->nodes[i], &all[i])) {
+            copy->states[i] = all[i].conf_state;
+            continue;
+        }
+
+        copy->states[i] = zone->nodes[i]->state;
+
+        ngx_http_abtest_node_due_locked(zone->nodes[i], &copy->due);
     }
 
     copy->version = zone->sh->version;
@@ -1142,6 +1175,38 @@ ngx_http_abtest_shm_state(ngx_http_abtest_main_conf_t *amcf,
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
     return &copy->states[exp->index];
+}
+
+
+/*
+ * The moment a node's scheduled transition is due, where one is pending,
+ * into "due" if earlier: the conditions of ngx_http_abtest_shm_schedule()
+ */
+
+static void
+ngx_http_abtest_node_due_locked(ngx_http_abtest_node_t *node, int64_t *due)
+{
+    int64_t                       t;
+    ngx_http_abtest_exp_state_t  *st;
+
+    st = &node->state;
+    t = -1;
+
+    if (st->state == NGX_HTTP_ABTEST_STATE_INACTIVE
+        && st->schedule_start >= 0 && node->start < st->schedule_start
+        && (st->schedule_stop < 0 || st->schedule_start < st->schedule_stop))
+    {
+        t = st->schedule_start;
+
+    } else if (st->state == NGX_HTTP_ABTEST_STATE_ACTIVE
+               && st->schedule_stop >= 0 && node->start < st->schedule_stop)
+    {
+        t = st->schedule_stop;
+    }
+
+    if (t >= 0 && (*due < 0 || t < *due)) {
+        *due = t;
+    }
 }
 
 

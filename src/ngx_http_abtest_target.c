@@ -287,7 +287,7 @@ ngx_http_abtest_target_setting(ngx_conf_t *cf,
 
     if (ngx_strcmp(value[0].data, "target") == 0) {
         if (exp->target) {
-            return "is duplicate";
+            return ngx_http_abtest_duplicate(cf, value);
         }
 
         exp->target = ngx_http_abtest_compile_value(cf, &value[1]);
@@ -297,7 +297,7 @@ ngx_http_abtest_target_setting(ngx_conf_t *cf,
 
     if (ngx_strcmp(value[0].data, "coverage") == 0) {
         if (exp->conf_state.coverage != NGX_CONF_UNSET_UINT) {
-            return "is duplicate";
+            return ngx_http_abtest_duplicate(cf, value);
         }
 
         share = ngx_http_abtest_parse_share(value[1].data, value[1].len, 0);
@@ -329,14 +329,14 @@ ngx_http_abtest_target_setting(ngx_conf_t *cf,
 
     if (value[0].data[2] == 'a') {
         if (exp->conf_state.schedule_start != -1) {
-            return "is duplicate";
+            return ngx_http_abtest_duplicate(cf, value);
         }
 
         exp->conf_state.schedule_start = t;
 
     } else {
         if (exp->conf_state.schedule_stop != -1) {
-            return "is duplicate";
+            return ngx_http_abtest_duplicate(cf, value);
         }
 
         exp->conf_state.schedule_stop = t;
