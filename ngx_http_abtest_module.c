@@ -17,8 +17,10 @@
 #include "ngx_http_abtest_filter.h"
 #include "ngx_http_abtest_hash.h"
 #include "ngx_http_abtest_http.h"
+#include "ngx_http_abtest_schedule.h"
 #include "ngx_http_abtest_shm.h"
 #include "ngx_http_abtest_store.h"
+#include "ngx_http_abtest_target.h"
 #include "ngx_http_abtest_variables.h"
 
 
@@ -37,10 +39,24 @@ static void ngx_http_abtest_exit_process(ngx_cycle_t *cycle);
 static ngx_command_t  ngx_http_abtest_commands[] = {
 
     { ngx_string("abtest"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
-      ngx_conf_set_flag_slot,
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_abtest_enable,
       NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_abtest_loc_conf_t, enable),
+      0,
+      NULL },
+
+    { ngx_string("abtest_holdout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_abtest_holdout,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("abtest_layer"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_BLOCK|NGX_CONF_TAKE1,
+      ngx_http_abtest_layer_block,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("abtest_zone"),
@@ -219,10 +235,14 @@ ngx_http_abtest_create_main_conf(ngx_conf_t *cf)
      */
 
     amcf->event_log = NGX_CONF_UNSET_PTR;
+    amcf->holdout = NGX_CONF_UNSET_UINT;
 
     if (ngx_array_init(&amcf->experiments, cf->pool, 4,
                        sizeof(ngx_http_abtest_experiment_t))
-        != NGX_OK)
+        != NGX_OK
+        || ngx_array_init(&amcf->layers, cf->pool, 1,
+                          sizeof(ngx_http_abtest_layer_t))
+           != NGX_OK)
     {
         return NULL;
     }
@@ -242,8 +262,9 @@ ngx_http_abtest_init_main_conf(ngx_conf_t *cf, void *conf)
 
     amcf->node = amcf->store ? amcf->store->node : cf->cycle->hostname;
 
-    if ((amcf->experiments.nelts
-         && ngx_http_abtest_hash_init_conf(cf, amcf) != NGX_OK)
+    if (ngx_http_abtest_target_init(cf, amcf) != NGX_OK
+        || (amcf->experiments.nelts
+            && ngx_http_abtest_hash_init_conf(cf, amcf) != NGX_OK)
         || ngx_http_abtest_add_group_variables(cf, amcf) != NGX_OK
         || ngx_http_abtest_shm_prepare(cf, amcf) != NGX_OK)
     {
@@ -298,6 +319,7 @@ ngx_http_abtest_create_loc_conf(ngx_conf_t *cf)
      *     conf->admin_experiments = { 0, NULL };
      *     conf->admin_stats = { 0, NULL };
      *     conf->body_max_name = NULL;
+     *     conf->enable_value = NULL;
      */
 
     conf->enable = NGX_CONF_UNSET;
@@ -318,6 +340,10 @@ ngx_http_abtest_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 {
     ngx_http_abtest_loc_conf_t *prev = parent;
     ngx_http_abtest_loc_conf_t *conf = child;
+
+    if (conf->enable == NGX_CONF_UNSET) {
+        conf->enable_value = prev->enable_value;
+    }
 
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
     ngx_conf_merge_value(conf->force, prev->force, 0);
@@ -358,7 +384,13 @@ ngx_http_abtest_init_process(ngx_cycle_t *cycle)
     }
 
     /* a reloaded configuration meets the zone, and the store */
-    return ngx_http_abtest_shm_init_process(cycle, amcf);
+    if (ngx_http_abtest_shm_init_process(cycle, amcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_abtest_schedule_init_process(cycle, amcf);
+
+    return NGX_OK;
 }
 
 

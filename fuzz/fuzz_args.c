@@ -113,7 +113,7 @@ ngx_fuzz_args_device(ngx_http_request_t *r)
     u_char                         c;
     size_t                         i;
     ngx_str_t                      device;
-    ngx_uint_t                     valid, k, group, assigned;
+    ngx_uint_t                     valid, k, group, assigned, reason;
     ngx_http_abtest_exp_state_t   *st;
     ngx_http_abtest_experiment_t  *exp;
 
@@ -151,7 +151,7 @@ ngx_fuzz_args_device(ngx_http_request_t *r)
 
         assigned = NGX_HTTP_ABTEST_GROUP_UNSET;
         group = ngx_http_abtest_device_group(r, &exp[k], &device, NULL,
-                                             &assigned);
+                                             &assigned, &reason);
 
         ngx_fuzz_check(assigned < exp[k].groups.nelts);
 

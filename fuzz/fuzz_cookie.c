@@ -163,7 +163,7 @@ ngx_fuzz_cookie_group(ngx_http_request_t *r, ngx_http_abtest_ctx_t *ctx,
     u_char                        md[NGX_HTTP_ABTEST_DIGEST_LEN];
     uint64_t                      total;
     ngx_str_t                     cookie;
-    ngx_uint_t                    group, assigned, i, k, n;
+    ngx_uint_t                    group, assigned, reason, i, k, n;
     ngx_http_abtest_exp_state_t  *st;
 
     n = exp->groups.nelts;
@@ -179,13 +179,13 @@ ngx_fuzz_cookie_group(ngx_http_request_t *r, ngx_http_abtest_ctx_t *ctx,
 
     assigned = NGX_HTTP_ABTEST_GROUP_UNSET;
     ngx_fuzz_check(ngx_http_abtest_group_of(r, ctx, exp, &ctx->device_id,
-                                            &assigned)
+                                            &assigned, &reason)
                    == group);
     ngx_fuzz_check(assigned == ctx->assigned[exp->index]);
 
     /* without the request's cookies only the rule tells */
     ngx_fuzz_check(ngx_http_abtest_device_group(r, exp, &ctx->device_id,
-                                                NULL, &assigned)
+                                                NULL, &assigned, &reason)
                    == (st->state == NGX_HTTP_ABTEST_STATE_INACTIVE
                        ? exp->fallback
                        : st->state == NGX_HTTP_ABTEST_STATE_ROLLOUT

@@ -54,12 +54,13 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    u_char                        *text, key[NGX_HTTP_ABTEST_KEY_LEN],
-                                   before[NGX_HTTP_ABTEST_KEY_LEN];
-    ngx_int_t                      rc;
-    ngx_uint_t                     i, n;
-    ngx_http_abtest_saved_t       *saved;
-    ngx_http_abtest_experiment_t  *exp;
+    u_char                           *text, key[NGX_HTTP_ABTEST_KEY_LEN],
+                                      before[NGX_HTTP_ABTEST_KEY_LEN];
+    ngx_int_t                         rc;
+    ngx_uint_t                        i, n;
+    ngx_http_abtest_saved_t          *saved;
+    ngx_http_abtest_experiment_t     *exp;
+    ngx_http_abtest_saved_holdout_t   holdout;
 
     /* as the file is read: its size and a NUL */
     text = ngx_alloc(size + 1, ngx_fuzz_log);
@@ -81,9 +82,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ngx_memset(key, 0xa5, sizeof(key));
     ngx_memcpy(before, key, sizeof(key));
 
+    ngx_memzero(&holdout, sizeof(ngx_http_abtest_saved_holdout_t));
+
     rc = ngx_http_abtest_state_file_parse(&ngx_fuzz_state_path, text, size,
                                           &ngx_fuzz_amcf->experiments,
-                                          saved, key, ngx_fuzz_log);
+                                          saved, &holdout, key, ngx_fuzz_log);
 
     /*
      * "key" is scratch but on NGX_OK: ngx_http_abtest_shm_restore() copies

@@ -9,8 +9,8 @@
 
 
 #define NGX_HTTP_ABTEST_ADMIN_CSP                                            \
-    "default-src 'none'; script-src 'sha256-noFCWqaef4gut/9hZwgFBKrGADr4Tobc7" \
-    "SYu+bT7ucc='; style-src 'sha256-+VJkmmIqPveV+SQumIxFP+Kyrr66tgqF1kMrCjBJ" \
+    "default-src 'none'; script-src 'sha256-kTu/2PGsNOcfRCR8FA/vRMMC8dJRoG5AF" \
+    "dA0Yi5Vw7w='; style-src 'sha256-+VJkmmIqPveV+SQumIxFP+Kyrr66tgqF1kMrCjBJ" \
     "zPE='; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-a" \
     "ction 'none'; frame-ancestors 'none'"
 
@@ -614,8 +614,8 @@ static ngx_http_abtest_admin_part_t  ngx_http_abtest_admin_page[] = {
     "                                          : exp.rollout_group + ', when "
     "rolled out')\n"
     "               : '\\u2014'),\n"
-    "      metaItem('Start', timeEl(exp.start)),\n"
-    "      metaItem('End', timeEl(exp.end))\n"
+    "      metaItem('Start', timeEl(exp.started)),\n"
+    "      metaItem('End', timeEl(exp.ended))\n"
     "    );\n"
     "  }\n"
     "\n"

@@ -18,6 +18,7 @@
 #include "ngx_http_abtest_status.h"
 #include "ngx_http_abtest_metrics.h"
 #include "ngx_http_abtest_store.h"
+#include "ngx_http_abtest_target.h"
 #include "ngx_http_abtest_util.h"
 
 
@@ -31,6 +32,8 @@ static ngx_int_t ngx_http_abtest_api_expgroups(ngx_http_request_t *r);
 static void ngx_http_abtest_api_backend_event(ngx_http_request_t *r,
     ngx_str_t *device, ngx_http_abtest_ctx_t *ctx, yajl_gen g);
 static void ngx_http_abtest_api_update_body(ngx_http_request_t *r);
+static ngx_int_t ngx_http_abtest_api_holdout(ngx_http_request_t *r,
+    yajl_val tree, yajl_val v);
 static ngx_int_t ngx_http_abtest_api_update(ngx_http_request_t *r);
 static void ngx_http_abtest_api_stored(ngx_http_request_t *r,
     ngx_http_abtest_experiment_t *exp, ngx_http_abtest_runtime_t *rt,
@@ -38,7 +41,8 @@ static void ngx_http_abtest_api_stored(ngx_http_request_t *r,
 static ngx_int_t ngx_http_abtest_api_updated(ngx_http_request_t *r,
     ngx_http_abtest_experiment_t *exp, ngx_http_abtest_node_t *node);
 static void ngx_http_abtest_api_experiment(yajl_gen g,
-    ngx_http_abtest_experiment_t *exp, ngx_http_abtest_node_t *node);
+    ngx_http_abtest_experiment_t *exp, ngx_http_abtest_node_t *node,
+    ngx_uint_t holdout);
 
 
 /*
@@ -315,7 +319,8 @@ ngx_http_abtest_api_experiments(ngx_http_request_t *r)
 
     for (i = 0; i < amcf->experiments.nelts; i++) {
         ngx_http_abtest_json_str(g, exp[i].name.data, exp[i].name.len);
-        ngx_http_abtest_api_experiment(g, &exp[i], &nodes[i]);
+        ngx_http_abtest_api_experiment(g, &exp[i], &nodes[i],
+                                       ngx_http_abtest_shm_holdout(amcf));
     }
 
     yajl_gen_map_close(g);
@@ -337,7 +342,7 @@ ngx_http_abtest_api_expgroups(ngx_http_request_t *r)
     yajl_gen                       g;
     ngx_int_t                      rc;
     ngx_str_t                      device, own;
-    ngx_uint_t                     i, group, assigned;
+    ngx_uint_t                     i, group, assigned, reason;
     ngx_http_abtest_ctx_t         *ctx;
     ngx_http_abtest_group_t       *groups;
     ngx_http_abtest_exp_state_t   *state;
@@ -408,7 +413,21 @@ ngx_http_abtest_api_expgroups(ngx_http_request_t *r)
         }
 
         group = ngx_http_abtest_group_of(r, ctx, &exp[i], &device,
-                                         &assigned);
+                                         &assigned, &reason);
+
+        ngx_http_abtest_json_literal(g, "in_experiment");
+        yajl_gen_bool(g, reason == NGX_HTTP_ABTEST_ENTERS);
+
+        ngx_http_abtest_json_literal(g, "reason");
+
+        if (reason == NGX_HTTP_ABTEST_ENTERS) {
+            yajl_gen_null(g);
+
+        } else {
+            ngx_http_abtest_json_str(g,
+                                     ngx_http_abtest_reason_name(reason)->data,
+                                     ngx_http_abtest_reason_name(reason)->len);
+        }
 
         ngx_http_abtest_json_literal(g, "assigned");
 
@@ -505,10 +524,10 @@ static ngx_int_t
 ngx_http_abtest_api_update(ngx_http_request_t *r)
 {
     u_char                         err[256];
-    yajl_val                       tree;
+    yajl_val                       tree, v;
     ngx_int_t                      rc;
     ngx_uint_t                     status;
-    const char                    *msg;
+    const char                    *msg, *path[2];
     ngx_http_abtest_node_t         node;
     ngx_http_abtest_update_t       up;
     ngx_http_abtest_main_conf_t   *amcf;
@@ -526,6 +545,15 @@ ngx_http_abtest_api_update(ngx_http_request_t *r)
     }
 
     amcf = ngx_http_get_module_main_conf(r, ngx_http_abtest_module);
+
+    path[0] = "holdout";
+    path[1] = NULL;
+
+    v = yajl_tree_get(tree, path, yajl_t_any);
+
+    if (v) {
+        return ngx_http_abtest_api_holdout(r, tree, v);
+    }
 
     status = ngx_http_abtest_api_parse_update(amcf, tree, &exp, &up, err,
                                               sizeof(err));
@@ -550,6 +578,63 @@ ngx_http_abtest_api_update(ngx_http_request_t *r)
     }
 
     return ngx_http_abtest_api_updated(r, exp, &node);
+}
+
+
+/*
+ * {"holdout": 0.05}: the share of devices kept out of every experiment,
+ * server-wide, so alone in its body
+ */
+
+static ngx_int_t
+ngx_http_abtest_api_holdout(ngx_http_request_t *r, yajl_val tree,
+    yajl_val v)
+{
+    yajl_gen                      g;
+    ngx_int_t                     share;
+    ngx_http_abtest_main_conf_t  *amcf;
+
+    if (tree->u.object.len != 1) {
+        return ngx_http_abtest_http_error(r, NGX_HTTP_BAD_REQUEST,
+                                    "holdout: is set alone, without a "
+                                    "name or other fields");
+    }
+
+    share = ngx_http_abtest_json_share_value(v);
+
+    if (share == NGX_ERROR) {
+        return ngx_http_abtest_http_error(r, NGX_HTTP_BAD_REQUEST,
+                                    "holdout: must be a number from 0 to 1 "
+                                    "in steps of 0.0001");
+    }
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_abtest_module);
+
+    ngx_http_abtest_shm_set_holdout(amcf, share);
+
+    ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                  "abtest: the holdout was set to %ui.%02ui%% through the "
+                  "API", share / 100, share % 100);
+
+    if (ngx_http_abtest_shm_save(amcf, r->connection->log) == NGX_ERROR) {
+        return ngx_http_abtest_http_error(r,
+                                    NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                    "the change is live, but the state "
+                                    "file could not be written: see the "
+                                    "error log");
+    }
+
+    g = ngx_http_abtest_json_gen(r->pool);
+    if (g == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    yajl_gen_map_open(g);
+    ngx_http_abtest_json_literal(g, "holdout");
+    ngx_http_abtest_json_share(g, share);
+    yajl_gen_map_close(g);
+
+    return ngx_http_abtest_http_send_json(r, NGX_HTTP_OK, g);
 }
 
 
@@ -608,7 +693,8 @@ ngx_http_abtest_api_updated(ngx_http_request_t *r,
 
     yajl_gen_map_open(g);
     ngx_http_abtest_json_str(g, exp->name.data, exp->name.len);
-    ngx_http_abtest_api_experiment(g, exp, node);
+    ngx_http_abtest_api_experiment(g, exp, node,
+                                   ngx_http_abtest_shm_holdout(amcf));
     yajl_gen_map_close(g);
 
     return ngx_http_abtest_http_send_json(r, NGX_HTTP_OK, g);
@@ -626,8 +712,10 @@ ngx_http_abtest_api_parse_update(ngx_http_abtest_main_conf_t *amcf,
     ngx_http_abtest_update_t *up, u_char *err, size_t err_len)
 {
     size_t                         i, len;
+    int64_t                        t;
     yajl_val                       v;
-    const char                    *key, *name, *path[2];
+    ngx_int_t                      share;
+    const char                    *key, *name, *text, *path[2];
     ngx_http_abtest_experiment_t  *exp;
 
     path[0] = "name";
@@ -705,6 +793,48 @@ ngx_http_abtest_api_parse_update(ngx_http_abtest_main_conf_t *amcf,
             continue;
         }
 
+        if (ngx_strcmp(key, "coverage") == 0) {
+            share = ngx_http_abtest_json_share_value(v);
+
+            if (share == NGX_ERROR) {
+                ngx_snprintf(err, err_len, "coverage: must be a number "
+                             "from 0 to 1 in steps of 0.0001%Z");
+                return NGX_HTTP_BAD_REQUEST;
+            }
+
+            up->has_coverage = 1;
+            up->coverage = share;
+            continue;
+        }
+
+        if (ngx_strcmp(key, "start") == 0 || ngx_strcmp(key, "stop") == 0) {
+            /* null: no bound */
+            t = -1;
+            text = YAJL_GET_STRING(v);
+
+            if (text) {
+                t = ngx_http_abtest_parse_iso_time((u_char *) text,
+                                                   ngx_strlen(text));
+            }
+
+            if (text ? t == NGX_ERROR : !YAJL_IS_NULL(v)) {
+                ngx_snprintf(err, err_len, "%s: must be a time in UTC, as "
+                             "in \"2026-12-24T00:00:00Z\", or null%Z", key);
+                return NGX_HTTP_BAD_REQUEST;
+            }
+
+            if (key[2] == 'a') {
+                up->has_schedule_start = 1;
+                up->schedule_start = t;
+
+            } else {
+                up->has_schedule_stop = 1;
+                up->schedule_stop = t;
+            }
+
+            continue;
+        }
+
         ngx_snprintf(err, err_len, "unknown field \"%s\"%Z",
                      ngx_http_abtest_client_name(key));
         return NGX_HTTP_BAD_REQUEST;
@@ -723,7 +853,7 @@ ngx_http_abtest_api_parse_update(ngx_http_abtest_main_conf_t *amcf,
 
 static void
 ngx_http_abtest_api_experiment(yajl_gen g, ngx_http_abtest_experiment_t *exp,
-    ngx_http_abtest_node_t *node)
+    ngx_http_abtest_node_t *node, ngx_uint_t holdout)
 {
     ngx_uint_t                i;
     ngx_http_abtest_group_t  *group;
@@ -765,11 +895,52 @@ ngx_http_abtest_api_experiment(yajl_gen g, ngx_http_abtest_experiment_t *exp,
                                  group[node->state.rollout].name.len);
     }
 
-    ngx_http_abtest_json_literal(g, "start");
+    /* when it last started and ended (they were "start" and "end") */
+    ngx_http_abtest_json_literal(g, "started");
     ngx_http_abtest_json_time(g, node->start);
 
-    ngx_http_abtest_json_literal(g, "end");
+    ngx_http_abtest_json_literal(g, "ended");
     ngx_http_abtest_json_time(g, node->end);
+
+    /* who enters (ngx_http_abtest_target.c) */
+    ngx_http_abtest_json_literal(g, "start");
+    ngx_http_abtest_json_time(g, node->state.schedule_start);
+
+    ngx_http_abtest_json_literal(g, "stop");
+    ngx_http_abtest_json_time(g, node->state.schedule_stop);
+
+    ngx_http_abtest_json_literal(g, "coverage");
+    ngx_http_abtest_json_share(g, node->state.coverage);
+
+    ngx_http_abtest_json_literal(g, "holdout");
+    ngx_http_abtest_json_share(g, holdout);
+
+    ngx_http_abtest_json_literal(g, "target");
+
+    if (exp->target) {
+        ngx_http_abtest_json_str(g, exp->target->value.data,
+                                 exp->target->value.len);
+
+    } else {
+        yajl_gen_null(g);
+    }
+
+    ngx_http_abtest_json_literal(g, "layer");
+
+    if (exp->layer) {
+        yajl_gen_map_open(g);
+        ngx_http_abtest_json_literal(g, "name");
+        ngx_http_abtest_json_str(g, exp->layer->name.data,
+                                 exp->layer->name.len);
+        ngx_http_abtest_json_literal(g, "from");
+        ngx_http_abtest_json_share(g, exp->layer_from);
+        ngx_http_abtest_json_literal(g, "to");
+        ngx_http_abtest_json_share(g, exp->layer_to);
+        yajl_gen_map_close(g);
+
+    } else {
+        yajl_gen_null(g);
+    }
 
     /* the group cookie, which keeps devices in their group (stickiness) */
     ngx_http_abtest_json_literal(g, "cookie");

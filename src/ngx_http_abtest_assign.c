@@ -13,6 +13,7 @@
 #include "ngx_http_abtest_experiment.h"
 #include "ngx_http_abtest_hash.h"
 #include "ngx_http_abtest_shm.h"
+#include "ngx_http_abtest_target.h"
 
 #include <openssl/rand.h>
 
@@ -120,13 +121,14 @@ ngx_http_abtest_get_ctx(ngx_http_request_t *r)
     n = amcf->experiments.nelts;
 
     ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_abtest_ctx_t)
-                               + 2 * n * sizeof(ngx_uint_t));
+                               + 2 * n * sizeof(ngx_uint_t) + n);
     if (ctx == NULL) {
         return NULL;
     }
 
     ctx->group = (ngx_uint_t *) &ctx[1];
     ctx->assigned = ctx->group + n;
+    ctx->reason = (u_char *) (ctx->assigned + n);
 
     for (i = 0; i < n; i++) {
         ctx->group[i] = NGX_HTTP_ABTEST_GROUP_UNSET;
@@ -147,6 +149,8 @@ ngx_http_abtest_get_ctx(ngx_http_request_t *r)
         ngx_http_abtest_read_force(r, ctx);
     }
 
+    ctx->excluded = ngx_http_abtest_excluded(r);
+
     rc = ngx_http_abtest_cookie_device(r, &cookie);
 
     if (rc == NGX_OK) {
@@ -154,6 +158,11 @@ ngx_http_abtest_get_ctx(ngx_http_request_t *r)
 
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                        "abtest device id: \"%V\"", &cookie);
+        return ctx;
+    }
+
+    if (ctx->excluded) {
+        /* in no experiment, and no device id issued */
         return ctx;
     }
 
@@ -378,13 +387,15 @@ ngx_http_abtest_forced_group(ngx_http_abtest_experiment_t *exp,
  * The group of a device: "ctx" is the request's own device context, whose
  * cookies (group cookie, forced group) count; NULL for another device, as
  * in /api/expgroups?device_id=, where only the hash rule can tell.
- * "assigned" receives the hash rule's group under the current weights.
+ * "assigned" receives the hash rule's group under the current weights,
+ * "reason" why the device is not in the experiment, or 0: a device that
+ * is not in it gets the fallback, whatever the state.
  */
 
 ngx_uint_t
 ngx_http_abtest_device_group(ngx_http_request_t *r,
     ngx_http_abtest_experiment_t *exp, ngx_str_t *device_id,
-    ngx_http_abtest_ctx_t *ctx, ngx_uint_t *assigned)
+    ngx_http_abtest_ctx_t *ctx, ngx_uint_t *assigned, ngx_uint_t *reason)
 {
     u_char                        md[NGX_HTTP_ABTEST_DIGEST_LEN];
     ngx_uint_t                    group, current;
@@ -397,18 +408,22 @@ ngx_http_abtest_device_group(ngx_http_request_t *r,
     current = NGX_HTTP_ABTEST_NO_GROUP;
 
     /* the seed's digest, or for "assign random" a keyed one */
-    if (ngx_http_abtest_hash_digest(amcf, device_id, exp, md) == NGX_OK) {
+    if (device_id->len
+        && ngx_http_abtest_hash_digest(amcf, device_id, exp, md) == NGX_OK)
+    {
         current = ngx_http_abtest_hash_pick(state->weights, exp->groups.nelts,
                                             ngx_http_abtest_hash_mod(md,
                                                                 state->total));
-    }
 
-    if (current == NGX_HTTP_ABTEST_NO_GROUP) {
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                      "abtest: no group for experiment \"%V\"", &exp->name);
+        if (current == NGX_HTTP_ABTEST_NO_GROUP) {
+            ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                          "abtest: no group for experiment \"%V\"",
+                          &exp->name);
+        }
     }
 
     *assigned = current;
+    *reason = NGX_HTTP_ABTEST_ENTERS;
 
     if (ctx && ctx->force.len) {
         group = ngx_http_abtest_forced_group(exp, &ctx->force);
@@ -416,6 +431,14 @@ ngx_http_abtest_device_group(ngx_http_request_t *r,
         if (group != NGX_HTTP_ABTEST_NO_GROUP) {
             return group;
         }
+    }
+
+    *reason = (device_id->len == 0)
+              ? NGX_HTTP_ABTEST_OUT_EXCLUDED
+              : ngx_http_abtest_enters(r, exp, state, device_id, ctx);
+
+    if (*reason != NGX_HTTP_ABTEST_ENTERS) {
+        return exp->fallback;
     }
 
     switch (state->state) {
@@ -439,7 +462,7 @@ ngx_uint_t
 ngx_http_abtest_get_group(ngx_http_request_t *r, ngx_http_abtest_ctx_t *ctx,
     ngx_http_abtest_experiment_t *exp)
 {
-    ngx_uint_t  group;
+    ngx_uint_t  group, reason;
 
     if (ctx->group[exp->index] != NGX_HTTP_ABTEST_GROUP_UNSET) {
         return ctx->group[exp->index];
@@ -448,7 +471,10 @@ ngx_http_abtest_get_group(ngx_http_request_t *r, ngx_http_abtest_ctx_t *ctx,
     r = r->main;
 
     group = ngx_http_abtest_device_group(r, exp, &ctx->device_id, ctx,
-                                         &ctx->assigned[exp->index]);
+                                         &ctx->assigned[exp->index],
+                                         &reason);
+
+    ctx->reason[exp->index] = (u_char) reason;
 
     if (group == NGX_HTTP_ABTEST_NO_GROUP) {
         group = exp->fallback;
@@ -509,21 +535,26 @@ ngx_http_abtest_own_ctx(ngx_http_request_t *r, ngx_str_t *device,
 }
 
 
-/* a device's group now, and the rule's ("assigned"), as the API tells */
+/*
+ * a device's group now, the rule's ("assigned") and why it is not in the
+ * experiment ("reason", 0 where it is), as the API tells
+ */
 
 ngx_uint_t
 ngx_http_abtest_group_of(ngx_http_request_t *r, ngx_http_abtest_ctx_t *ctx,
     ngx_http_abtest_experiment_t *exp, ngx_str_t *device,
-    ngx_uint_t *assigned)
+    ngx_uint_t *assigned, ngx_uint_t *reason)
 {
     ngx_uint_t  group;
 
     if (ctx == NULL) {
-        return ngx_http_abtest_device_group(r, exp, device, NULL, assigned);
+        return ngx_http_abtest_device_group(r, exp, device, NULL, assigned,
+                                            reason);
     }
 
     group = ngx_http_abtest_get_group(r, ctx, exp);
     *assigned = ctx->assigned[exp->index];
+    *reason = ctx->reason[exp->index];
 
     return group;
 }

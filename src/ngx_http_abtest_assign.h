@@ -23,13 +23,13 @@ ngx_uint_t ngx_http_abtest_get_group(ngx_http_request_t *r,
     ngx_http_abtest_ctx_t *ctx, ngx_http_abtest_experiment_t *exp);
 ngx_uint_t ngx_http_abtest_device_group(ngx_http_request_t *r,
     ngx_http_abtest_experiment_t *exp, ngx_str_t *device_id,
-    ngx_http_abtest_ctx_t *ctx, ngx_uint_t *assigned);
+    ngx_http_abtest_ctx_t *ctx, ngx_uint_t *assigned, ngx_uint_t *reason);
 void ngx_http_abtest_own_device(ngx_http_request_t *r, ngx_str_t *own);
 ngx_int_t ngx_http_abtest_own_ctx(ngx_http_request_t *r, ngx_str_t *device,
     ngx_str_t *own, ngx_http_abtest_ctx_t **ctxp);
 ngx_uint_t ngx_http_abtest_group_of(ngx_http_request_t *r,
     ngx_http_abtest_ctx_t *ctx, ngx_http_abtest_experiment_t *exp,
-    ngx_str_t *device, ngx_uint_t *assigned);
+    ngx_str_t *device, ngx_uint_t *assigned, ngx_uint_t *reason);
 ngx_uint_t ngx_http_abtest_is_forced(ngx_http_abtest_ctx_t *ctx,
     ngx_http_abtest_experiment_t *exp);
 

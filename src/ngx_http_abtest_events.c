@@ -16,6 +16,7 @@
 #include "ngx_http_abtest_event_parser.h"
 #include "ngx_http_abtest_http.h"
 #include "ngx_http_abtest_shm.h"
+#include "ngx_http_abtest_target.h"
 #include "ngx_http_abtest_util.h"
 
 
@@ -376,7 +377,9 @@ ngx_http_abtest_event_make(ngx_http_request_t *r,
 {
     u_char                        *p;
     size_t                         len;
-    ngx_uint_t                     i, n, group, assigned, *groups;
+    ngx_str_t                     *why;
+    ngx_uint_t                     i, n, group, assigned, out, *groups,
+                                  *reasons;
     ngx_http_abtest_group_t       *names;
     ngx_http_abtest_main_conf_t   *amcf;
     ngx_http_abtest_experiment_t  *exp;
@@ -385,12 +388,14 @@ ngx_http_abtest_event_make(ngx_http_request_t *r,
     exp = amcf->experiments.elts;
     n = amcf->experiments.nelts;
 
-    groups = ngx_palloc(r->pool, 2 * (n + 1) * sizeof(ngx_uint_t));
+    groups = ngx_palloc(r->pool, 3 * (n + 1) * sizeof(ngx_uint_t));
     if (groups == NULL) {
         return NGX_ERROR;
     }
 
     ev->counted = groups + n + 1;
+    reasons = ev->counted + n + 1;
+    out = 0;
 
     /* "counted" is at most every experiment's entry */
     ev->counted_room = sizeof(",\"counted\":{}}") - 1;
@@ -405,14 +410,21 @@ ngx_http_abtest_event_make(ngx_http_request_t *r,
 
     for (i = 0; i < n; i++) {
         group = ngx_http_abtest_group_of(r, ctx, &exp[i], &f->device_id,
-                                         &assigned);
+                                         &assigned, &reasons[i]);
         if (group >= exp[i].groups.nelts) {
             group = NGX_HTTP_ABTEST_NO_GROUP;
         }
 
         groups[i] = group;
-        ev->counted[i] = (ctx && ngx_http_abtest_is_forced(ctx, &exp[i]))
+
+        /* a device not in the experiment, or forced, is not counted */
+        ev->counted[i] = (reasons[i] != NGX_HTTP_ABTEST_ENTERS
+                          || (ctx && ngx_http_abtest_is_forced(ctx, &exp[i])))
                          ? NGX_HTTP_ABTEST_NO_GROUP : group;
+
+        if (reasons[i] != NGX_HTTP_ABTEST_ENTERS) {
+            out++;
+        }
 
         /* names and groups need no escaping: [A-Za-z0-9_.-] */
         len += sizeof("\"\":\"\",") - 1 + exp[i].name.len
@@ -422,6 +434,13 @@ ngx_http_abtest_event_make(ngx_http_request_t *r,
                                    "\"start\":,\"role\":\"exposure\"},") - 1
                             + exp[i].name.len + NGX_HTTP_ABTEST_NAME_MAX
                             + exp[i].generation.len + NGX_INT64_LEN;
+    }
+
+    if (out) {
+        /* ,"reasons":{"<name>":"coverage",...} */
+        len += sizeof(",\"reasons\":{}") - 1
+               + out * (sizeof("\"\":\"excluded\",") - 1
+                        + NGX_HTTP_ABTEST_NAME_MAX);
     }
 
     len += ev->counted_room;
@@ -485,6 +504,31 @@ ngx_http_abtest_event_make(ngx_http_request_t *r,
     }
 
     *p++ = '}';
+
+    /* why the device is not in some: its groups there are the fallback */
+    if (out) {
+        p = ngx_cpymem(p, ",\"reasons\":{", sizeof(",\"reasons\":{") - 1);
+
+        for (i = 0; i < n; i++) {
+            if (reasons[i] == NGX_HTTP_ABTEST_ENTERS) {
+                continue;
+            }
+
+            why = ngx_http_abtest_reason_name(reasons[i]);
+
+            *p++ = '"';
+            p = ngx_cpymem(p, exp[i].name.data, exp[i].name.len);
+            p = ngx_cpymem(p, "\":\"", 3);
+            p = ngx_cpymem(p, why->data, why->len);
+            *p++ = '"';
+
+            if (--out) {
+                *p++ = ',';
+            }
+        }
+
+        *p++ = '}';
+    }
 
     ev->text.len = p - ev->text.data;
     ev->name = f->name;

@@ -9,6 +9,7 @@
 
 
 #include "ngx_http_abtest_experiment.h"
+#include "ngx_http_abtest_target.h"
 #include "ngx_http_abtest_util.h"
 
 
@@ -214,6 +215,9 @@ ngx_http_abtest_experiment_block(ngx_conf_t *cf, ngx_command_t *cmd,
     exp->index = amcf->experiments.nelts - 1;
     exp->conf_state.state = NGX_CONF_UNSET_UINT;
     exp->conf_state.rollout = NGX_HTTP_ABTEST_NO_GROUP;
+    exp->conf_state.coverage = NGX_CONF_UNSET_UINT;
+    exp->conf_state.schedule_start = -1;
+    exp->conf_state.schedule_stop = -1;
     exp->assign = NGX_CONF_UNSET_UINT;
     exp->sequential = NGX_CONF_UNSET_UINT;
     exp->sequential_tuning = NGX_CONF_UNSET_UINT;
@@ -283,6 +287,14 @@ ngx_http_abtest_experiment_command(ngx_conf_t *cf, ngx_command_t *dummy,
 
         if (ngx_strcmp(value[0].data, "assign") == 0) {
             return ngx_http_abtest_experiment_assign(cf, exp, value);
+        }
+
+        if (ngx_strcmp(value[0].data, "target") == 0
+            || ngx_strcmp(value[0].data, "coverage") == 0
+            || ngx_strcmp(value[0].data, "start") == 0
+            || ngx_strcmp(value[0].data, "stop") == 0)
+        {
+            return ngx_http_abtest_target_setting(cf, exp, value);
         }
 
         if (ngx_strcmp(value[0].data, "sequential") == 0
@@ -722,8 +734,15 @@ ngx_http_abtest_experiment_finish(ngx_conf_t *cf,
         }
     }
 
+    /* a scheduled experiment waits for its start (the schedule moves it) */
     if (exp->conf_state.state == NGX_CONF_UNSET_UINT) {
-        exp->conf_state.state = NGX_HTTP_ABTEST_STATE_ACTIVE;
+        exp->conf_state.state = (exp->conf_state.schedule_start >= 0)
+                                ? NGX_HTTP_ABTEST_STATE_INACTIVE
+                                : NGX_HTTP_ABTEST_STATE_ACTIVE;
+    }
+
+    if (exp->conf_state.coverage == NGX_CONF_UNSET_UINT) {
+        exp->conf_state.coverage = NGX_HTTP_ABTEST_SHARE_ALL;
     }
 
     if (exp->conf_state.state == NGX_HTTP_ABTEST_STATE_ROLLOUT
@@ -882,19 +901,48 @@ ngx_http_abtest_change(ngx_http_abtest_experiment_t *exp,
         ngx_http_abtest_restart_stats(&next);
     }
 
+    if (up->has_schedule_start) {
+        next.state.schedule_start = up->schedule_start;
+    }
+
+    if (up->has_schedule_stop) {
+        next.state.schedule_stop = up->schedule_stop;
+    }
+
+    if (next.state.schedule_start >= 0 && next.state.schedule_stop >= 0
+        && next.state.schedule_stop <= next.state.schedule_start)
+    {
+        *err = "stop: the experiment would stop before it starts";
+        return NGX_HTTP_BAD_REQUEST;
+    }
+
+    /* a coverage raised adds devices, lowered removes some: see README */
+    if (up->has_coverage) {
+        next.state.coverage = up->coverage;
+    }
+
     if (from != to) {
         switch (to) {
 
         case NGX_HTTP_ABTEST_STATE_ACTIVE:
             /* (re-)activation starts the experiment, and its results, anew */
-            next.start = ngx_http_abtest_now_ms();
+            next.start = up->at ? up->at : ngx_http_abtest_now_ms();
             next.end = -1;
-            ngx_http_abtest_restart_stats(&next);
+
+            if (up->at) {
+                /* the same start on every server, for the fleet's figures */
+                next.stats_start = (up->at > rt->stats_start)
+                                   ? up->at : rt->stats_start + 1;
+
+            } else {
+                ngx_http_abtest_restart_stats(&next);
+            }
+
             rollout = NGX_HTTP_ABTEST_NO_GROUP;
             break;
 
         default: /* inactive, rollout: the experiment ends */
-            next.end = ngx_http_abtest_now_ms();
+            next.end = up->at ? up->at : ngx_http_abtest_now_ms();
         }
     }
 

@@ -37,6 +37,18 @@ typedef struct {
     ngx_uint_t                 rollout;      /* NO_GROUP: null */
 
     ngx_uint_t                 reset_stats;
+
+    ngx_uint_t                 has_coverage;
+    ngx_uint_t                 coverage;     /* of SHARE_ALL */
+
+    ngx_uint_t                 has_schedule_start;
+    int64_t                    schedule_start;   /* -1: none */
+    ngx_uint_t                 has_schedule_stop;
+    int64_t                    schedule_stop;
+
+    /* a transition of the schedule: the moment it was due, the same on
+       every server, or 0 for now */
+    int64_t                    at;
 } ngx_http_abtest_update_t;
 
 

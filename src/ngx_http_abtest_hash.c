@@ -314,6 +314,53 @@ ngx_http_abtest_hash_digest(ngx_http_abtest_main_conf_t *amcf,
 
 
 /*
+ * Who enters, by a hash of its own, independent of the group rule's:
+ * int(sha256("<device_id>:<first>[:<second>]"), big-endian) modulo
+ * NGX_HTTP_ABTEST_SHARE_ALL, the device's bucket of 0.01% ("<device>:
+ * <experiment>:coverage", "<device>:layer:<name>", "<device>:holdout").
+ * Not cached: only experiments that restrict who enters ask for it.
+ */
+
+ngx_int_t
+ngx_http_abtest_hash_share(ngx_str_t *device_id, ngx_str_t *first,
+    ngx_str_t *second)
+{
+    u_char                          *p, md[NGX_HTTP_ABTEST_DIGEST_LEN],
+                                     key[NGX_HTTP_ABTEST_DEVICE_ID_MAX + 2
+                                         + 2 * NGX_HTTP_ABTEST_NAME_MAX];
+    unsigned int                     len;
+    ngx_http_abtest_hash_process_t  *hp = &ngx_http_abtest_hash_proc;
+
+    if (device_id->len > NGX_HTTP_ABTEST_DEVICE_ID_MAX
+        || first->len > NGX_HTTP_ABTEST_NAME_MAX
+        || (second && second->len > NGX_HTTP_ABTEST_NAME_MAX)
+        || hp->md_ctx == NULL)
+    {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(key, device_id->data, device_id->len);
+    *p++ = ':';
+    p = ngx_cpymem(p, first->data, first->len);
+
+    if (second) {
+        *p++ = ':';
+        p = ngx_cpymem(p, second->data, second->len);
+    }
+
+    if (EVP_MD_CTX_copy_ex(hp->md_ctx, hp->md_init) != 1
+        || EVP_DigestUpdate(hp->md_ctx, key, p - key) != 1
+        || EVP_DigestFinal_ex(hp->md_ctx, md, &len) != 1
+        || len != NGX_HTTP_ABTEST_DIGEST_LEN)
+    {
+        return NGX_ERROR;
+    }
+
+    return (ngx_int_t) ngx_http_abtest_hash_mod(md, NGX_HTTP_ABTEST_SHARE_ALL);
+}
+
+
+/*
  * The 256-bit big-endian number reduced 32 bits at a time; with total
  * <= 2^31 the intermediate value stays below 2^63.
  */

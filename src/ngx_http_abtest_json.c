@@ -638,6 +638,60 @@ ngx_http_abtest_json_integer_or_null(yajl_gen g, int64_t v)
 }
 
 
+/* a share of NGX_HTTP_ABTEST_SHARE_ALL as a fraction: 2000 is 0.2 */
+
+void
+ngx_http_abtest_json_share(yajl_gen g, ngx_uint_t share)
+{
+    u_char      buf[NGX_INT_T_LEN + 6], *p;
+    ngx_uint_t  frac;
+
+    p = ngx_sprintf(buf, "%ui", share / NGX_HTTP_ABTEST_SHARE_ALL);
+    frac = share % NGX_HTTP_ABTEST_SHARE_ALL;
+
+    if (frac) {
+        p = ngx_sprintf(p, ".%04ui", frac);
+
+        while (p[-1] == '0') {
+            p--;
+        }
+    }
+
+    yajl_gen_number(g, (const char *) buf, p - buf);
+}
+
+
+/* a fraction from 0 to 1 in steps of 0.0001 as a share, or NGX_ERROR */
+
+ngx_int_t
+ngx_http_abtest_json_share_value(yajl_val v)
+{
+    double  d, n;
+
+    if (YAJL_IS_INTEGER(v)) {
+        d = (double) YAJL_GET_INTEGER(v);
+
+    } else if (YAJL_IS_DOUBLE(v)) {
+        d = YAJL_GET_DOUBLE(v);
+
+    } else {
+        return NGX_ERROR;
+    }
+
+    if (!(d >= 0 && d <= 1)) {
+        return NGX_ERROR;
+    }
+
+    n = floor(d * NGX_HTTP_ABTEST_SHARE_ALL + 0.5);
+
+    if (fabs(n - d * NGX_HTTP_ABTEST_SHARE_ALL) > 1e-6) {
+        return NGX_ERROR;
+    }
+
+    return (ngx_int_t) n;
+}
+
+
 /* generates a parsed value again; its depth was bounded by json_parse */
 
 yajl_gen_status

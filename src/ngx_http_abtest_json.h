@@ -40,6 +40,8 @@ yajl_gen_status ngx_http_abtest_json_copy(yajl_gen g, yajl_val v);
 void ngx_http_abtest_json_time(yajl_gen g, int64_t ms);
 void ngx_http_abtest_json_double(yajl_gen g, double v);
 void ngx_http_abtest_json_integer_or_null(yajl_gen g, int64_t v);
+void ngx_http_abtest_json_share(yajl_gen g, ngx_uint_t share);
+ngx_int_t ngx_http_abtest_json_share_value(yajl_val v);
 size_t ngx_http_abtest_json_quoted_len(u_char *s, size_t len);
 u_char *ngx_http_abtest_json_quote(u_char *dst, u_char *s, size_t len);
 

@@ -42,6 +42,9 @@
 
 #define NGX_HTTP_ABTEST_NO_GROUP         ((ngx_uint_t) -1)
 
+/* shares of devices (coverage, layers, the holdout) in 0.01% steps */
+#define NGX_HTTP_ABTEST_SHARE_ALL        10000
+
 
 typedef struct {
     ngx_str_t                  name;
@@ -59,11 +62,21 @@ typedef struct {
     uint64_t                   total;        /* sum of the weights */
     uint32_t                   weights[NGX_HTTP_ABTEST_GROUPS_MAX];
 
+    /* who enters (ngx_http_abtest_target.h): a share of the eligible
+       devices, and when, in ms since the epoch (-1: no bound) */
+    ngx_uint_t                 coverage;     /* of SHARE_ALL */
+    int64_t                    schedule_start;
+    int64_t                    schedule_stop;
+
     /* earlier weights, newest first: what a group cookie may be from */
     ngx_uint_t                 nhistory;
     uint32_t                   history[NGX_HTTP_ABTEST_HISTORY]
                                       [NGX_HTTP_ABTEST_GROUPS_MAX];
 } ngx_http_abtest_exp_state_t;
+
+
+/* abtest_layer: experiments that share no device (ngx_http_abtest_target.c) */
+typedef struct ngx_http_abtest_layer_s  ngx_http_abtest_layer_t;
 
 
 /*
@@ -82,6 +95,15 @@ typedef struct {
 
     ngx_uint_t                 fallback;     /* index into groups */
     ngx_uint_t                 assign;
+
+    /* target: enters only where the value is neither empty nor "0" */
+    ngx_http_complex_value_t  *target;
+
+    /* abtest_layer: its layer, or NULL, and its share of the layer's
+       buckets, [layer_from, layer_to) of SHARE_ALL */
+    ngx_http_abtest_layer_t   *layer;
+    ngx_uint_t                 layer_from;
+    ngx_uint_t                 layer_to;
 
     ngx_str_t                  cookie;       /* group cookie, or empty */
     ngx_uint_t                 index;        /* in declaration order */
@@ -124,6 +146,13 @@ typedef struct {
     /* abtest_zone: run-time state shared by all workers, or NULL */
     ngx_http_abtest_zone_t    *zone;
 
+    /* abtest_layer blocks: ngx_http_abtest_layer_t */
+    ngx_array_t                layers;
+
+    /* abtest_holdout: the share of devices kept out of every experiment,
+       of SHARE_ALL, as configured (the zone keeps the run-time one) */
+    ngx_uint_t                 holdout;
+
     /* the key of "assign random" draws: the zone's, else this config's */
     u_char                    *random_key;
 
@@ -153,6 +182,8 @@ typedef struct {
 
 typedef struct {
     ngx_flag_t                 enable;
+    /* "abtest $variable": on where the value is neither empty nor "0" */
+    ngx_http_complex_value_t  *enable_value;
     ngx_flag_t                 force;        /* abtest_force */
 
     ngx_uint_t                 api;          /* abtest_api, a content handler */
@@ -200,6 +231,8 @@ typedef struct {
     ngx_uint_t                *group;
     /* per experiment: the group the hash rule gives, or NO_GROUP */
     ngx_uint_t                *assigned;
+    /* per experiment: why the device is not in it, or 0 (target.h) */
+    u_char                    *reason;
 
     /* "experiment:group,..." from ?abtest_force= or its cookie */
     ngx_str_t                  force;
@@ -207,6 +240,11 @@ typedef struct {
 
     unsigned                   new_device:1;
     unsigned                   cookies_sent:1;
+    /* "abtest $variable" says no for this request: no experiment, and
+       no device cookie issued */
+    unsigned                   excluded:1;
+    /* the holdout bucket: 0 not known yet, 1 held out, 2 not */
+    unsigned                   holdout:2;
 } ngx_http_abtest_ctx_t;
 
 

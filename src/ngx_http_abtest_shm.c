@@ -483,12 +483,13 @@ ngx_http_abtest_state_dir(ngx_http_abtest_zone_t *zone, ngx_log_t *log)
 static void
 ngx_http_abtest_shm_restore(ngx_http_abtest_zone_t *zone, ngx_log_t *log)
 {
-    u_char                        key[NGX_HTTP_ABTEST_KEY_LEN];
-    ngx_int_t                     rc;
-    ngx_uint_t                    i, n;
-    ngx_http_abtest_node_t       *node;
-    ngx_http_abtest_saved_t      *saved;
-    ngx_http_abtest_main_conf_t  *amcf;
+    u_char                           key[NGX_HTTP_ABTEST_KEY_LEN];
+    ngx_int_t                        rc;
+    ngx_uint_t                       i, n;
+    ngx_http_abtest_node_t          *node;
+    ngx_http_abtest_saved_t         *saved;
+    ngx_http_abtest_main_conf_t     *amcf;
+    ngx_http_abtest_saved_holdout_t  holdout;
 
     amcf = zone->amcf;
     n = amcf->experiments.nelts;
@@ -498,10 +499,17 @@ ngx_http_abtest_shm_restore(ngx_http_abtest_zone_t *zone, ngx_log_t *log)
         return;
     }
 
+    ngx_memzero(&holdout, sizeof(ngx_http_abtest_saved_holdout_t));
+
     rc = ngx_http_abtest_state_file_read(&zone->state_file,
-                                         &amcf->experiments, saved, key, log);
+                                         &amcf->experiments, saved, &holdout,
+                                         key, log);
 
     ngx_shmtx_lock(&zone->shpool->mutex);
+
+    if (holdout.found && holdout.configured == amcf->holdout) {
+        zone->sh->holdout = holdout.share;
+    }
 
     /* the key draws were made with replaces the one the zone was made with */
     if (rc == NGX_OK) {
@@ -617,6 +625,12 @@ ngx_http_abtest_reconcile_locked(ngx_http_abtest_main_conf_t *amcf,
     }
 
     ngx_http_abtest_retire_locked(amcf, log);
+
+    /* an edited abtest_holdout wins over a run-time change, as weights do */
+    if (amcf->zone->sh->holdout_configured != amcf->holdout) {
+        amcf->zone->sh->holdout = amcf->holdout;
+        amcf->zone->sh->holdout_configured = amcf->holdout;
+    }
 
     amcf->zone->sh->version++;
 
@@ -924,6 +938,9 @@ ngx_http_abtest_same_config(ngx_http_abtest_exp_state_t *a,
     return a->state == b->state
            && a->rollout == b->rollout
            && a->total == b->total
+           && a->coverage == b->coverage
+           && a->schedule_start == b->schedule_start
+           && a->schedule_stop == b->schedule_stop
            && ngx_memcmp(a->weights, b->weights, ngroups * sizeof(uint32_t))
               == 0;
 }
@@ -1248,6 +1265,137 @@ ngx_http_abtest_shm_update(ngx_http_abtest_main_conf_t *amcf,
 }
 
 
+/* the share of devices kept out of every experiment, now */
+
+ngx_uint_t
+ngx_http_abtest_shm_holdout(ngx_http_abtest_main_conf_t *amcf)
+{
+    /* one word, written under the lock: read without it */
+    return amcf->zone ? amcf->zone->sh->holdout : amcf->holdout;
+}
+
+
+void
+ngx_http_abtest_shm_set_holdout(ngx_http_abtest_main_conf_t *amcf,
+    ngx_uint_t share)
+{
+    ngx_http_abtest_zone_t  *zone;
+
+    zone = amcf->zone;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    zone->sh->holdout = share;
+    zone->sh->version++;
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+}
+
+
+/*
+ * The schedule's transitions that are due at "now", made under the lock
+ * by whichever process comes first: at "start" an inactive experiment
+ * not started since becomes active, at "stop" an active one started
+ * before it becomes inactive, as the seed's transitions go.  Each takes
+ * the scheduled moment as its time, so that every server records the
+ * same.  Returns the next moment a transition may be due, or -1.
+ */
+
+int64_t
+ngx_http_abtest_shm_schedule(ngx_http_abtest_main_conf_t *amcf, int64_t now,
+    ngx_log_t *log)
+{
+    int64_t                        next;
+    ngx_uint_t                     i, changed;
+    const char                    *err;
+    ngx_http_abtest_node_t        *node;
+    ngx_http_abtest_zone_t        *zone;
+    ngx_http_abtest_update_t       up;
+    ngx_http_abtest_runtime_t      rt;
+    ngx_http_abtest_exp_state_t   *st;
+    ngx_http_abtest_experiment_t  *exp;
+
+    zone = amcf->zone;
+    exp = amcf->experiments.elts;
+    next = -1;
+    changed = 0;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    for (i = 0; i < amcf->experiments.nelts; i++) {
+        node = zone->nodes[i];
+
+        if (node == NULL || !ngx_http_abtest_node_valid(node, &exp[i])) {
+            continue;
+        }
+
+        st = &node->state;
+
+        ngx_memzero(&up, sizeof(ngx_http_abtest_update_t));
+
+        if (st->schedule_start >= 0 && now >= st->schedule_start
+            && (st->schedule_stop < 0 || now < st->schedule_stop)
+            && st->state == NGX_HTTP_ABTEST_STATE_INACTIVE
+            && node->start < st->schedule_start)
+        {
+            up.state = NGX_HTTP_ABTEST_STATE_ACTIVE;
+            up.at = st->schedule_start;
+
+        } else if (st->schedule_stop >= 0 && now >= st->schedule_stop
+                   && st->state == NGX_HTTP_ABTEST_STATE_ACTIVE
+                   && node->start < st->schedule_stop)
+        {
+            up.state = NGX_HTTP_ABTEST_STATE_INACTIVE;
+            up.at = st->schedule_stop;
+        }
+
+        if (up.at) {
+            up.has_state = 1;
+
+            ngx_http_abtest_node_runtime(node, &rt);
+
+            if (ngx_http_abtest_change(&exp[i], &rt, node->configured.rollout,
+                                       &up, &err)
+                == NGX_OK)
+            {
+                ngx_http_abtest_node_set_runtime_locked(node, &exp[i], &rt);
+                changed = 1;
+
+                ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                              "abtest: experiment \"%V\" %s as scheduled",
+                              &exp[i].name,
+                              (up.state == NGX_HTTP_ABTEST_STATE_ACTIVE)
+                              ? "starts" : "stops");
+            }
+        }
+
+        if (st->schedule_start > now
+            && (next < 0 || st->schedule_start < next))
+        {
+            next = st->schedule_start;
+        }
+
+        if (st->schedule_stop > now
+            && (next < 0 || st->schedule_stop < next))
+        {
+            next = st->schedule_stop;
+        }
+    }
+
+    if (changed) {
+        zone->sh->version++;
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    if (changed) {
+        (void) ngx_http_abtest_shm_save(amcf, log);
+    }
+
+    return next;
+}
+
+
 /* a node's run-time record, as the store and the state file keep it */
 
 void
@@ -1288,14 +1436,15 @@ ngx_http_abtest_node_set_runtime_locked(ngx_http_abtest_node_t *node,
 ngx_int_t
 ngx_http_abtest_shm_save(ngx_http_abtest_main_conf_t *amcf, ngx_log_t *log)
 {
-    ngx_int_t                 rc;
-    ngx_uint_t                i, n, again;
-    ngx_pool_t               *pool;
-    ngx_slab_pool_t          *shpool;
-    ngx_http_abtest_node_t   *nodes;
-    ngx_http_abtest_zone_t   *zone;
-    ngx_http_abtest_saved_t  *saved;
-    ngx_http_abtest_shctx_t  *sh;
+    ngx_int_t                        rc;
+    ngx_uint_t                       i, n, again;
+    ngx_pool_t                      *pool;
+    ngx_slab_pool_t                 *shpool;
+    ngx_http_abtest_node_t          *nodes;
+    ngx_http_abtest_zone_t          *zone;
+    ngx_http_abtest_saved_t         *saved;
+    ngx_http_abtest_shctx_t         *sh;
+    ngx_http_abtest_saved_holdout_t  holdout;
 
     zone = amcf->zone;
 
@@ -1344,9 +1493,13 @@ ngx_http_abtest_shm_save(ngx_http_abtest_main_conf_t *amcf, ngx_log_t *log)
                     saved[i].end = nodes[i].end;
                 }
 
+                holdout.share = sh->holdout;
+                holdout.configured = sh->holdout_configured;
+
                 rc = ngx_http_abtest_state_file_write(&zone->state_file,
                                                       &amcf->experiments,
-                                                      saved, sh->random_key,
+                                                      saved, &holdout,
+                                                      sh->random_key,
                                                       pool, log);
             }
 

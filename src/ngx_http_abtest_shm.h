@@ -103,6 +103,10 @@ typedef struct {
     /* devices=N: a record per device and experiment counted */
     ngx_http_abtest_devices_t  devices;
 
+    /* abtest_holdout: the run-time share, and the configuration's */
+    ngx_uint_t                 holdout;
+    ngx_uint_t                 holdout_configured;
+
     /* "assign random" draws, the same in every worker and after reloads */
     u_char                     random_key[NGX_HTTP_ABTEST_KEY_LEN];
 
@@ -168,6 +172,11 @@ void ngx_http_abtest_shm_status(ngx_http_abtest_main_conf_t *amcf,
     ngx_http_abtest_shm_status_t *st);
 ngx_http_abtest_exp_state_t *ngx_http_abtest_shm_state(
     ngx_http_abtest_main_conf_t *amcf, ngx_http_abtest_experiment_t *exp);
+ngx_uint_t ngx_http_abtest_shm_holdout(ngx_http_abtest_main_conf_t *amcf);
+void ngx_http_abtest_shm_set_holdout(ngx_http_abtest_main_conf_t *amcf,
+    ngx_uint_t share);
+int64_t ngx_http_abtest_shm_schedule(ngx_http_abtest_main_conf_t *amcf,
+    int64_t now, ngx_log_t *log);
 void ngx_http_abtest_shm_fleet(ngx_http_abtest_main_conf_t *amcf,
     ngx_http_abtest_fleet_t *fleet, ngx_http_abtest_store_sh_t *sh);
 void ngx_http_abtest_shm_snapshot(ngx_http_abtest_main_conf_t *amcf,

@@ -32,15 +32,20 @@ static ngx_int_t ngx_http_abtest_state_parse(ngx_http_abtest_experiment_t *exp,
     yajl_val obj, ngx_http_abtest_exp_state_t *state, u_char *err,
     size_t err_len);
 static int64_t ngx_http_abtest_state_ms(yajl_val v);
+static ngx_int_t ngx_http_abtest_state_share(yajl_val v, ngx_uint_t dflt);
+static void ngx_http_abtest_state_holdout(yajl_val v,
+    ngx_http_abtest_saved_holdout_t *holdout);
 static ngx_int_t ngx_http_abtest_state_key(yajl_val v, u_char *key);
 static u_char ngx_http_abtest_hex_digit(u_char c);
 
 
 /*
- * {"version": 1, "random_key": "<hex>", "experiments": {"<name>":
- * {"groups": {...}, "state": ..., "rollout_group": ..., "start_ms": ...,
+ * {"version": 1, "random_key": "<hex>", "holdout": {"share": 500,
+ * "configured": 500}, "experiments": {"<name>": {"groups": {...},
+ * "state": ..., "rollout_group": ..., "coverage": ...,
+ * "schedule_start_ms": ..., "schedule_stop_ms": ..., "start_ms": ...,
  * "end_ms": ..., "history": [...], "configured": {"groups": {...},
- * "state": ..., "rollout_group": ...}}}}
+ * "state": ..., ...}}}}
  *
  * The key of "assign random" draws is a secret: the file is the workers'
  * user's alone (0600).
@@ -48,8 +53,8 @@ static u_char ngx_http_abtest_hex_digit(u_char c);
 
 ngx_int_t
 ngx_http_abtest_state_file_write(ngx_str_t *path, ngx_array_t *experiments,
-    ngx_http_abtest_saved_t *saved, u_char *key, ngx_pool_t *pool,
-    ngx_log_t *log)
+    ngx_http_abtest_saved_t *saved, ngx_http_abtest_saved_holdout_t *holdout,
+    u_char *key, ngx_pool_t *pool, ngx_log_t *log)
 {
     u_char                         hex[2 * NGX_HTTP_ABTEST_KEY_LEN];
     u_char                        *temp;
@@ -75,6 +80,14 @@ ngx_http_abtest_state_file_write(ngx_str_t *path, ngx_array_t *experiments,
         ngx_hex_dump(hex, key, NGX_HTTP_ABTEST_KEY_LEN);
         ngx_http_abtest_json_str(g, hex, sizeof(hex));
     }
+
+    ngx_http_abtest_json_literal(g, "holdout");
+    yajl_gen_map_open(g);
+    ngx_http_abtest_json_literal(g, "share");
+    yajl_gen_integer(g, holdout->share);
+    ngx_http_abtest_json_literal(g, "configured");
+    yajl_gen_integer(g, holdout->configured);
+    yajl_gen_map_close(g);
 
     ngx_http_abtest_json_literal(g, "experiments");
     yajl_gen_map_open(g);
@@ -168,7 +181,7 @@ ngx_http_abtest_state_file_write(ngx_str_t *path, ngx_array_t *experiments,
 }
 
 
-/* "groups", "state", "rollout_group" (an index) */
+/* "groups", "state", "rollout_group" (an index), who enters */
 
 static void
 ngx_http_abtest_state_setting(yajl_gen g, ngx_http_abtest_experiment_t *exp,
@@ -182,6 +195,15 @@ ngx_http_abtest_state_setting(yajl_gen g, ngx_http_abtest_experiment_t *exp,
 
     ngx_http_abtest_json_literal(g, "rollout_group");
     ngx_http_abtest_json_integer_or_null(g, (int64_t) state->rollout);
+
+    ngx_http_abtest_json_literal(g, "coverage");
+    yajl_gen_integer(g, state->coverage);
+
+    ngx_http_abtest_json_literal(g, "schedule_start_ms");
+    ngx_http_abtest_json_integer_or_null(g, state->schedule_start);
+
+    ngx_http_abtest_json_literal(g, "schedule_stop_ms");
+    ngx_http_abtest_json_integer_or_null(g, state->schedule_stop);
 }
 
 
@@ -214,7 +236,8 @@ ngx_http_abtest_state_weights(yajl_gen g, ngx_http_abtest_experiment_t *exp,
 
 ngx_int_t
 ngx_http_abtest_state_file_read(ngx_str_t *path, ngx_array_t *experiments,
-    ngx_http_abtest_saved_t *saved, u_char *key, ngx_log_t *log)
+    ngx_http_abtest_saved_t *saved, ngx_http_abtest_saved_holdout_t *holdout,
+    u_char *key, ngx_log_t *log)
 {
     u_char     *text;
     size_t      len;
@@ -226,7 +249,7 @@ ngx_http_abtest_state_file_read(ngx_str_t *path, ngx_array_t *experiments,
     }
 
     rc = ngx_http_abtest_state_file_parse(path, text, len, experiments, saved,
-                                          key, log);
+                                          holdout, key, log);
 
     ngx_free(text);
 
@@ -238,8 +261,8 @@ ngx_http_abtest_state_file_read(ngx_str_t *path, ngx_array_t *experiments,
 
 ngx_int_t
 ngx_http_abtest_state_file_parse(ngx_str_t *path, u_char *text, size_t len,
-    ngx_array_t *experiments, ngx_http_abtest_saved_t *saved, u_char *key,
-    ngx_log_t *log)
+    ngx_array_t *experiments, ngx_http_abtest_saved_t *saved,
+    ngx_http_abtest_saved_holdout_t *holdout, u_char *key, ngx_log_t *log)
 {
     u_char                         err[256];
     yajl_val                       tree, exps, one;
@@ -279,6 +302,10 @@ ngx_http_abtest_state_file_parse(ngx_str_t *path, u_char *text, size_t len,
                       "hexadecimal digits, \"assign random\" draws anew",
                       path, 2 * NGX_HTTP_ABTEST_KEY_LEN);
     }
+
+    name[0] = "holdout";
+    ngx_http_abtest_state_holdout(yajl_tree_get(tree, name, yajl_t_object),
+                                  holdout);
 
     name[0] = "experiments";
 
@@ -461,6 +488,9 @@ ngx_http_abtest_state_experiment(ngx_str_t *path,
 
     if (out->configured.state != exp->conf_state.state
         || out->configured.rollout != exp->conf_state.rollout
+        || out->configured.coverage != exp->conf_state.coverage
+        || out->configured.schedule_start != exp->conf_state.schedule_start
+        || out->configured.schedule_stop != exp->conf_state.schedule_stop
         || ngx_memcmp(out->configured.weights, exp->conf_state.weights,
                       sizeof(out->configured.weights))
            != 0)
@@ -562,7 +592,84 @@ ngx_http_abtest_state_parse(ngx_http_abtest_experiment_t *exp, yajl_val obj,
         return NGX_ERROR;
     }
 
+    /* a file of an earlier version has no coverage nor schedule */
+    path[0] = "coverage";
+    v = yajl_tree_get(obj, path, yajl_t_any);
+
+    if (ngx_http_abtest_state_share(v, exp->conf_state.coverage)
+        == NGX_ERROR)
+    {
+        ngx_snprintf(err, err_len, "coverage: not from 0 to %d%Z",
+                     NGX_HTTP_ABTEST_SHARE_ALL);
+        return NGX_ERROR;
+    }
+
+    state->coverage = ngx_http_abtest_state_share(v,
+                                                  exp->conf_state.coverage);
+
+    path[0] = "schedule_start_ms";
+    v = yajl_tree_get(obj, path, yajl_t_any);
+    state->schedule_start = v ? ngx_http_abtest_state_ms(v)
+                              : exp->conf_state.schedule_start;
+
+    path[0] = "schedule_stop_ms";
+    v = yajl_tree_get(obj, path, yajl_t_any);
+    state->schedule_stop = v ? ngx_http_abtest_state_ms(v)
+                             : exp->conf_state.schedule_stop;
+
     return NGX_OK;
+}
+
+
+/* a share of SHARE_ALL; "dflt" where there is none, NGX_ERROR if bad */
+
+static ngx_int_t
+ngx_http_abtest_state_share(yajl_val v, ngx_uint_t dflt)
+{
+    if (v == NULL) {
+        return dflt;
+    }
+
+    if (!YAJL_IS_INTEGER(v) || YAJL_GET_INTEGER(v) < 0
+        || YAJL_GET_INTEGER(v) > NGX_HTTP_ABTEST_SHARE_ALL)
+    {
+        return NGX_ERROR;
+    }
+
+    return (ngx_int_t) YAJL_GET_INTEGER(v);
+}
+
+
+/* {"share": N, "configured": N}: kept where abtest_holdout is unchanged */
+
+static void
+ngx_http_abtest_state_holdout(yajl_val v,
+    ngx_http_abtest_saved_holdout_t *holdout)
+{
+    ngx_int_t    share, configured;
+    const char  *path[2];
+
+    if (v == NULL) {
+        return;
+    }
+
+    path[1] = NULL;
+
+    path[0] = "share";
+    share = ngx_http_abtest_state_share(yajl_tree_get(v, path, yajl_t_any),
+                                        (ngx_uint_t) NGX_ERROR);
+    path[0] = "configured";
+    configured = ngx_http_abtest_state_share(yajl_tree_get(v, path,
+                                                           yajl_t_any),
+                                             (ngx_uint_t) NGX_ERROR);
+
+    if (share == NGX_ERROR || configured == NGX_ERROR) {
+        return;
+    }
+
+    holdout->share = share;
+    holdout->configured = configured;
+    holdout->found = 1;
 }
 
 

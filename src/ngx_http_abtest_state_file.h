@@ -21,15 +21,24 @@ typedef struct {
 } ngx_http_abtest_saved_t;
 
 
+/* the server-wide holdout as the file keeps it */
+typedef struct {
+    ngx_uint_t                 share;        /* of SHARE_ALL */
+    ngx_uint_t                 configured;   /* abtest_holdout's */
+    ngx_uint_t                 found;
+} ngx_http_abtest_saved_holdout_t;
+
+
 ngx_int_t ngx_http_abtest_state_file_write(ngx_str_t *path,
-    ngx_array_t *experiments, ngx_http_abtest_saved_t *saved, u_char *key,
-    ngx_pool_t *pool, ngx_log_t *log);
-ngx_int_t ngx_http_abtest_state_file_read(ngx_str_t *path,
-    ngx_array_t *experiments, ngx_http_abtest_saved_t *saved, u_char *key,
+    ngx_array_t *experiments, ngx_http_abtest_saved_t *saved,
+    ngx_http_abtest_saved_holdout_t *holdout, u_char *key, ngx_pool_t *pool,
     ngx_log_t *log);
+ngx_int_t ngx_http_abtest_state_file_read(ngx_str_t *path,
+    ngx_array_t *experiments, ngx_http_abtest_saved_t *saved,
+    ngx_http_abtest_saved_holdout_t *holdout, u_char *key, ngx_log_t *log);
 ngx_int_t ngx_http_abtest_state_file_parse(ngx_str_t *path, u_char *text,
     size_t len, ngx_array_t *experiments, ngx_http_abtest_saved_t *saved,
-    u_char *key, ngx_log_t *log);
+    ngx_http_abtest_saved_holdout_t *holdout, u_char *key, ngx_log_t *log);
 
 
 #endif /* _NGX_HTTP_ABTEST_STATE_FILE_H_INCLUDED_ */

@@ -2194,6 +2194,11 @@ ngx_http_abtest_store_row(ngx_pool_t *pool, ngx_http_abtest_experiment_t *exp,
     ngx_memzero(&r, sizeof(ngx_http_abtest_runtime_t));
     msg[0] = '\0';
 
+    /* who enters, as configured, where the row does not say */
+    r.state.coverage = exp->conf_state.coverage;
+    r.state.schedule_start = exp->conf_state.schedule_start;
+    r.state.schedule_stop = exp->conf_state.schedule_stop;
+
     /* weights */
 
     v = PQgetvalue(res, row, 2);

@@ -80,6 +80,120 @@ ngx_http_abtest_iso_time(u_char *buf, int64_t ms)
 }
 
 
+/*
+ * "2026-12-24T00:00:00Z", or with ".sss" milliseconds: UTC only, so that
+ * every server of a fleet reads the same moment.  Milliseconds since the
+ * epoch, or NGX_ERROR.
+ */
+
+int64_t
+ngx_http_abtest_parse_iso_time(u_char *p, size_t len)
+{
+    int64_t     days, ms;
+    ngx_int_t   year, month, day, hour, min, sec, msec, leap;
+    ngx_uint_t  i;
+
+    static ngx_uint_t  mday[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31,
+                                  30, 31 };
+
+    if (len != sizeof("1970-01-01T00:00:00Z") - 1
+        && len != NGX_HTTP_ABTEST_ISO_LEN)
+    {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < len - 1; i++) {
+        if (i == 4 || i == 7) {
+            if (p[i] != '-') {
+                return NGX_ERROR;
+            }
+
+        } else if (i == 10) {
+            if (p[i] != 'T') {
+                return NGX_ERROR;
+            }
+
+        } else if (i == 13 || i == 16) {
+            if (p[i] != ':') {
+                return NGX_ERROR;
+            }
+
+        } else if (i == 19) {
+            if (p[i] != '.') {
+                return NGX_ERROR;
+            }
+
+        } else if (p[i] < '0' || p[i] > '9') {
+            return NGX_ERROR;
+        }
+    }
+
+    if (p[len - 1] != 'Z') {
+        return NGX_ERROR;
+    }
+
+    year = ngx_atoi(p, 4);
+    month = ngx_atoi(p + 5, 2);
+    day = ngx_atoi(p + 8, 2);
+    hour = ngx_atoi(p + 11, 2);
+    min = ngx_atoi(p + 14, 2);
+    sec = ngx_atoi(p + 17, 2);
+    msec = (len == NGX_HTTP_ABTEST_ISO_LEN) ? ngx_atoi(p + 20, 3) : 0;
+
+    leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+
+    if (year < 1970 || month < 1 || month > 12 || day < 1
+        || day > (ngx_int_t) mday[month - 1] + (month == 2 && leap)
+        || hour > 23 || min > 59 || sec > 59)
+    {
+        return NGX_ERROR;
+    }
+
+    /* Gauss' formula, as ngx_http_parse_time(): years start on March 1 */
+    month -= 2;
+
+    if (month <= 0) {
+        month += 12;
+        year--;
+    }
+
+    days = (int64_t) 365 * year + year / 4 - year / 100 + year / 400
+           + 367 * month / 12 - 30 + day - 1 - 719527 + 31 + 28;
+
+    ms = ((days * 24 + hour) * 60 + min) * 60 + sec;
+
+    return ms * 1000 + msec;
+}
+
+
+/*
+ * A share of devices in 0.01% steps: "20%" or "20.5%" (percent=1: the
+ * sign may be left out, as in abtest_layer), NGX_HTTP_ABTEST_SHARE_ALL
+ * being all; NGX_ERROR if it is not one from 0% to 100%.
+ */
+
+ngx_int_t
+ngx_http_abtest_parse_share(u_char *p, size_t len, ngx_uint_t percent)
+{
+    ngx_int_t  n;
+
+    if (len > 1 && p[len - 1] == '%') {
+        len--;
+
+    } else if (!percent) {
+        return NGX_ERROR;
+    }
+
+    n = ngx_atofp(p, len, 2);
+
+    if (n == NGX_ERROR || n > NGX_HTTP_ABTEST_SHARE_ALL) {
+        return NGX_ERROR;
+    }
+
+    return n;
+}
+
+
 /* a number in decimal, as ngx_sprintf()'s "%uL" and "%L", without it */
 
 u_char *

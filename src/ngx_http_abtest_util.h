@@ -16,6 +16,9 @@
 
 int64_t ngx_http_abtest_now_ms(void);
 u_char *ngx_http_abtest_iso_time(u_char *buf, int64_t ms);
+int64_t ngx_http_abtest_parse_iso_time(u_char *p, size_t len);
+ngx_int_t ngx_http_abtest_parse_share(u_char *p, size_t len,
+    ngx_uint_t percent);
 u_char *ngx_http_abtest_uint64(u_char *p, uint64_t n);
 u_char *ngx_http_abtest_int64(u_char *p, int64_t n);
 ngx_int_t ngx_http_abtest_valid_name(ngx_str_t *name, ngx_uint_t dot);

@@ -66,8 +66,14 @@ sub exp_json {
         state => $o{state},
         active => $o{state} eq 'active' ? \1 : \0,
         rollout_group => $o{rollout},
-        start => $o{start},
-        end => $o{end},
+        started => $o{start},
+        ended => $o{end},
+        start => undef,
+        stop => undef,
+        coverage => 1,
+        holdout => 0,
+        target => undef,
+        layer => undef,
         cookie => $o{cookie},
     };
 }
@@ -114,9 +120,11 @@ my $h = ABTest::Oracle::seed_group($::Known, 'headline_test',
                                    [[Future => 50], [Journey => 50]]);
 {
     homepage_button_test => { state => 'active', active => \1,
-        fallback => 'A', assigned => $b, group => $b },
+        fallback => 'A', assigned => $b, in_experiment => \1,
+        reason => undef, group => $b },
     headline_test => { state => 'inactive', active => \0,
-        fallback => 'Future', assigned => $h, group => 'Future' },
+        fallback => 'Future', assigned => $h, in_experiment => \1,
+        reason => undef, group => 'Future' },
 }
 
 
@@ -133,9 +141,11 @@ my $h = ABTest::Oracle::seed_group($::Known, 'headline_test',
                                    [[Future => 50], [Journey => 50]]);
 {
     homepage_button_test => { state => 'active', active => \1,
-        fallback => 'A', assigned => $b, group => $b },
+        fallback => 'A', assigned => $b, in_experiment => \1,
+        reason => undef, group => $b },
     headline_test => { state => 'inactive', active => \0,
-        fallback => 'Future', assigned => $h, group => 'Future' },
+        fallback => 'Future', assigned => $h, in_experiment => \1,
+        reason => undef, group => 'Future' },
 }
 
 
@@ -359,7 +369,7 @@ Content-Type: application/json
 Content-Type: application/json; charset=utf-8
 --- json eval
 { homepage_button_test => { %$::Button, state => 'inactive', active => \0,
-                            end => 'ISO' } }
+                            ended => 'ISO' } }
 --- response_body_like chomp
 "title":"Homepage \\"button\\" <test>"
 

@@ -84,7 +84,7 @@ Content-Type: application/json
 --- request
 GET /api/experiments
 --- response_body_like chomp
-"groups":\{"A":20,"B":80\},"fallback":"A","state":"inactive","active":false,"rollout_group":null,"start":"[^"]+","end":"[^"]+"
+"groups":\{"A":20,"B":80\},"fallback":"A","state":"inactive","active":false,"rollout_group":null,"started":"[^"]+","ended":"[^"]+"
 --- error_log
 abtest: experiment "homepage_button_test" restored from the state file
 --- no_error_log

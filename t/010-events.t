@@ -279,15 +279,17 @@ my $g = ::groups_of($::Dev);
 my $answer = {
     homepage_button_test => { state => 'active', active => \1,
         fallback => 'A', assigned => $g->{homepage_button_test},
+        in_experiment => \1, reason => undef,
         group => $g->{homepage_button_test} },
     headline_test => { state => 'active', active => \1,
         fallback => 'Future', assigned => $g->{headline_test},
+        in_experiment => \1, reason => undef,
         group => $g->{headline_test} },
     paused_test => { state => 'inactive', active => \0,
         fallback => 'Y',
         assigned => ::seed_group($::Dev, 'paused_test',
                                  [[X => 1], [Y => 1]]),
-        group => 'Y' },
+        in_experiment => \1, reason => undef, group => 'Y' },
 };
 [$answer, undef,
  [::stored(ts => 'ISO', source => 'backend', device => $::Dev,

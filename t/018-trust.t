@@ -618,6 +618,7 @@ sub {
             my $e = ::match_json(eval { ::decode($body) },
                 { rnd_test => { state => 'active', active => \1,
                                 fallback => 'A', assigned => $g,
+                                in_experiment => \1, reason => undef,
                                 group => $g } },
                 "expgroups $d (@$cookie)");
             return $e if $e;

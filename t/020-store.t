@@ -473,7 +473,9 @@ sub {
     $e = ::match_json(::decode($body), { e => {
         title => 'e', groups => { A => 30, B => 70 }, fallback => 'A',
         state => 'active', active => \1, rollout_group => undef,
-        start => 'ISO', end => undef, cookie => undef } });
+        started => 'ISO', ended => undef, start => undef, stop => undef,
+        coverage => 1, holdout => 0, target => undef, layer => undef,
+        cookie => undef } });
     return $e if $e;
 
     my $row = ::row();
@@ -584,7 +586,7 @@ sub {
         my $json = eval { ::decode($body) } // $body;
         for my $exp (ref $json eq 'HASH' ? values %$json : ()) {
             next if ref $exp ne 'HASH';
-            for my $t (qw(start end)) {
+            for my $t (qw(started ended)) {
                 $exp->{$t} = defined $exp->{$t} ? 'a time' : undef
                     if exists $exp->{$t};
             }

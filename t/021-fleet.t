@@ -671,7 +671,7 @@ GET /api/experiments
         my $json = eval { ::decode($body) } // $body;
         for my $exp (ref $json eq 'HASH' ? values %$json : ()) {
             next if ref $exp ne 'HASH';
-            for my $t (qw(start end)) {
+            for my $t (qw(started ended)) {
                 $exp->{$t} = defined $exp->{$t} ? 'a time' : undef
                     if exists $exp->{$t};
             }

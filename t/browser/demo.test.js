@@ -546,7 +546,7 @@ test('state changes on the admin page, and the pages follow', T, async () => {
 
     // re-activation started the statistics afresh
     const stats = await get('/api/stats');
-    assert.equal(stats[BTN].since, exps[BTN].start);
+    assert.equal(stats[BTN].since, exps[BTN].started);
 
     await visitor.close();
     assert.deepEqual(problems, []);
