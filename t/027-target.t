@@ -1368,6 +1368,182 @@ our $Shapes = {
 };
 
 
+# --- TEST 11: out is the fallback in every state, whatever the cookies ----
+
+our %States = (
+    roll   => { groups => [[A => 1], [B => 1]], fallback => 'A',
+                coverage => 5000 },
+    off    => { groups => [[A => 1], [B => 1]], fallback => 'B',
+                coverage => 5000 },
+    sticky => { groups => [[A => 1], [B => 1]], fallback => 'A',
+                coverage => 5000 },
+);
+
+our $StatesHttp = <<'_EOC_';
+    abtest_zone zone=abtest:1m events=0;
+
+    abtest_experiment roll {
+        group    A 1;
+        group    B 1;
+        state    rollout;
+        rollout  B;
+        coverage 50%;
+        cookie   exp_roll;
+    }
+
+    abtest_experiment off {
+        group    A 1;
+        group    B 1;
+        fallback B;
+        state    inactive;
+        coverage 50%;
+    }
+
+    abtest_experiment sticky {
+        group    A 1;
+        group    B 1;
+        coverage 50%;
+        cookie   exp_group;
+    }
+_EOC_
+
+our $StatesConfig = <<'_EOC_';
+    keepalive_requests 1000000;
+    access_log off;
+    abtest on;
+    abtest_force on;
+
+    location = /page {
+        return 200 "$ab_group_roll $ab_group_off $ab_group_sticky\n";
+    }
+
+    location = /api/expgroups {
+        abtest_api expgroups;
+    }
+_EOC_
+
+
+sub states_check {
+    my @devs = devices(2000, 'states');
+    my @rule = map { fast_group($_, 'sticky', $States{sticky}{groups}) }
+               @devs;
+
+    # each device with the group cookies of its rule's groups (a device
+    # that was in once, say), then forced into B
+    my @reqs;
+    for my $i (0 .. $#devs) {
+        my $cookies = "Cookie: device_id=$devs[$i]; exp_group=$rule[$i]; "
+                      . "exp_roll=B";
+        push @reqs, ['GET', "/api/expgroups?device_id=$devs[$i]"],
+                    ['GET', '/page', [$cookies]],
+                    ['GET', '/page?abtest_force=sticky:B',
+                     ["Cookie: device_id=$devs[$i]"]];
+    }
+    my @ans = pipeline(\@reqs);
+    my %n;
+
+    for my $i (0 .. $#devs) {
+        my $d = $devs[$i];
+        my ($j, $page, $forced) = @ans[3 * $i .. 3 * $i + 2];
+        my $got = flat($j->{body});
+        my @page;
+        for my $name (qw(roll off sticky)) {
+            my $s = $States{$name};
+            my ($reason, $group) = expect($d, $name, $s);
+            # in: the rollout group in rollout, the fallback when inactive
+            $group = 'B' if !defined $reason && $name ne 'sticky';
+            my $e = check_exp($d, $name, $got->{$name}, $reason, $group,
+                              $s);
+            return $e if $e;
+            push @page, $group;
+            $n{$name}{ $reason // 'in' }++;
+        }
+        return "$d: the page says $page->{body}, expected @page"
+            if $page->{body} ne "@page\n";
+        my @set = cookie_of($page, 'exp_group');
+        return "$d: Set-Cookie exp_group (@set), expected $page[2]"
+            if @set && "@set" ne $page[2];
+        return "$d: no Set-Cookie exp_group=$page[2] for a device out of "
+               . "sticky with exp_group=$rule[$i]"
+            if !@set && $page[2] ne $rule[$i];
+        @set = cookie_of($page, 'exp_roll');
+        return "$d: Set-Cookie exp_roll (@set), expected $page[0]"
+            if @set && "@set" ne $page[0];
+
+        # a forced group wins over everything, out of the experiment too
+        my @f = split ' ', $forced->{body};
+        return "$d: forced into sticky:B, the page says $forced->{body}"
+            if ($f[2] // '') ne 'B';
+    }
+    for my $name (qw(roll off sticky)) {
+        return "$name: not both in and out"
+            if !$n{$name}{in} || !$n{$name}{coverage};
+    }
+    return '';
+}
+
+
+# --- TESTS 12, 13: coverage, schedule, holdout outlive a restart ----------
+
+our $RestartHttp = <<'_EOC_';
+    abtest_holdout 5%;
+
+    abtest_experiment cov {
+        group    A 1;
+        group    B 1;
+        coverage 10%;
+    }
+
+    abtest_experiment sched {
+        group A 1;
+        group B 1;
+    }
+_EOC_
+
+
+sub restart_set {
+    my $e = update('{"name": "cov", "coverage": 0.35}')
+         || update('{"name": "sched", "start": "2099-12-24T00:00:00Z", '
+                   . '"stop": "2100-01-07T00:00:00.001Z"}');
+    return $e if $e;
+    my ($s) = post_json('/api/experiments/update', '{"holdout": 0.07}');
+    return "holdout: $s" if $s != 200;
+    return restart_check();
+}
+
+
+sub restart_check {
+    my $x = get_json('/api/experiments');
+    my $e = match_json([@{ $x->{cov} }{qw(coverage holdout)},
+                        @{ $x->{sched} }{qw(start stop holdout state)}],
+                       [approx(0.35), approx(0.07),
+                        '2099-12-24T00:00:00.000Z',
+                        '2100-01-07T00:00:00.001Z', approx(0.07), 'active'],
+                       'experiments');
+    return $e if $e;
+
+    my @devs = devices(3000, 'restart');
+    my @ans = pipeline([map { ['GET', "/api/expgroups?device_id=$_"] }
+                        @devs]);
+    for my $i (0 .. $#devs) {
+        my $d = $devs[$i];
+        my $got = flat($ans[$i]{body});
+        for my $e (['cov', { groups => [[A => 1], [B => 1]], fallback => 'A',
+                             coverage => 3500 }],
+                   ['sched', { groups => [[A => 1], [B => 1]],
+                               fallback => 'A', schedule => 1 }])
+        {
+            my ($reason, $group) = expect($d, $e->[0], $e->[1],
+                                          holdout => 700);
+            my $err = check_exp($d, $e->[0], $got->{$e->[0]}, $reason,
+                                $group, $e->[1]);
+            return $err if $err;
+        }
+    }
+    return '';
+}
+
+
 # a start already passed: the schedule's first look, at once after the start
 sub shape_check {
     my $j = poll(sub {
@@ -1531,3 +1707,35 @@ sub { ::quiet_check() }
 GET /api/experiments
 --- json eval
 sub { ::shape_check() }
+
+
+
+=== TEST 11: devices out of an experiment get the fallback in rollout and inactive too, a group cookie of the rule's group does not bring them in, a forced group still wins
+--- http_config eval: $::StatesHttp
+--- config eval: $::StatesConfig
+--- request
+GET /api/expgroups
+--- json eval
+sub { ::states_check() }
+
+
+
+=== TEST 12: coverage, schedule and holdout set at run time, into the state file
+--- http_config eval
+"    abtest_zone zone=abtest:1m state=$::Dir/restart.json;\n" . $::RestartHttp
+--- config eval: $::ApiConfig
+--- request
+GET /api/expgroups
+--- json eval
+sub { ::restart_set() }
+
+
+
+=== TEST 13: after a restart, the state file gives them back
+--- http_config eval
+"    abtest_zone zone=abtest:1m state=$::Dir/restart.json;\n" . $::RestartHttp
+--- config eval: $::ApiConfig
+--- request
+GET /api/expgroups
+--- json eval
+sub { ::restart_check() }
