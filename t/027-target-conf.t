@@ -406,7 +406,19 @@ qr/\[emerg\] .*invalid start time "tomorrow" in experiment "e": use UTC.*${\ ::a
 
 
 
-=== TEST 29: a bad stop time
+=== TEST 29: February 29th of a year that is no leap year
+--- abtest
+abtest_experiment e {
+    group A 1;
+    stop  2027-02-29T00:00:00Z;
+}
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*invalid stop time "2027-02-29T00:00:00Z" in experiment "e": use UTC.*${\ ::at(3)}/
+
+
+
+=== TEST 30: a bad stop time
 --- abtest
 abtest_experiment e {
     group A 1;
@@ -419,7 +431,7 @@ qr/\[emerg\] .*invalid stop time "2027-13-01T00:00:00Z" in experiment "e": use U
 
 
 
-=== TEST 30: start twice
+=== TEST 31: start twice
 --- abtest
 abtest_experiment e {
     group A 1;
@@ -432,7 +444,7 @@ qr/\[emerg\] .*"start" directive is duplicate${\ ::at(4)}/
 
 
 
-=== TEST 31: stop twice
+=== TEST 32: stop twice
 --- abtest
 abtest_experiment e {
     group A 1;
@@ -445,7 +457,7 @@ qr/\[emerg\] .*"stop" directive is duplicate${\ ::at(4)}/
 
 
 
-=== TEST 32: target twice
+=== TEST 33: target twice
 --- abtest
 abtest_experiment e {
     group  A 1;
@@ -458,7 +470,7 @@ qr/\[emerg\] .*"target" directive is duplicate${\ ::at(4)}/
 
 
 
-=== TEST 33: abtest with neither on, off nor a variable
+=== TEST 34: abtest with neither on, off nor a variable
 --- server
 abtest maybe;
 --- http_config
@@ -471,7 +483,7 @@ qr/\[emerg\] .*invalid value "maybe".*${\ ::at(1, 'server.conf')}/
 
 
 
-=== TEST 34: abtest_layer is for the http level only
+=== TEST 35: abtest_layer is for the http level only
 --- server
 # the second line
 abtest_layer homepage {
@@ -487,7 +499,7 @@ qr/\[emerg\] .*"abtest_layer" directive is not allowed here${\ ::at(2, 'server.c
 
 
 
-=== TEST 35: abtest_holdout is for the http level only
+=== TEST 36: abtest_holdout is for the http level only
 --- server
 abtest_holdout 5%;
 --- http_config
@@ -500,7 +512,7 @@ qr/\[emerg\] .*"abtest_holdout" directive is not allowed here${\ ::at(1, 'server
 
 
 
-=== TEST 36: the issue's configuration contract is accepted, with the bounds of every share
+=== TEST 37: the issue's configuration contract is accepted, with the bounds of every share
 --- abtest
 map $http_user_agent $ab_human { ~*(bot|crawl|spider|preview) 0; default 1; }
 map $cookie_country $ab_country_ok { DE 1; default 0; }
@@ -532,6 +544,7 @@ abtest_experiment headline_test {
 abtest_experiment whole { group A 1; coverage 0%; }
 abtest_experiment tiny { group A 1; coverage 0.01%; }
 abtest_experiment none { group A 1; stop 2099-01-01T00:00:00Z; }
+abtest_experiment leap { group A 1; start 2028-02-29T23:59:59.999Z; }
 --- config
     abtest $ab_human;
     location /api/experiments {
@@ -546,6 +559,8 @@ sub {
                      $j->{$_}{layer} ? @{ $j->{$_}{layer} }{qw(name from to)}
                                      : (undef) x 3] }
               qw(homepage_button_test headline_test whole tiny none);
+    return "leap: start $j->{leap}{start}"
+        if $j->{leap}{start} ne '2028-02-29T23:59:59.999Z';
     ::match_json(\@got, [
         ['homepage_button_test', ::approx(0.2), ::approx(0.05), 'homepage',
          ::approx(0), ::approx(0.5)],
@@ -564,7 +579,7 @@ sub {
 
 
 
-=== TEST 37: holdout 0% and 100% are shares too
+=== TEST 38: holdout 0% and 100% are shares too
 --- abtest
 abtest_holdout 100%;
 abtest_experiment e { group A 1; }

@@ -928,6 +928,10 @@ sub run_check {
 }
 
 
+# accepted coverages (TEST 6)
+our @GoodShares = qw(0.29 0.57 0.58 0.0003 0.1001 0.9999 2e-1 1.0 0 1);
+
+
 # --- TEST 7: excluded devices are never counted ----------------------------
 
 our %Count = (
@@ -1644,9 +1648,16 @@ my $up = "POST /api/experiments/update\n";
      '{"holdout": "5%"}', '{"holdout": 0.00001}', '{"holdout": null}',
      '{"holdout": 0.05, "coverage": 0.1}',
      '{"name": "cov", "holdout": 0.05}'),
+ # shares that a float times 10000 does not give exactly
+ map({ $up . qq{{"name": "cov", "coverage": $_}} } @::GoodShares),
+ $up . '{"name": "cov", "coverage": 0.1}',
+ $up . '{"name": "cov", "start": "2028-02-29T12:34:56.789Z"}',
+ $up . '{"name": "cov", "start": "2027-02-29T12:34:56.789Z"}',
+ $up . '{"name": "cov", "start": null, "stop": null}',
  "GET /api/experiments"]
 --- error_code eval
-[(400) x 10, (400) x 8, (400) x 3, 400, 400, 200, 400, 200, (400) x 7, 200]
+[(400) x 10, (400) x 8, (400) x 3, 400, 400, 200, 400, 200, (400) x 7,
+ (200) x @::GoodShares, 200, 200, 400, 200, 200]
 --- json eval
 [({ error => qr/coverage/ }) x 10,
  ({ error => qr/start/ }) x 8,
@@ -1656,6 +1667,13 @@ my $up = "POST /api/experiments/update\n";
  { error => qr/stop/ },
  sub { ::match_json([@{ $_[0]{cov} }{qw(start stop)}], [undef, undef]) },
  ({ error => qr/holdout/ }) x 7,
+ map({ my $x = $_;
+       sub { ::match_json($_[0]{cov}{coverage}, ::approx(eval $x)) } }
+     @::GoodShares),
+ sub { ::match_json($_[0]{cov}{coverage}, ::approx(0.1)) },
+ sub { ::match_json($_[0]{cov}{start}, '2028-02-29T12:34:56.789Z') },
+ { error => qr/start/ },
+ sub { ::match_json([@{ $_[0]{cov} }{qw(start stop)}], [undef, undef]) },
  sub {
      my $j = shift;
      ::match_json([map { @{ $j->{$_} }{qw(coverage holdout start stop
