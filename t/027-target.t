@@ -14,6 +14,7 @@ use ABTest::Oracle qw(seed_group share_bucket fold_bucket seed_bucket
 use ABTest::Json qw(json_body_check match_json approx decode);
 use ABTest::Client qw(pipeline request header);
 use ABTest::Stats qw(experiment_stats);
+use ABTest::Nginx ();
 use Digest::SHA qw(sha256_hex);
 use File::Temp qw(tempdir);
 use IPC::Open2 qw(open2);
@@ -1070,6 +1071,7 @@ our $SchedHttp = <<'_EOC_';
     abtest_experiment other {
         group A 1;
         group B 1;
+        state inactive;
     }
 _EOC_
 
@@ -1548,6 +1550,93 @@ sub restart_check {
 }
 
 
+# --- TEST 14: a reload keeps them; an edited configuration wins ------------
+
+sub reload_to {
+    my ($edit) = @_;
+    my $root = Test::Nginx::Socket::server_root();
+    my $master = ABTest::Nginx::master_pid($root) or return "no master";
+    my @old = ABTest::Nginx::worker_pids($master);
+    if ($edit) {
+        my $conf = "$root/conf/nginx.conf";
+        open my $in, '<', $conf or return "$conf: $!";
+        my $text = do { local $/; <$in> };
+        close $in;
+        $edit->($text) or return "the edit did not apply";
+        open my $out, '>', $conf or return "$conf: $!";
+        print $out $text;
+        close $out;
+    }
+    kill 'HUP', $master;
+    my $ok = poll(sub {
+        my @now = ABTest::Nginx::worker_pids($master);
+        my @new = ABTest::Nginx::new_workers($master, @old);
+        return @new == 2 && @now == 2;
+    }, 10);
+    return $ok ? '' : 'the reload did not replace both workers';
+}
+
+
+sub reload_check {
+    my $e = update('{"name": "cov", "coverage": 0.3}')
+         || update('{"name": "sched", "start": "2099-12-24T00:00:00Z"}');
+    return $e if $e;
+    my ($s) = post_json('/api/experiments/update', '{"holdout": 0.08}');
+    return "holdout: $s" if $s != 200;
+
+    my $fields = sub {
+        my $x = get_json('/api/experiments');
+        return [@{ $x->{cov} }{qw(coverage holdout)}, $x->{sched}{start}];
+    };
+
+    $e = reload_to()
+      || match_json($fields->(), [approx(0.3), approx(0.08),
+                                  '2099-12-24T00:00:00.000Z'],
+                    'after a reload');
+    return $e if $e;
+
+    # the configured coverage and holdout edited: the edit wins
+    $e = reload_to(sub {
+            $_[0] =~ s/coverage 10%;/coverage 40%;/
+            && $_[0] =~ s/abtest_holdout 5%;/abtest_holdout 6%;/ })
+      || match_json($fields->(), [approx(0.4), approx(0.06),
+                                  '2099-12-24T00:00:00.000Z'],
+                    'after a reload with coverage and holdout edited');
+    return $e;
+}
+
+
+# --- TEST 15: a start already passed, then stopped by hand ----------------
+
+sub passed_check {
+    my $start = now_ms() - 1000;
+    my $e = update('{"name": "sched", "start": "' . iso($start) . '"}');
+    return $e if $e;
+    my $x = poll(sub {
+        my $j = get_json('/api/experiments');
+        return $j->{sched}{state} eq 'active' ? $j : 0;
+    }, 1.5) or return 'a start 1 s ago did not activate within 1.5 s';
+    $e = match_json($x->{sched}{started}, iso($start), 'started');
+    return $e if $e;
+
+    # stopped by hand: the schedule does not start it again.  The timer's
+    # next pass is seen by the other experiment's start, just after
+    $e = update('{"name": "sched", "state": "inactive"}');
+    return $e if $e;
+    my $other = now_ms() + 300;
+    $e = update('{"name": "other", "start": "' . iso($other) . '"}');
+    return $e if $e;
+    $x = poll(sub {
+        my $j = get_json('/api/experiments');
+        return $j->{other}{state} eq 'active' ? $j : 0;
+    }, 2) or return 'other did not start';
+    return match_json([@{ $x->{sched} }{qw(state started ended)},
+                       $x->{other}{started}],
+                      ['inactive', iso($start), 'ISO', iso($other)],
+                      'after the next pass');
+}
+
+
 # a start already passed: the schedule's first look, at once after the start
 sub shape_check {
     my $j = poll(sub {
@@ -1757,3 +1846,26 @@ sub { ::restart_set() }
 GET /api/expgroups
 --- json eval
 sub { ::restart_check() }
+
+
+
+=== TEST 14: a reload keeps coverage, schedule and holdout set at run time; a reload with the configured coverage and holdout edited takes them
+--- http_config eval
+"    abtest_zone zone=abtest:1m;\n" . $::RestartHttp
+--- config eval: $::ApiConfig
+--- request
+GET /api/expgroups
+--- json eval
+sub { ::reload_check() }
+--- timeout: 30
+
+
+
+=== TEST 15: a start set at a moment already passed activates as of that moment; stopped by hand, the schedule does not start it again
+--- http_config eval
+"    abtest_zone zone=abtest:1m;\n" . $::SchedHttp
+--- config eval: $::SchedConfig
+--- request
+GET /api/experiments
+--- json eval
+sub { ::passed_check() }
