@@ -2,6 +2,7 @@
 #
 #   make         build build/ngx_http_abtest_module.so (installs what is missing)
 #   make test    build and run the whole test suite
+#   make browser-test   only the browser test (util/browser-test.sh)
 #   make test-sanitize [T=t/NNN-file.t]   the suite under ASan and UBSan
 #   make fuzz [FUZZ_SECONDS=60] [FUZZ=events]   libFuzzer on the parsers
 #   make demo    run the demo site on http://127.0.0.1:5000
@@ -20,8 +21,8 @@
 MODULE  = build/ngx_http_abtest_module.so
 SOURCES = config ngx_http_abtest_module.c $(wildcard src/*.c src/*.h)
 
-.PHONY: all deps test test-sanitize fuzz demo fleet-demo bench bench-fleet \
-        bench-ship style clean simulate deb test-deb
+.PHONY: all deps test browser-test test-sanitize fuzz demo fleet-demo bench \
+        bench-fleet bench-ship style clean simulate deb test-deb
 
 N ?= 1000
 FUZZ_SECONDS ?= 60
@@ -48,6 +49,10 @@ test: deps
 	util/run-tests.sh $(T)
 	@[ -n "$(T)" ] || util/test-nostore.sh
 	@[ -n "$(T)" ] || util/browser-test.sh
+
+# the browser test alone, on 127.0.0.1:5050 (or BROWSER_TEST_PORT)
+browser-test: all
+	util/browser-test.sh
 
 # nginx from Debian's source with the module built in, clang's ASan and
 # UBSan; fails on any sanitizer report (README.md, "Sanitizers")

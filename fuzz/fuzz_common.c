@@ -297,6 +297,11 @@ ngx_fuzz_experiment(ngx_pool_t *pool, ngx_array_t *experiments,
     exp->conf_state.state = conf->state;
     exp->conf_state.nhistory = conf->nhistory;
 
+    /* every device enters (ngx_http_abtest_target.c): the rule is checked */
+    exp->conf_state.coverage = NGX_HTTP_ABTEST_SHARE_ALL;
+    exp->conf_state.schedule_start = -1;
+    exp->conf_state.schedule_stop = -1;
+
     fallback = conf->fallback ? conf->fallback : conf->groups[0];
     exp->fallback = ngx_http_abtest_find_group(exp, (u_char *) fallback,
                                                ngx_strlen(fallback));

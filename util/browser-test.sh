@@ -3,7 +3,8 @@
 # headless chromium driven by playwright-core against a private copy of
 # the demo on 127.0.0.1:5050 (BROWSER_TEST_PORT), with its own pid, logs
 # and temporary files under build/browser-test/, stopped at the end even
-# on failure. Screenshots go to build/screenshots/.
+# on failure; t/browser/targeting.conf adds an experiment with a coverage,
+# a target, a layer and a schedule. Screenshots go to build/screenshots/.
 #
 #   util/browser-test.sh [t/browser/file.test.js ...]
 
@@ -31,7 +32,7 @@ trap 'util/demo-instance.sh stop browser-test' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-util/demo-instance.sh start browser-test "$port"
+util/demo-instance.sh start browser-test "$port" t/browser/targeting.conf
 
 [ $# -gt 0 ] || set -- t/browser/*.test.js
 

@@ -3,8 +3,11 @@
 # another port, with its own pid, logs and temporary files, so that it
 # never meets a running `make demo` (5000) or the test suite (1984).
 #
-#   util/demo-instance.sh start NAME PORT   serves on 127.0.0.1:PORT, files
-#                                           under build/NAME/
+#   util/demo-instance.sh start NAME PORT [CONF]
+#                                           serves on 127.0.0.1:PORT, files
+#                                           under build/NAME/; CONF: more
+#                                           of the http block, included
+#                                           before the server
 #   util/demo-instance.sh stop NAME         stops it (QUIT, then KILL)
 
 set -eu
@@ -29,8 +32,13 @@ dir=build/$name
 
 case $what in
 start)
-    [ $# -eq 3 ] || usage
+    [ $# -eq 3 ] || [ $# -eq 4 ] || usage
     port=$3
+    extra=
+    if [ $# -eq 4 ]; then
+        [ -f "$4" ] || { echo "demo-instance.sh: no file \"$4\"" >&2; exit 2; }
+        extra=$(cd "$(dirname "$4")" && pwd)/$(basename "$4")
+    fi
 
     case $port in
     ''|*[!0-9]*) echo "demo-instance.sh: bad port \"$port\"" >&2; exit 2 ;;
@@ -56,6 +64,17 @@ start)
              "127.0.0.1:5000" >&2
         exit 1
     }
+
+    if [ -n "$extra" ]; then
+        awk -v inc="    include \"$extra\";" '
+            /^    server \{/ && !done { print inc; print ""; done = 1 }
+            { print }
+            END { exit !done }' "$dir/nginx.conf" > "$dir/nginx.conf.new" || {
+            echo "demo-instance.sh: conf/demo.conf has no server block" >&2
+            exit 1
+        }
+        mv "$dir/nginx.conf.new" "$dir/nginx.conf"
+    fi
 
     # started by root, the workers run as nobody, who may not reach the
     # checkout (a directory made by mktemp -d is 0700): then as root

@@ -9,6 +9,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
 const { chromium } = require('playwright-core');
+const crypto = require('node:crypto');
 const { hashGroup, expectedGroup } = require('../../sim/oracle.js');
 
 const BASE = process.env.ABTEST_BASE_URL || 'http://127.0.0.1:5050';
@@ -17,6 +18,9 @@ const SHOTS = path.join(TOP, 'build', 'screenshots');
 
 const BTN = 'homepage_button_test';
 const HEAD = 'headline_test';
+// the browser test's own experiment (t/browser/targeting.conf): only some
+// devices enter it
+const CHK = 'checkout_test';
 const HEADLINES = { Future: 'Build the future with us',
                     Journey: 'Start your journey with us' };
 const BUTTONS = { A: 'Sign up', B: 'Get started' };
@@ -112,6 +116,25 @@ function pickDevice(prefix, want, groups = FIFTY, skip = 0) {
         }
     }
     throw new Error('no device found');
+}
+
+// a device's bucket of a share (README, Who enters): sha256(text) read as
+// a big-endian integer, modulo 10000
+function bucket(text) {
+    const hex = crypto.createHash('sha256').update(text, 'utf8').digest('hex');
+    return Number(BigInt('0x' + hex) % 10000n);
+}
+
+function pickBy(prefix, ok) {
+    for (let i = 0; i < 100000; i++) {
+        if (ok(`${prefix}-${i}`)) return `${prefix}-${i}`;
+    }
+    throw new Error('no device found');
+}
+
+async function entered(deviceId, name) {
+    const eg = await get(`/api/expgroups?device_id=${encodeURIComponent(deviceId)}`);
+    return eg[name].in_experiment ? 'in' : eg[name].reason;
 }
 
 /* pages */
@@ -353,7 +376,8 @@ test('clicks become events and statistics', T, async () => {
             assert.equal(e.device_id, id);
             assert.match(e.ts, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
             assert.match(e.received, /Z$/);
-            assert.deepEqual(e.groups, groups);
+            assert.deepEqual({ [BTN]: e.groups[BTN], [HEAD]: e.groups[HEAD] },
+                             groups);
             assert.deepEqual(e.params, e.event === 'button_click'
                 ? { btn_type: groups[BTN] } : {});
         }
@@ -597,6 +621,157 @@ test('weights: validated on the page, saved through the API', T, async () => {
     assert.deepEqual(exps[HEAD].groups, FIFTY[HEAD]);
 
     assert.deepEqual(problems, []);
+    await context.close();
+});
+
+test('coverage, target, layer, holdout and schedule: shown, and edited',
+     T, async () => {
+    let exps = await get('/api/experiments');
+    assert.equal(exps[CHK].coverage, 0.2);
+    assert.equal(exps[CHK].target, '$ab_human');
+    assert.deepEqual(exps[CHK].layer, { name: 'checkout', from: 0, to: 0.6 });
+    assert.equal(exps[CHK].start, null);
+    assert.equal(exps[CHK].stop, '2099-12-31T00:00:00.000Z');
+    for (const name of [BTN, HEAD]) {
+        assert.equal(exps[name].coverage, 1);
+        assert.equal(exps[name].target, null);
+        assert.equal(exps[name].layer, null);
+    }
+    for (const name of Object.keys(exps)) assert.equal(exps[name].holdout, 0);
+
+    // in checkout_test's 60% of its layer, and in at 35.5% but not at 20%
+    const more = pickBy('coverage', (id) =>
+        bucket(`${id}:layer:checkout`) < 6000
+        && bucket(`${id}:${CHK}:coverage`) >= 2000
+        && bucket(`${id}:${CHK}:coverage`) < 3550
+        && bucket(`${id}:holdout`) >= 500);
+    // held out at 5%
+    const held = pickBy('holdout', (id) => bucket(`${id}:holdout`) < 500);
+    assert.equal(await entered(more, CHK), 'coverage');
+    assert.equal(await entered(held, BTN), 'in');
+
+    const { context, page, problems } = await openAdmin();
+    let posts = 0;
+    page.on('request', (r) => {
+        if (r.method() === 'POST' && r.url().endsWith('/update')) posts++;
+    });
+    const c = card(page, CHK);
+    const shown = (cd, field) => cd.locator(`.meta dd[data-field="${field}"]`);
+    // waits until the page shows it (it refreshes after each change)
+    const shows = (cd, field, text) => shown(cd, field)
+        .filter({ hasText: text }).waitFor();
+
+    // as configured
+    assert.equal(await shown(c, 'coverage').textContent(), '20%');
+    assert.equal(await shown(c, 'target').textContent(), '$ab_human');
+    assert.equal(await shown(c, 'layer').textContent(), 'checkout, 0%\u201360%');
+    assert.equal(await shown(c, 'schedule-start').textContent(), '\u2014');
+    assert.match(await shown(c, 'schedule-stop').textContent(),
+                 /^2099-12-31 00:00:00 UTC \u00b7 in [0-9,]+ days$/);
+    const b = card(page, BTN);
+    assert.equal(await shown(b, 'coverage').textContent(), '100%');
+    assert.equal(await shown(b, 'target').textContent(), 'every device');
+    assert.equal(await shown(b, 'layer').textContent(), 'none');
+    assert.match(await shown(b, 'started').textContent(), /\d\d:\d\d:\d\d/);
+    const panel = page.getByRole('region', { name: 'Holdout', exact: true });
+    assert.equal(await panel.locator('[data-field="holdout"]').textContent(),
+                 'none');
+
+    // coverage: checked on the page, saved through the API
+    const coverage = c.getByLabel('Coverage (%)');
+    const saveCoverage = c.getByRole('button', { name: 'Save coverage' });
+    assert.equal(await coverage.inputValue(), '20');
+    for (const bad of ['101', '-1', '12.345', '']) {
+        await coverage.fill(bad);
+        await saveCoverage.click();
+        await c.locator('.field-error').getByText('Coverage: enter a '
+                                                  + 'percentage').waitFor();
+        assert.equal(await coverage.getAttribute('aria-invalid'), 'true');
+    }
+    assert.equal(posts, 0, 'nothing is sent while the coverage is invalid');
+    await coverage.fill('35.5');
+    await saveCoverage.click();
+    await c.locator('.msg.ok').getByText('Coverage saved: 35.5%.').waitFor();
+    assert.equal(posts, 1);
+    exps = await get('/api/experiments');
+    assert.equal(exps[CHK].coverage, 0.355);
+    await shows(c, 'coverage', /^35\.5%$/);
+    assert.equal(await entered(more, CHK), 'in', 'raised coverage adds it');
+
+    // the schedule, in UTC
+    const start = c.getByLabel('Start (UTC)');
+    const stop = c.getByLabel('Stop (UTC)');
+    const saveSchedule = c.getByRole('button', { name: 'Save schedule' });
+    assert.equal(await start.inputValue(), '');
+    assert.match(await stop.inputValue(), /^2099-12-31T00:00(:00)?$/);
+    await start.fill('2099-01-01T08:30');
+    await stop.fill('2099-06-30T12:00:15');
+    await saveSchedule.click();
+    await c.locator('.msg.ok').getByText('Schedule saved: start '
+        + '2099-01-01T08:30:00Z, stop 2099-06-30T12:00:15Z.').waitFor();
+    exps = await get('/api/experiments');
+    assert.equal(exps[CHK].start, '2099-01-01T08:30:00.000Z');
+    assert.equal(exps[CHK].stop, '2099-06-30T12:00:15.000Z');
+    await shows(c, 'schedule-start', /^2099-01-01 08:30:00 UTC /);
+    await shows(c, 'schedule-stop', /^2099-06-30 12:00:15 UTC /);
+    assert.equal(await entered(more, CHK), 'schedule', 'before the start');
+
+    // a stop before the start: the API's refusal is shown, nothing changes
+    const refused = await api('POST', '/api/experiments/update',
+                              { name: CHK, start: '2099-07-01T00:00:00Z',
+                                stop: '2099-06-30T12:00:15Z' });
+    assert.equal(refused.status, 400);
+    await start.fill('2099-07-01T00:00');
+    await saveSchedule.click();
+    const alert = c.locator('.msg.err[role=alert]');
+    await alert.waitFor();
+    assert.equal(await alert.textContent(),
+                 `400 Bad Request: ${refused.data.error}`);
+    exps = await get('/api/experiments');
+    assert.equal(exps[CHK].start, '2099-01-01T08:30:00.000Z');
+
+    // and back as configured: no start
+    await start.fill('');
+    await stop.fill('2099-12-31T00:00');
+    await saveSchedule.click();
+    await c.locator('.msg.ok').getByText('Schedule saved: no start, stop '
+                                         + '2099-12-31T00:00:00Z.').waitFor();
+    exps = await get('/api/experiments');
+    assert.equal(exps[CHK].start, null);
+    assert.equal(exps[CHK].stop, '2099-12-31T00:00:00.000Z');
+    await shows(c, 'schedule-start', /^\u2014$/);
+    assert.equal(await entered(more, CHK), 'in');
+    await coverage.fill('20');
+    await saveCoverage.click();
+    await c.locator('.msg.ok').getByText('Coverage saved: 20%.').waitFor();
+    assert.equal((await get('/api/experiments'))[CHK].coverage, 0.2);
+    assert.equal(await entered(more, CHK), 'coverage');
+
+    // the holdout, server-wide: every experiment's
+    const holdout = panel.getByLabel('Holdout (%)');
+    assert.equal(await holdout.inputValue(), '0');
+    await holdout.fill('5');
+    await panel.getByRole('button', { name: 'Save holdout' }).click();
+    await panel.locator('.msg.ok').getByText('Holdout saved: 5%.').waitFor();
+    exps = await get('/api/experiments');
+    for (const name of Object.keys(exps)) {
+        assert.equal(exps[name].holdout, 0.05, name);
+    }
+    await panel.locator('[data-field="holdout"]')
+        .filter({ hasText: /^5% of devices$/ }).waitFor();
+    assert.equal(await entered(held, BTN), 'holdout');
+    assert.equal(await entered(held, HEAD), 'holdout');
+    await holdout.fill('0');
+    await panel.getByRole('button', { name: 'Save holdout' }).click();
+    await panel.locator('.msg.ok').getByText('Holdout saved: 0%.').waitFor();
+    exps = await get('/api/experiments');
+    for (const name of Object.keys(exps)) assert.equal(exps[name].holdout, 0);
+    await panel.locator('[data-field="holdout"]')
+        .filter({ hasText: /^none$/ }).waitFor();
+    assert.equal(await entered(held, BTN), 'in');
+
+    // the refused schedule is a failed load for the browser; nothing else
+    assert.deepEqual(problems.filter((p) => !/status of 400/.test(p)), []);
     await context.close();
 });
 
