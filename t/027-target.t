@@ -1597,14 +1597,17 @@ sub reload_check {
                     'after a reload');
     return $e if $e;
 
-    # the configured coverage and holdout edited: the edit wins
+    # the configured coverage and holdout edited: the edit wins, once the
+    # new configuration has met the zone (its first worker's start), and
+    # no old worker answers any more
     $e = reload_to(sub {
             $_[0] =~ s/coverage 10%;/coverage 40%;/
-            && $_[0] =~ s/abtest_holdout 5%;/abtest_holdout 6%;/ })
-      || match_json($fields->(), [approx(0.4), approx(0.06),
-                                  '2099-12-24T00:00:00.000Z'],
-                    'after a reload with coverage and holdout edited');
-    return $e;
+            && $_[0] =~ s/abtest_holdout 5%;/abtest_holdout 6%;/ });
+    return $e if $e;
+    my $want = [approx(0.4), approx(0.06), '2099-12-24T00:00:00.000Z'];
+    poll(sub { !match_json($fields->(), $want) }, 10);
+    return match_json($fields->(), $want,
+                      'after a reload with coverage and holdout edited');
 }
 
 
