@@ -39,9 +39,9 @@ use ABTest::Json qw(json_body_check match_json decode);
 use ABTest::Oracle ();
 use ABTest::Nginx qw(wait_for worker_pids master_pid alive new_workers);
 use ABTest::Fleet;
+use ABTest::Child qw(spawn reap);
 use File::Temp qw(tempdir);
 use List::Util ();
-use POSIX ();
 use Time::HiRes qw(time sleep);
 
 master_on();
@@ -306,39 +306,6 @@ sub clean_logs {
         return $e if $e;
     }
     return '';
-}
-
-# children of the test (fork): $code runs in each, which then exits
-# without the test's END blocks (they would stop the servers)
-sub spawn {
-    my ($code) = @_;
-    my $pid = fork;
-    die "fork: $!" if !defined $pid;
-    return $pid if $pid;
-    my $ok = eval { $code->(); 1 };
-    print STDERR "child $$: $@" if !$ok;
-    POSIX::_exit($ok ? 0 : 1);
-}
-
-# '' once the children have exited with 0, within $seconds (then killed)
-sub reap {
-    my ($seconds, @pids) = @_;
-    my %left = map { $_ => 1 } @pids;
-    my @failed;
-    wait_for(sub {
-        for my $pid (keys %left) {
-            next if waitpid($pid, POSIX::WNOHANG()) != $pid;
-            push @failed, $pid if $?;
-            delete $left{$pid};
-        }
-        return !%left;
-    }, $seconds);
-    if (%left) {
-        kill 'KILL', keys %left;
-        waitpid($_, 0) for keys %left;
-        return 'children did not end: ' . CORE::join(' ', sort keys %left);
-    }
-    return @failed ? "children failed: @failed" : '';
 }
 
 # a block's checks: web2 and web3 stopped and PostgreSQL resumed whatever

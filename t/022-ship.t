@@ -53,8 +53,8 @@ use ABTest::Json qw(json_body_check decode);
 use ABTest::Oracle ();
 use ABTest::Nginx qw(wait_for);
 use ABTest::Fleet;
+use ABTest::Child qw(spawn reap);
 use File::Temp qw(tempdir);
-use POSIX ();
 use Time::HiRes qw(time sleep);
 use Time::Local qw(timegm);
 
@@ -346,37 +346,6 @@ sub nothing_rejected {
     my @r = $Pg->psql($Db, 'SELECT reason, left(line, 80)'
                            . ' FROM abtest_rejected');
     return @r ? 'rejected: ' . join(' | ', map { "@$_" } @r) : '';
-}
-
-# children of the test (fork) that exit without the test's END blocks
-sub spawn {
-    my ($code) = @_;
-    my $pid = fork;
-    die "fork: $!" if !defined $pid;
-    return $pid if $pid;
-    my $ok = eval { $code->(); 1 };
-    print STDERR "child $$: $@" if !$ok;
-    POSIX::_exit($ok ? 0 : 1);
-}
-
-sub reap {
-    my ($seconds, @pids) = @_;
-    my %left = map { $_ => 1 } @pids;
-    my @failed;
-    wait_for(sub {
-        for my $pid (keys %left) {
-            next if waitpid($pid, POSIX::WNOHANG()) != $pid;
-            push @failed, $pid if $?;
-            delete $left{$pid};
-        }
-        return !%left;
-    }, $seconds);
-    if (%left) {
-        kill 'KILL', keys %left;
-        waitpid($_, 0) for keys %left;
-        return 'children did not end: ' . join(' ', sort keys %left);
-    }
-    return @failed ? "children failed: @failed" : '';
 }
 
 # clients posting to every server until $stop exists, paced to about

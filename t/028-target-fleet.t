@@ -39,9 +39,9 @@ use ABTest::Json qw(json_body_check match_json decode);
 use ABTest::Oracle ();
 use ABTest::Nginx qw(wait_for worker_pids master_pid alive);
 use ABTest::Fleet;
+use ABTest::Child qw(spawn reap);
 use File::Temp qw(tempdir);
 use IO::Socket::INET;
-use POSIX ();
 use Time::HiRes qw(time sleep);
 
 master_on();
@@ -401,38 +401,6 @@ sub clean_logs {
         return $e if $e;
     }
     return '';
-}
-
-# children of the test: $code runs in each, which then exits without the
-# test's END blocks
-sub spawn {
-    my ($code) = @_;
-    my $pid = fork;
-    die "fork: $!" if !defined $pid;
-    return $pid if $pid;
-    my $ok = eval { $code->(); 1 };
-    print STDERR "child $$: $@" if !$ok;
-    POSIX::_exit($ok ? 0 : 1);
-}
-
-sub reap {
-    my ($seconds, @pids) = @_;
-    my %left = map { $_ => 1 } @pids;
-    my @failed;
-    wait_for(sub {
-        for my $pid (keys %left) {
-            next if waitpid($pid, POSIX::WNOHANG()) != $pid;
-            push @failed, $pid if $?;
-            delete $left{$pid};
-        }
-        return !%left;
-    }, $seconds);
-    if (%left) {
-        kill 'KILL', keys %left;
-        waitpid($_, 0) for keys %left;
-        return 'children did not end: ' . join(' ', sort keys %left);
-    }
-    return @failed ? "children failed: @failed" : '';
 }
 
 # a block's checks: web2 and web3 stopped and PostgreSQL running whatever
