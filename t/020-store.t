@@ -35,7 +35,8 @@ BEGIN { ABTest::Pg::require_pg() }
 use Test::Nginx::Socket 'no_plan';
 use ABTest::Json qw(json_body_check match_json decode);
 use ABTest::Oracle ();
-use ABTest::Nginx qw(wait_for worker_pids master_pid alive new_workers);
+use ABTest::Nginx qw(wait_for worker_pids master_pid alive new_workers
+                     read_file);
 use ABTest::Fleet;
 use File::Temp qw(tempdir);
 use Time::HiRes qw(time sleep);
@@ -84,15 +85,6 @@ sub root { Test::Nginx::Socket::server_root() }
 sub now { Time::HiRes::time() }
 
 sub master { master_pid(root()) }
-
-sub read_file {
-    my ($path) = @_;
-    open my $fh, '<', $path or return '';
-    local $/;
-    my $text = <$fh>;
-    close $fh;
-    return $text // '';
-}
 
 sub error_log { read_file(root() . '/logs/error.log') }
 

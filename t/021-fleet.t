@@ -37,7 +37,8 @@ BEGIN { ABTest::Pg::require_pg() }
 use Test::Nginx::Socket 'no_plan';
 use ABTest::Json qw(json_body_check match_json decode);
 use ABTest::Oracle ();
-use ABTest::Nginx qw(wait_for worker_pids master_pid alive new_workers);
+use ABTest::Nginx qw(wait_for worker_pids master_pid alive new_workers
+                     read_file);
 use ABTest::Fleet;
 use ABTest::Child qw(spawn reap);
 use File::Temp qw(tempdir);
@@ -128,15 +129,6 @@ sub root { Test::Nginx::Socket::server_root() }
 
 # Time::HiRes's time, for the blocks' code (their package has the core one)
 sub now { Time::HiRes::time() }
-
-sub read_file {
-    my ($path) = @_;
-    open my $fh, '<', $path or return '';
-    local $/;
-    my $text = <$fh>;
-    close $fh;
-    return $text // '';
-}
 
 # the zone, the block's store for a node, and the experiment
 sub store_config {

@@ -51,7 +51,7 @@ BEGIN { ABTest::Pg::require_pg(); ABTest::Rsyslog::require_rsyslog() }
 use Test::Nginx::Socket 'no_plan';
 use ABTest::Json qw(json_body_check decode);
 use ABTest::Oracle ();
-use ABTest::Nginx qw(wait_for);
+use ABTest::Nginx qw(wait_for read_file);
 use ABTest::Fleet;
 use ABTest::Child qw(spawn reap);
 use File::Temp qw(tempdir);
@@ -121,15 +121,6 @@ _EOS_
 sub root { Test::Nginx::Socket::server_root() }
 
 sub now { Time::HiRes::time() }
-
-sub read_file {
-    my ($path) = @_;
-    open my $fh, '<', $path or return '';
-    local $/;
-    my $text = <$fh>;
-    close $fh;
-    return $text // '';
-}
 
 sub store_config {
     my (%o) = @_;

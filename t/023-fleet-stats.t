@@ -25,7 +25,7 @@ use Test::Nginx::Socket 'no_plan';
 use ABTest::Json qw(json_body_check match_json decode);
 use ABTest::Oracle ();
 use ABTest::Stats ();
-use ABTest::Nginx qw(wait_for);
+use ABTest::Nginx qw(wait_for read_file);
 use ABTest::Fleet;
 use Time::HiRes ();
 
@@ -60,13 +60,6 @@ _EOC_
 
 our $Groups = [[A => 1], [B => 1]];
 
-
-sub read_file {
-    my ($path) = @_;
-    open my $fh, '<', $path or return '';
-    local $/;
-    return <$fh> // '';
-}
 
 sub root { Test::Nginx::Socket::server_root() }
 

@@ -37,7 +37,7 @@ BEGIN { ABTest::Pg::require_pg() }
 use Test::Nginx::Socket 'no_plan';
 use ABTest::Json qw(json_body_check match_json decode);
 use ABTest::Oracle ();
-use ABTest::Nginx qw(wait_for worker_pids master_pid alive);
+use ABTest::Nginx qw(wait_for worker_pids master_pid alive read_file);
 use ABTest::Fleet;
 use ABTest::Child qw(spawn reap);
 use File::Temp qw(tempdir);
@@ -123,15 +123,6 @@ _EOS_
 sub root { Test::Nginx::Socket::server_root() }
 
 sub now { Time::HiRes::time() }
-
-sub read_file {
-    my ($path) = @_;
-    open my $fh, '<', $path or return '';
-    local $/;
-    my $text = <$fh>;
-    close $fh;
-    return $text // '';
-}
 
 # ms since the epoch as the API writes it
 sub iso {
