@@ -38,7 +38,8 @@ use Test::Nginx::Socket 'no_plan';
 use ABTest::Json qw(json_body_check match_json decode);
 use ABTest::Oracle ();
 use ABTest::Nginx qw(wait_for worker_pids master_pid alive read_file);
-use ABTest::Fleet;
+use ABTest::Fleet qw(name status update ready log_clean log_lines
+                     once_per_process all_logs_clean);
 use ABTest::Child qw(spawn reap);
 use File::Temp qw(tempdir);
 use IO::Socket::INET;
@@ -57,7 +58,6 @@ $Pg->start;
 our $Db;
 
 our @Web;
-our %Name;
 
 our $Config = <<'_EOC_';
     abtest on;
@@ -149,35 +149,15 @@ sub web_config {
 # the block's fleet: web1 as Test::Nginx started it, web2 and web3
 sub fleet {
     my (%o) = @_;
-    my $port = ABTest::Json::port();
-
-    my $web1 = ABTest::Fleet->adopt(port => $port, root => root());
-    @Web = ($web1);
-    %Name = ($port => 'web1');
-
-    for my $n (2, 3) {
-        my $p = $port + 6 + $n;
-        push @Web, ABTest::Fleet->start(port => $p,
-                                        http => web_config("web$n",
-                                                    %{ $o{"web$n"} // {} }),
-                                        server => $Config);
-        $Name{$p} = "web$n";
-    }
-
+    @Web = ABTest::Fleet->three(root => root(), server => $Config,
+                                http => sub {
+                                    web_config("web$_[0]",
+                                               %{ $o{"web$_[0]"} // {} })
+                                });
     return @Web;
 }
 
-sub name { $Name{ $_[0]->port } // 'port ' . $_[0]->port }
-
-sub status { $_[0]->json('GET', '/api/status') }
-
 sub exp_json { $_[0]->json('GET', '/api/experiments')->{e} }
-
-sub update {
-    my ($web, $json) = @_;
-    return $web->http('POST', '/api/experiments/update', $json,
-                      'Content-Type: application/json');
-}
 
 # an update that must answer 200: '' or what it answered
 sub updated {
@@ -189,19 +169,6 @@ sub updated {
 sub same {
     my ($a, $b) = @_;
     return ABTest::Json::show($a) eq ABTest::Json::show($b);
-}
-
-# '' once every server given has read the store (takes writes)
-sub ready {
-    my (@web) = @_;
-    for my $web (@web) {
-        wait_for(sub {
-            my $s = eval { status($web) } or return 0;
-            return $s->{store}{ready} && $s->{store}{connected};
-        }, 10) or return name($web) . ' did not read the store: '
-                         . ABTest::Json::show(eval { status($web) });
-    }
-    return '';
 }
 
 # '' once every server's e shows the fields of $want (within $seconds),
@@ -340,59 +307,11 @@ sub all_assign {
     return '';
 }
 
-# '' when the server's error log has no [emerg], [alert] or [crit], and no
-# [error] but lines matching one of @ok
-sub log_clean {
-    my ($web, @ok) = @_;
-    for my $line (split /\n/, $web->error_log) {
-        my ($level) = $line =~ /\[(emerg|alert|crit|error)\]/ or next;
-        next if $level eq 'error' && grep { $line =~ $_ } @ok;
-        return name($web) . "'s error log: $line";
-    }
-    return '';
-}
-
-sub log_lines {
-    my ($web, $re) = @_;
-    return grep { /$re/ } split /\n/, $web->error_log;
-}
-
-# '' when no process of the server logged a line matching $re more than
-# $times times (once by default)
-sub once_per_process {
-    my ($web, $re, $times) = @_;
-    my %n;
-    $n{$_}++ for map { /\[\w+\] (\d+)#/ ? $1 : () } log_lines($web, $re);
-    my @more = grep { $n{$_} > ($times // 1) } sort keys %n;
-    return @more ? name($web) . ": process $more[0] logged $re"
-                   . " $n{$more[0]} times" : '';
-}
-
-our $Unreachable = qr/\[error\] .*abtest: the store "[^"]+" is unreachable: /;
-
 # the logs of one outage of the store: its [error] once per process,
 # nothing worse, and its end said
-sub outage_logs {
-    for my $web (@Web) {
-        my $e = log_clean($web, $Unreachable)
-                || once_per_process($web, $Unreachable);
-        return $e if $e;
-        return name($web) . ' did not log the outage'
-            if !log_lines($web, $Unreachable);
-        return name($web) . ' did not log the end of the outage'
-            if !log_lines($web,
-                          qr/\[notice\] .*abtest: the store "\S+" is reachable/);
-    }
-    return '';
-}
+sub outage_logs { ABTest::Fleet::outage_logs(\@Web) }
 
-sub clean_logs {
-    for my $web (@Web) {
-        my $e = log_clean($web);
-        return $e if $e;
-    }
-    return '';
-}
+sub clean_logs { all_logs_clean(\@Web) }
 
 # a block's checks: web2 and web3 stopped and PostgreSQL running whatever
 # happens; then the logs of what ran
@@ -982,10 +901,10 @@ GRANT USAGE ON SEQUENCE abtest_version TO abtest;}
 GET /api/experiments
 --- json eval
 ::scenario(sub {
-    my $web = ABTest::Fleet->adopt(port => ABTest::Json::port(),
+    my $web = ABTest::Fleet->adopt(name => 'web1',
+                                   port => ABTest::Json::port(),
                                    root => ::root());
     @::Web = ($web);
-    $::Name{$web->port} = 'web1';
 
     my $line = qr/\[error\] .*abtest: the store "[^"]+" is unreachable: the schema could not be made or brought up to date \(sql\/abtest\.sql, run by the tables' owner, does it\): ERROR:  must be owner of table abtest_experiments/;
     ::wait_for(sub { ::log_lines($web, $line) }, 5)
