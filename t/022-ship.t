@@ -52,7 +52,7 @@ use Test::Nginx::Socket 'no_plan';
 use ABTest::Json qw(json_body_check decode);
 use ABTest::Oracle ();
 use ABTest::Nginx qw(wait_for read_file);
-use ABTest::Fleet;
+use ABTest::Fleet qw(name all_logs_clean);
 use ABTest::Child qw(spawn reap);
 use File::Temp qw(tempdir);
 use Time::HiRes qw(time sleep);
@@ -71,7 +71,6 @@ $Pg->psql('postgres', 'CREATE ROLE rsyslog LOGIN');
 # the block's database, and its servers and shippers
 our $Db;
 our @Web;
-our %Name;
 our @Ship;
 
 our $Config = <<'_EOC_';
@@ -134,20 +133,13 @@ sub store_config {
 # the block's fleet: web1 as Test::Nginx started it, then web2 and web3
 sub fleet {
     my (%o) = @_;
-    my $port = ABTest::Json::port();
-    @Web = (ABTest::Fleet->adopt(port => $port, root => root()));
-    %Name = ($port => 'web1');
-    for my $n (2, 3) {
-        my $p = $port + 6 + $n;
-        push @Web, ABTest::Fleet->start(port => $p,
-            http => store_config(db => $Db, node => "web$n", %o),
-            server => $Config);
-        $Name{$p} = "web$n";
-    }
+    @Web = ABTest::Fleet->three(root => root(), server => $Config,
+                                http => sub {
+                                    store_config(db => $Db,
+                                                 node => "web$_[0]", %o)
+                                });
     return @Web;
 }
-
-sub name { $Name{ $_[0]->port } // 'port ' . $_[0]->port }
 
 sub log_path { $_[0]->root . '/logs/events.log' }
 
@@ -405,15 +397,8 @@ sub lines_before {
 # no [error] but the store's unreachable (when $outage)
 sub clean_logs {
     my ($outage) = @_;
-    for my $web (@Web) {
-        for my $line (split /\n/, $web->error_log) {
-            my ($level) = $line =~ /\[(emerg|alert|crit|error)\]/ or next;
-            next if $outage && $level eq 'error'
-                    && $line =~ /abtest: the store "[^"]+" is unreachable/;
-            return name($web) . "'s error log: $line";
-        }
-    }
-    return '';
+    my @ok = $outage ? qr/abtest: the store "[^"]+" is unreachable/ : ();
+    return all_logs_clean(\@Web, @ok);
 }
 
 # a block's checks: shippers and web2, web3 stopped, PostgreSQL running,
@@ -747,7 +732,8 @@ my $x = CORE::join '', map { sprintf "    abtest_experiment %s%02d {\n"
 GET /api/status
 --- json eval
 ::scenario(sub {
-    my $web = ABTest::Fleet->adopt(port => ABTest::Json::port(),
+    my $web = ABTest::Fleet->adopt(name => 'web1',
+                                   port => ABTest::Json::port(),
                                    root => ::root());
     @::Web = ($web);
     my $path = ::log_path($web);
@@ -879,7 +865,8 @@ GET /api/status
 GET /api/status
 --- json eval
 ::scenario(sub {
-    my $web = ABTest::Fleet->adopt(port => ABTest::Json::port(),
+    my $web = ABTest::Fleet->adopt(name => 'web1',
+                                   port => ABTest::Json::port(),
                                    root => ::root());
     @::Web = ($web);
     my $path = ::log_path($web);

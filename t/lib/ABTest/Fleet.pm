@@ -49,6 +49,7 @@ our @Servers;
 
 # the one [error] an outage of the store is worth
 our $Unreachable = qr/\[error\] .*abtest: the store "[^"]+" is unreachable: /;
+our $Reachable = qr/\[notice\] .*abtest: the store "\S+" is reachable/;
 
 
 sub start {
@@ -272,8 +273,7 @@ sub outage_logs {
         return $w->name . ' did not log the outage'
             if !log_lines($w, $Unreachable);
         return $w->name . ' did not log the end of the outage'
-            if !log_lines($w,
-                          qr/\[notice\] .*abtest: the store "\S+" is reachable/);
+            if !log_lines($w, $Reachable);
     }
     return '';
 }
