@@ -241,6 +241,43 @@ sub all_at_row {
     return $e;
 }
 
+# when each server first shows e in $state, until the time $until:
+# name => [time, e]
+sub seen_in {
+    my ($state, $until, @web) = @_;
+    my %seen;
+    wait_for(sub {
+        for my $web (@web) {
+            next if $seen{name($web)};
+            my $got = eval { exp_json($web) } or next;
+            $seen{name($web)} = [now(), $got] if $got->{state} eq $state;
+        }
+        return keys %seen == @web;
+    }, $until - now());
+    return \%seen;
+}
+
+# '' when every server of seen_in's $seen started (or ended, as $field
+# says) at the moment itself, within a second, and says so in $field
+sub crossed {
+    my ($seen, $field, $moment, $iso, @web) = @_;
+    my ($state, $did, $do) = $field eq 'started'
+                             ? ('active', 'started', 'start')
+                             : ('inactive', 'stopped', 'stop');
+    for my $web (@web) {
+        my $first = $seen->{name($web)}
+            or return name($web) . " did not $do";
+        my ($t, $got) = @$first;
+        return sprintf("%s was $state %.3f s before the moment",
+                       name($web), $moment - $t) if $t < $moment - 0.005;
+        return sprintf("%s $did %.3f s after the moment", name($web),
+                       $t - $moment) if $t > $moment + 1;
+        return name($web) . " $field at " . ($got->{$field} // 'null')
+               . ", not at $iso" if ($got->{$field} // '') ne $iso;
+    }
+    return '';
+}
+
 # a device's expgroups answer of e on a server, with the worker's pid
 sub groups_of {
     my ($web, $device) = @_;
@@ -627,36 +664,18 @@ GET /api/experiments
     }
 
     # when each server shows e active
-    my %seen;
-    ::wait_for(sub {
-        for my $web (@web) {
-            next if $seen{::name($web)};
-            my $got = eval { ::exp_json($web) } or next;
-            $seen{::name($web)} = [::now(), $got]
-                if $got->{state} eq 'active';
-        }
-        return keys %seen == @web;
-    }, $moment + 5 - ::now());
+    my $seen = ::seen_in('active', $moment + 5, @web);
 
     $e = ::reap(10, @pids);
     return $e if $e;
 
-    for my $web (@web) {
-        my $seen = $seen{::name($web)}
-            or return ::name($web) . ' did not start';
-        my ($t, $got) = @$seen;
-        return sprintf('%s was active %.3f s before the moment',
-                       ::name($web), $moment - $t) if $t < $moment - 0.005;
-        return sprintf('%s started %.3f s after the moment', ::name($web),
-                       $t - $moment) if $t > $moment + 1;
-        return ::name($web) . ' started at ' . ($got->{started} // 'null')
-               . ", not at $iso" if ($got->{started} // '') ne $iso;
-    }
+    $e = ::crossed($seen, 'started', $moment, $iso, @web);
+    return $e if $e;
 
     Test::More::diag('seen active after the moment (ms): '
         . CORE::join(', ', map { sprintf '%s %.1f', $_,
-                               1000 * ($seen{$_}[0] - $moment) }
-                     sort keys %seen));
+                               1000 * ($seen->{$_}[0] - $moment) }
+                     sort keys %$seen));
 
     # the devices: before the moment the fallback, for the schedule; after
     # it the seed's rule, on both workers of each server
@@ -767,28 +786,9 @@ GET /api/experiments
 
     $::Pg->kill;
 
-    my %seen;
-    ::wait_for(sub {
-        for my $web (@web) {
-            next if $seen{::name($web)};
-            my $got = eval { ::exp_json($web) } or next;
-            $seen{::name($web)} = [::now(), $got]
-                if $got->{state} eq 'inactive';
-        }
-        return keys %seen == @web;
-    }, $moment + 5 - ::now());
-
-    for my $web (@web) {
-        my $seen = $seen{::name($web)}
-            or return ::name($web) . ' did not stop';
-        my ($t, $got) = @$seen;
-        return sprintf('%s was inactive %.3f s before the moment',
-                       ::name($web), $moment - $t) if $t < $moment - 0.005;
-        return sprintf('%s stopped %.3f s after the moment', ::name($web),
-                       $t - $moment) if $t > $moment + 1;
-        return ::name($web) . ' ended at ' . ($got->{ended} // 'null')
-               . ", not at $iso" if ($got->{ended} // '') ne $iso;
-    }
+    my $seen = ::seen_in('inactive', $moment + 5, @web);
+    $e = ::crossed($seen, 'ended', $moment, $iso, @web);
+    return $e if $e;
 
     $e = ::all_assign(20, 'stopped', schedule => 1);
     return $e if $e;
