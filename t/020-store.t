@@ -47,8 +47,7 @@ workers(2);
 our $Tmp = tempdir('abtest-store-XXXXXX', TMPDIR => 1, CLEANUP => 1);
 chmod 0755, $Tmp;
 
-our $Pg = ABTest::Pg->new(port => ABTest::Json::port() + 7);
-$Pg->start;
+our $Pg = ABTest::Pg->new->start;
 
 # the block's database, made afresh before its nginx starts ("--- db"
 # names an earlier block's, kept); "%DB%" in the configuration is its name

@@ -51,8 +51,7 @@ workers(2);
 our $Tmp = tempdir('abtest-fleet-XXXXXX', TMPDIR => 1, CLEANUP => 1);
 chmod 0755, $Tmp;
 
-our $Pg = ABTest::Pg->new(port => ABTest::Json::port() + 7);
-$Pg->start;
+our $Pg = ABTest::Pg->new->start;
 
 # the block's database, made afresh before web1 starts; "%DB%" in the
 # configuration is its name
@@ -265,8 +264,7 @@ add_block_preprocessor(sub {
     $Db = "f$n";
     @Web = ();
 
-    $Pg->resume;
-    $Pg->restart if !$Pg->pid;
+    $Pg->running;
     $Pg->create_db($Db);
 
     my $text = $block->http_config // store_config();

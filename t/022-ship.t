@@ -64,8 +64,7 @@ workers(2);
 our $Tmp = tempdir('abtest-ship-XXXXXX', TMPDIR => 1, CLEANUP => 1);
 chmod 0755, $Tmp;
 
-our $Pg = ABTest::Pg->new(port => ABTest::Json::port() + 7);
-$Pg->start;
+our $Pg = ABTest::Pg->new->start;
 $Pg->psql('postgres', 'CREATE ROLE rsyslog LOGIN');
 
 # the block's database, and its servers and shippers

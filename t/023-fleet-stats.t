@@ -32,8 +32,7 @@ use Time::HiRes ();
 master_on();
 workers(2);
 
-our $Pg = ABTest::Pg->new(port => ABTest::Json::port() + 7);
-$Pg->start;
+our $Pg = ABTest::Pg->new->start;
 
 our $Db;
 our $Web2;

@@ -51,8 +51,7 @@ workers(2);
 our $Tmp = tempdir('abtest-tfleet-XXXXXX', TMPDIR => 1, CLEANUP => 1);
 chmod 0755, $Tmp;
 
-our $Pg = ABTest::Pg->new(port => ABTest::Json::port() + 7);
-$Pg->start;
+our $Pg = ABTest::Pg->new->start;
 
 # the block's database, made afresh before web1 starts ("%DB%")
 our $Db;
@@ -357,8 +356,7 @@ sub scenario {
     return sub {
         my @args = @_;
         my $e = eval { $check->(@args) } // "died: $@";
-        $Pg->resume;
-        $Pg->restart if !$Pg->pid;
+        $Pg->running;
         $_->stop for grep { name($_) ne 'web1' } @Web;
         $e ||= ($logs // \&clean_logs)->();
         return $e;
@@ -392,8 +390,7 @@ add_block_preprocessor(sub {
     $Db = "tf$n";
     @Web = ();
 
-    $Pg->resume;
-    $Pg->restart if !$Pg->pid;
+    $Pg->running;
     $Pg->create_db($Db);
 
     my $text = $block->http_config // store_config();
