@@ -427,21 +427,15 @@ add_block_preprocessor(sub {
     $Db = "s$n";
     @Web = ();
 
-    $Pg->restart if !$Pg->pid;
-    $Pg->create_db($Db);
-
     # web1's events log of this block only (the real Test::Nginx keeps
     # t/servroot's files from block to block)
     unlink root() . '/logs/events.log', root() . '/logs/events.log.1';
-    $Pg->psql($Db, read_file('sql/abtest.sql'));
-    $Pg->psql($Db, read_file('sql/abtest-events.sql'));
-    $Pg->psql($Db, $Grants);
 
-    my $text = $block->http_config // store_config();
-    $block->set_value('http_config', $text =~ s/%DB%/$Db/gr);
-    $block->set_value('config', $Config) if !defined $block->config;
-    $block->set_value('no_error_log', "[error]\n[crit]\n[alert]\n")
-        if !defined $block->no_error_log;
+    ABTest::Fleet::setup_block($block, pg => $Pg, db => $Db,
+                               sql => [read_file('sql/abtest.sql'),
+                                       read_file('sql/abtest-events.sql'),
+                                       $Grants],
+                               http => store_config(), server => $Config);
 });
 
 no_shuffle();

@@ -390,19 +390,9 @@ add_block_preprocessor(sub {
     $Db = "tf$n";
     @Web = ();
 
-    $Pg->running;
-    $Pg->create_db($Db);
-
-    my $text = $block->http_config // store_config();
-    $block->set_value('http_config', $text =~ s/%DB%/$Db/gr);
-
-    if (defined $block->pg_setup) {
-        $Pg->psql($Db, $block->pg_setup);
-    }
-
-    $block->set_value('config', $Config) if !defined $block->config;
-    $block->set_value('no_error_log', "[error]\n[crit]\n[alert]\n")
-        if !defined $block->no_error_log;
+    # "--- pg_setup": SQL run in the block's database before nginx starts
+    ABTest::Fleet::setup_block($block, pg => $Pg, db => $Db,
+                               http => store_config(), server => $Config);
 });
 
 no_shuffle();

@@ -27,6 +27,9 @@ package ABTest::Fleet;
 #   $web->once_per_process($re, $times)
 #   ready(@web); all_logs_clean(\@web, @ok); outage_logs(\@web, $times)
 #       '' or what the first server that does not shows
+#   setup_block($block, pg => $pg, db => $db, http => $http_config,
+#               server => $config, sql => [$sql, ...])
+#       a block of a fleet's test (add_block_preprocessor): see below
 #
 # The functions (and the methods, called as functions) are exported on
 # request, for the blocks' code (::name($web), ::ready(@web)).
@@ -276,6 +279,28 @@ sub outage_logs {
             if !log_lines($w, $Reachable);
     }
     return '';
+}
+
+
+# a block's database made afresh (the cluster running whatever the block
+# before did), with the SQL of sql => and then its "--- pg_setup" run in
+# it; its http_config ($http if it has none) with "%DB%" the database's
+# name, its config $server if it has none, and by default no [error] or
+# worse in web1's error log
+sub setup_block {
+    my ($block, %args) = @_;
+    my ($pg, $db) = @args{qw(pg db)};
+
+    $pg->running;
+    $pg->create_db($db);
+    $pg->psql($db, $_) for @{ $args{sql} // [] };
+    $pg->psql($db, $block->pg_setup) if defined $block->pg_setup;
+
+    my $text = $block->http_config // $args{http};
+    $block->set_value('http_config', $text =~ s/%DB%/$db/gr);
+    $block->set_value('config', $args{server}) if !defined $block->config;
+    $block->set_value('no_error_log', "[error]\n[crit]\n[alert]\n")
+        if !defined $block->no_error_log;
 }
 
 
