@@ -33,7 +33,7 @@ use ABTest::Pg;
 BEGIN { ABTest::Pg::require_pg() }
 
 use Test::Nginx::Socket 'no_plan';
-use ABTest::Json qw(json_body_check match_json decode);
+use ABTest::Json qw(json_body_check match_json decode same);
 use ABTest::Oracle ();
 use ABTest::Nginx qw(wait_for worker_pids master_pid alive new_workers
                      read_file);
@@ -129,10 +129,6 @@ sub ready {
 
 sub weights { get('/api/experiments')->{e}{groups} }
 
-sub same {
-    my ($a, $b) = @_;
-    return ABTest::Json::show($a) eq ABTest::Json::show($b);
-}
 
 # the store's row of e (groups $groups): column => text
 sub row {

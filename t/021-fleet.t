@@ -35,7 +35,7 @@ use ABTest::Pg;
 BEGIN { ABTest::Pg::require_pg() }
 
 use Test::Nginx::Socket 'no_plan';
-use ABTest::Json qw(json_body_check match_json decode);
+use ABTest::Json qw(json_body_check match_json decode same);
 use ABTest::Oracle ();
 use ABTest::Nginx qw(wait_for worker_pids master_pid alive new_workers
                      read_file);
@@ -170,10 +170,6 @@ sub groups_body {
     return '{"name": "e", "groups": ' . ABTest::Json::show($groups) . '}';
 }
 
-sub same {
-    my ($a, $b) = @_;
-    return ABTest::Json::show($a) eq ABTest::Json::show($b);
-}
 
 # true once every server given shows $want as e's weights
 sub all_show {

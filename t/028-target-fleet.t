@@ -35,7 +35,7 @@ use ABTest::Pg;
 BEGIN { ABTest::Pg::require_pg() }
 
 use Test::Nginx::Socket 'no_plan';
-use ABTest::Json qw(json_body_check match_json decode);
+use ABTest::Json qw(json_body_check match_json decode same);
 use ABTest::Oracle ();
 use ABTest::Nginx qw(wait_for worker_pids master_pid alive read_file);
 use ABTest::Fleet qw(name status update ready log_clean log_lines
@@ -165,10 +165,6 @@ sub updated {
     return $status == 200 ? '' : name($web) . ": $json: $status $body";
 }
 
-sub same {
-    my ($a, $b) = @_;
-    return ABTest::Json::show($a) eq ABTest::Json::show($b);
-}
 
 # '' once every server's e shows the fields of $want (within $seconds),
 # else what the first that does not shows
