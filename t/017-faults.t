@@ -50,7 +50,7 @@ use lib 't/lib';
 use ABTest::Json qw(json_body_check match_json decode);
 use ABTest::Nginx qw(wait_for worker_pids workers_reopened master_pid alive
                      new_workers mount_tmpfs unmount fill_fs zone_lock stop
-                     cont);
+                     cont read_file);
 use IO::Select;
 use IO::Socket::INET;
 use POSIX ();
@@ -94,15 +94,6 @@ sub root { Test::Nginx::Socket::server_root() }
 
 sub master { master_pid(root()) }
 
-
-sub read_file {
-    my ($path) = @_;
-    open my $fh, '<', $path or return '';
-    local $/;
-    my $text = <$fh>;
-    close $fh;
-    return $text;
-}
 
 sub error_log { read_file(root() . '/logs/error.log') }
 

@@ -33,9 +33,10 @@ use ABTest::Pg;
 BEGIN { ABTest::Pg::require_pg() }
 
 use Test::Nginx::Socket 'no_plan';
-use ABTest::Json qw(json_body_check match_json decode);
+use ABTest::Json qw(json_body_check match_json decode same);
 use ABTest::Oracle ();
-use ABTest::Nginx qw(wait_for worker_pids master_pid alive new_workers);
+use ABTest::Nginx qw(wait_for worker_pids master_pid alive new_workers
+                     read_file);
 use ABTest::Fleet;
 use File::Temp qw(tempdir);
 use Time::HiRes qw(time sleep);
@@ -46,8 +47,7 @@ workers(2);
 our $Tmp = tempdir('abtest-store-XXXXXX', TMPDIR => 1, CLEANUP => 1);
 chmod 0755, $Tmp;
 
-our $Pg = ABTest::Pg->new(port => ABTest::Json::port() + 7);
-$Pg->start;
+our $Pg = ABTest::Pg->new->start;
 
 # the block's database, made afresh before its nginx starts ("--- db"
 # names an earlier block's, kept); "%DB%" in the configuration is its name
@@ -84,15 +84,6 @@ sub root { Test::Nginx::Socket::server_root() }
 sub now { Time::HiRes::time() }
 
 sub master { master_pid(root()) }
-
-sub read_file {
-    my ($path) = @_;
-    open my $fh, '<', $path or return '';
-    local $/;
-    my $text = <$fh>;
-    close $fh;
-    return $text // '';
-}
 
 sub error_log { read_file(root() . '/logs/error.log') }
 
@@ -138,10 +129,6 @@ sub ready {
 
 sub weights { get('/api/experiments')->{e}{groups} }
 
-sub same {
-    my ($a, $b) = @_;
-    return ABTest::Json::show($a) eq ABTest::Json::show($b);
-}
 
 # the store's row of e (groups $groups): column => text
 sub row {

@@ -35,13 +35,14 @@ use ABTest::Pg;
 BEGIN { ABTest::Pg::require_pg() }
 
 use Test::Nginx::Socket 'no_plan';
-use ABTest::Json qw(json_body_check match_json decode);
+use ABTest::Json qw(json_body_check match_json decode same);
 use ABTest::Oracle ();
-use ABTest::Nginx qw(wait_for worker_pids master_pid alive new_workers);
-use ABTest::Fleet;
+use ABTest::Nginx qw(wait_for worker_pids master_pid alive new_workers
+                     read_file);
+use ABTest::Fleet qw(name status update ready all_logs_clean);
+use ABTest::Child qw(spawn reap);
 use File::Temp qw(tempdir);
 use List::Util ();
-use POSIX ();
 use Time::HiRes qw(time sleep);
 
 master_on();
@@ -50,8 +51,7 @@ workers(2);
 our $Tmp = tempdir('abtest-fleet-XXXXXX', TMPDIR => 1, CLEANUP => 1);
 chmod 0755, $Tmp;
 
-our $Pg = ABTest::Pg->new(port => ABTest::Json::port() + 7);
-$Pg->start;
+our $Pg = ABTest::Pg->new->start;
 
 # the block's database, made afresh before web1 starts; "%DB%" in the
 # configuration is its name
@@ -59,7 +59,6 @@ our $Db;
 
 # the block's servers: web1 (Test::Nginx's), web2, web3
 our @Web;
-our %Name;
 
 our $Config = <<'_EOC_';
     abtest on;
@@ -129,15 +128,6 @@ sub root { Test::Nginx::Socket::server_root() }
 # Time::HiRes's time, for the blocks' code (their package has the core one)
 sub now { Time::HiRes::time() }
 
-sub read_file {
-    my ($path) = @_;
-    open my $fh, '<', $path or return '';
-    local $/;
-    my $text = <$fh>;
-    close $fh;
-    return $text // '';
-}
-
 # the zone, the block's store for a node, and the experiment
 sub store_config {
     my (%o) = @_;
@@ -157,65 +147,29 @@ sub web_config {
 # with the options of web_config in $o{web2}, $o{web3})
 sub fleet {
     my (%o) = @_;
-    my $port = ABTest::Json::port();
-
-    my $web1 = ABTest::Fleet->adopt(port => $port, root => root());
-    @Web = ($web1);
-    %Name = ($port => 'web1');
-
-    push @Web, start_web($_, %{ $o{"web$_"} // {} }) for 2, 3;
-
+    @Web = ABTest::Fleet->three(root => root(), server => $Config,
+                                http => sub {
+                                    web_config("web$_[0]",
+                                               %{ $o{"web$_[0]"} // {} })
+                                });
     return @Web;
 }
 
 sub start_web {
     my ($n, %o) = @_;
-    my $port = ABTest::Json::port() + 6 + $n;
-    my $web = ABTest::Fleet->start(port => $port,
-                                   http => web_config("web$n", %o),
-                                   server => $Config);
-    $Name{$port} = "web$n";
-    return $web;
+    return ABTest::Fleet->node($n, http => web_config("web$n", %o),
+                               server => $Config);
 }
-
-sub name { $Name{ $_[0]->port } // 'port ' . $_[0]->port }
-
-sub status { $_[0]->json('GET', '/api/status') }
 
 sub exp_json { $_[0]->json('GET', '/api/experiments')->{e} }
 
 sub weights { exp_json($_[0])->{groups} }
-
-sub update {
-    my ($web, $json) = @_;
-    return $web->http('POST', '/api/experiments/update', $json,
-                      'Content-Type: application/json');
-}
 
 sub groups_body {
     my ($groups) = @_;
     return '{"name": "e", "groups": ' . ABTest::Json::show($groups) . '}';
 }
 
-sub same {
-    my ($a, $b) = @_;
-    return ABTest::Json::show($a) eq ABTest::Json::show($b);
-}
-
-# '' once every server given has read the store (takes writes), within
-# $seconds
-sub ready {
-    my (@web) = @_;
-    my $seconds = 10;
-    for my $web (@web) {
-        wait_for(sub {
-            my $s = eval { status($web) } or return 0;
-            return $s->{store}{ready} && $s->{store}{connected};
-        }, $seconds) or return name($web) . ' did not read the store: '
-                               . ABTest::Json::show(eval { status($web) });
-    }
-    return '';
-}
 
 # true once every server given shows $want as e's weights
 sub all_show {
@@ -256,90 +210,11 @@ sub generations {
                             . " FROM abtest_experiments WHERE name = 'e'") };
 }
 
-# '' when the server's error log has no [emerg], [alert] or [crit], and no
-# [error] but lines matching one of @ok
-sub log_clean {
-    my ($web, @ok) = @_;
-    for my $line (split /\n/, $web->error_log) {
-        my ($level) = $line =~ /\[(emerg|alert|crit|error)\]/ or next;
-        next if $level eq 'error' && grep { $line =~ $_ } @ok;
-        return name($web) . "'s error log: $line";
-    }
-    return '';
-}
-
-# '' when no process of the server logged a line matching $re more than
-# $times times (once by default)
-sub once_per_process {
-    my ($web, $re, $times) = @_;
-    my %n;
-    $n{$_}++ for map { /\[\w+\] (\d+)#/ ? $1 : () }
-                 grep { /$re/ } split /\n/, $web->error_log;
-    my @more = grep { $n{$_} > ($times // 1) } sort keys %n;
-    return @more ? name($web) . ": process $more[0] logged $re"
-                   . " $n{$more[0]} times" : '';
-}
-
-# the one [error] an outage of the store is worth
-our $Unreachable = qr/\[error\] .*abtest: the store "[^"]+" is unreachable: /;
-
 # the logs of an outage ($outages of them): the [error] once per process
 # and outage, nothing worse, and the end said
-sub outage_logs {
-    my ($outages) = @_;
-    for my $web (@Web) {
-        my $log = $web->error_log;
-        my $e = log_clean($web, $Unreachable)
-                || once_per_process($web, $Unreachable, $outages);
-        return $e if $e;
-        return name($web) . ' did not log the outage'
-            if $log !~ $Unreachable;
-        return name($web) . ' did not log the end of the outage'
-            if $log !~ /\[notice\] .*abtest: the store "\S+" is reachable/;
-    }
-    return '';
-}
+sub outage_logs { ABTest::Fleet::outage_logs(\@Web, @_) }
 
-sub clean_logs {
-    for my $web (@Web) {
-        my $e = log_clean($web);
-        return $e if $e;
-    }
-    return '';
-}
-
-# children of the test (fork): $code runs in each, which then exits
-# without the test's END blocks (they would stop the servers)
-sub spawn {
-    my ($code) = @_;
-    my $pid = fork;
-    die "fork: $!" if !defined $pid;
-    return $pid if $pid;
-    my $ok = eval { $code->(); 1 };
-    print STDERR "child $$: $@" if !$ok;
-    POSIX::_exit($ok ? 0 : 1);
-}
-
-# '' once the children have exited with 0, within $seconds (then killed)
-sub reap {
-    my ($seconds, @pids) = @_;
-    my %left = map { $_ => 1 } @pids;
-    my @failed;
-    wait_for(sub {
-        for my $pid (keys %left) {
-            next if waitpid($pid, POSIX::WNOHANG()) != $pid;
-            push @failed, $pid if $?;
-            delete $left{$pid};
-        }
-        return !%left;
-    }, $seconds);
-    if (%left) {
-        kill 'KILL', keys %left;
-        waitpid($_, 0) for keys %left;
-        return 'children did not end: ' . CORE::join(' ', sort keys %left);
-    }
-    return @failed ? "children failed: @failed" : '';
-}
+sub clean_logs { all_logs_clean(\@Web) }
 
 # a block's checks: web2 and web3 stopped and PostgreSQL resumed whatever
 # happens; then the checks of the logs of what ran (web1's beside its
@@ -385,21 +260,9 @@ add_block_preprocessor(sub {
     $Db = "f$n";
     @Web = ();
 
-    $Pg->resume;
-    $Pg->restart if !$Pg->pid;
-    $Pg->create_db($Db);
-
-    my $text = $block->http_config // store_config();
-    $block->set_value('http_config', $text =~ s/%DB%/$Db/gr);
-
-    # SQL run in the block's database before nginx starts
-    if (defined $block->pg_setup) {
-        $Pg->psql($Db, $block->pg_setup);
-    }
-
-    $block->set_value('config', $Config) if !defined $block->config;
-    $block->set_value('no_error_log', "[error]\n[crit]\n[alert]\n")
-        if !defined $block->no_error_log;
+    # "--- pg_setup": SQL run in the block's database before nginx starts
+    ABTest::Fleet::setup_block($block, pg => $Pg, db => $Db,
+                               http => store_config(), server => $Config);
 });
 
 no_shuffle();
@@ -636,11 +499,11 @@ GET /api/experiments
 
     # the same requests to a server without a store, for its answers
     my $alone = ABTest::Fleet->start(
+        name => 'alone',
         port => ABTest::Json::port() + 10,
         http => "    abtest_zone zone=abtest:1m;\n$::Experiment",
         server => $::Config);
     push @::Web, $alone;
-    $::Name{$alone->port} = 'alone';
 
     my $inactive = 'state: an inactive experiment can only become active';
     my $rollout = 'state: an experiment in rollout can only become active';

@@ -51,10 +51,10 @@ BEGIN { ABTest::Pg::require_pg(); ABTest::Rsyslog::require_rsyslog() }
 use Test::Nginx::Socket 'no_plan';
 use ABTest::Json qw(json_body_check decode);
 use ABTest::Oracle ();
-use ABTest::Nginx qw(wait_for);
-use ABTest::Fleet;
+use ABTest::Nginx qw(wait_for read_file);
+use ABTest::Fleet qw(name all_logs_clean);
+use ABTest::Child qw(spawn reap);
 use File::Temp qw(tempdir);
-use POSIX ();
 use Time::HiRes qw(time sleep);
 use Time::Local qw(timegm);
 
@@ -64,14 +64,12 @@ workers(2);
 our $Tmp = tempdir('abtest-ship-XXXXXX', TMPDIR => 1, CLEANUP => 1);
 chmod 0755, $Tmp;
 
-our $Pg = ABTest::Pg->new(port => ABTest::Json::port() + 7);
-$Pg->start;
+our $Pg = ABTest::Pg->new->start;
 $Pg->psql('postgres', 'CREATE ROLE rsyslog LOGIN');
 
 # the block's database, and its servers and shippers
 our $Db;
 our @Web;
-our %Name;
 our @Ship;
 
 our $Config = <<'_EOC_';
@@ -122,15 +120,6 @@ sub root { Test::Nginx::Socket::server_root() }
 
 sub now { Time::HiRes::time() }
 
-sub read_file {
-    my ($path) = @_;
-    open my $fh, '<', $path or return '';
-    local $/;
-    my $text = <$fh>;
-    close $fh;
-    return $text // '';
-}
-
 sub store_config {
     my (%o) = @_;
     return "    abtest_zone zone=abtest:" . ($o{zone} // '1m') . ";\n"
@@ -143,20 +132,13 @@ sub store_config {
 # the block's fleet: web1 as Test::Nginx started it, then web2 and web3
 sub fleet {
     my (%o) = @_;
-    my $port = ABTest::Json::port();
-    @Web = (ABTest::Fleet->adopt(port => $port, root => root()));
-    %Name = ($port => 'web1');
-    for my $n (2, 3) {
-        my $p = $port + 6 + $n;
-        push @Web, ABTest::Fleet->start(port => $p,
-            http => store_config(db => $Db, node => "web$n", %o),
-            server => $Config);
-        $Name{$p} = "web$n";
-    }
+    @Web = ABTest::Fleet->three(root => root(), server => $Config,
+                                http => sub {
+                                    store_config(db => $Db,
+                                                 node => "web$_[0]", %o)
+                                });
     return @Web;
 }
-
-sub name { $Name{ $_[0]->port } // 'port ' . $_[0]->port }
 
 sub log_path { $_[0]->root . '/logs/events.log' }
 
@@ -348,37 +330,6 @@ sub nothing_rejected {
     return @r ? 'rejected: ' . join(' | ', map { "@$_" } @r) : '';
 }
 
-# children of the test (fork) that exit without the test's END blocks
-sub spawn {
-    my ($code) = @_;
-    my $pid = fork;
-    die "fork: $!" if !defined $pid;
-    return $pid if $pid;
-    my $ok = eval { $code->(); 1 };
-    print STDERR "child $$: $@" if !$ok;
-    POSIX::_exit($ok ? 0 : 1);
-}
-
-sub reap {
-    my ($seconds, @pids) = @_;
-    my %left = map { $_ => 1 } @pids;
-    my @failed;
-    wait_for(sub {
-        for my $pid (keys %left) {
-            next if waitpid($pid, POSIX::WNOHANG()) != $pid;
-            push @failed, $pid if $?;
-            delete $left{$pid};
-        }
-        return !%left;
-    }, $seconds);
-    if (%left) {
-        kill 'KILL', keys %left;
-        waitpid($_, 0) for keys %left;
-        return 'children did not end: ' . join(' ', sort keys %left);
-    }
-    return @failed ? "children failed: @failed" : '';
-}
-
 # clients posting to every server until $stop exists, paced to about
 # 240 / $period events/s in all (1200 by default): every $period s
 # (0.2) a batch of 60 pageviews of devices
@@ -445,15 +396,8 @@ sub lines_before {
 # no [error] but the store's unreachable (when $outage)
 sub clean_logs {
     my ($outage) = @_;
-    for my $web (@Web) {
-        for my $line (split /\n/, $web->error_log) {
-            my ($level) = $line =~ /\[(emerg|alert|crit|error)\]/ or next;
-            next if $outage && $level eq 'error'
-                    && $line =~ /abtest: the store "[^"]+" is unreachable/;
-            return name($web) . "'s error log: $line";
-        }
-    }
-    return '';
+    my @ok = $outage ? qr/abtest: the store "[^"]+" is unreachable/ : ();
+    return all_logs_clean(\@Web, @ok);
 }
 
 # a block's checks: shippers and web2, web3 stopped, PostgreSQL running,
@@ -483,21 +427,15 @@ add_block_preprocessor(sub {
     $Db = "s$n";
     @Web = ();
 
-    $Pg->restart if !$Pg->pid;
-    $Pg->create_db($Db);
-
     # web1's events log of this block only (the real Test::Nginx keeps
     # t/servroot's files from block to block)
     unlink root() . '/logs/events.log', root() . '/logs/events.log.1';
-    $Pg->psql($Db, read_file('sql/abtest.sql'));
-    $Pg->psql($Db, read_file('sql/abtest-events.sql'));
-    $Pg->psql($Db, $Grants);
 
-    my $text = $block->http_config // store_config();
-    $block->set_value('http_config', $text =~ s/%DB%/$Db/gr);
-    $block->set_value('config', $Config) if !defined $block->config;
-    $block->set_value('no_error_log', "[error]\n[crit]\n[alert]\n")
-        if !defined $block->no_error_log;
+    ABTest::Fleet::setup_block($block, pg => $Pg, db => $Db,
+                               sql => [read_file('sql/abtest.sql'),
+                                       read_file('sql/abtest-events.sql'),
+                                       $Grants],
+                               http => store_config(), server => $Config);
 });
 
 no_shuffle();
@@ -787,7 +725,8 @@ my $x = CORE::join '', map { sprintf "    abtest_experiment %s%02d {\n"
 GET /api/status
 --- json eval
 ::scenario(sub {
-    my $web = ABTest::Fleet->adopt(port => ABTest::Json::port(),
+    my $web = ABTest::Fleet->adopt(name => 'web1',
+                                   port => ABTest::Json::port(),
                                    root => ::root());
     @::Web = ($web);
     my $path = ::log_path($web);
@@ -919,7 +858,8 @@ GET /api/status
 GET /api/status
 --- json eval
 ::scenario(sub {
-    my $web = ABTest::Fleet->adopt(port => ABTest::Json::port(),
+    my $web = ABTest::Fleet->adopt(name => 'web1',
+                                   port => ABTest::Json::port(),
                                    root => ::root());
     @::Web = ($web);
     my $path = ::log_path($web);

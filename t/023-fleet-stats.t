@@ -25,15 +25,14 @@ use Test::Nginx::Socket 'no_plan';
 use ABTest::Json qw(json_body_check match_json decode);
 use ABTest::Oracle ();
 use ABTest::Stats ();
-use ABTest::Nginx qw(wait_for);
+use ABTest::Nginx qw(wait_for read_file);
 use ABTest::Fleet;
 use Time::HiRes ();
 
 master_on();
 workers(2);
 
-our $Pg = ABTest::Pg->new(port => ABTest::Json::port() + 7);
-$Pg->start;
+our $Pg = ABTest::Pg->new->start;
 
 our $Db;
 our $Web2;
@@ -60,13 +59,6 @@ _EOC_
 
 our $Groups = [[A => 1], [B => 1]];
 
-
-sub read_file {
-    my ($path) = @_;
-    open my $fh, '<', $path or return '';
-    local $/;
-    return <$fh> // '';
-}
 
 sub root { Test::Nginx::Socket::server_root() }
 

@@ -35,13 +35,14 @@ use ABTest::Pg;
 BEGIN { ABTest::Pg::require_pg() }
 
 use Test::Nginx::Socket 'no_plan';
-use ABTest::Json qw(json_body_check match_json decode);
+use ABTest::Json qw(json_body_check match_json decode same);
 use ABTest::Oracle ();
-use ABTest::Nginx qw(wait_for worker_pids master_pid alive);
-use ABTest::Fleet;
+use ABTest::Nginx qw(wait_for worker_pids master_pid alive read_file);
+use ABTest::Fleet qw(name status update ready log_clean log_lines
+                     once_per_process all_logs_clean);
+use ABTest::Child qw(spawn reap);
 use File::Temp qw(tempdir);
 use IO::Socket::INET;
-use POSIX ();
 use Time::HiRes qw(time sleep);
 
 master_on();
@@ -50,14 +51,12 @@ workers(2);
 our $Tmp = tempdir('abtest-tfleet-XXXXXX', TMPDIR => 1, CLEANUP => 1);
 chmod 0755, $Tmp;
 
-our $Pg = ABTest::Pg->new(port => ABTest::Json::port() + 7);
-$Pg->start;
+our $Pg = ABTest::Pg->new->start;
 
 # the block's database, made afresh before web1 starts ("%DB%")
 our $Db;
 
 our @Web;
-our %Name;
 
 our $Config = <<'_EOC_';
     abtest on;
@@ -124,15 +123,6 @@ sub root { Test::Nginx::Socket::server_root() }
 
 sub now { Time::HiRes::time() }
 
-sub read_file {
-    my ($path) = @_;
-    open my $fh, '<', $path or return '';
-    local $/;
-    my $text = <$fh>;
-    close $fh;
-    return $text // '';
-}
-
 # ms since the epoch as the API writes it
 sub iso {
     my ($ms) = @_;
@@ -158,35 +148,15 @@ sub web_config {
 # the block's fleet: web1 as Test::Nginx started it, web2 and web3
 sub fleet {
     my (%o) = @_;
-    my $port = ABTest::Json::port();
-
-    my $web1 = ABTest::Fleet->adopt(port => $port, root => root());
-    @Web = ($web1);
-    %Name = ($port => 'web1');
-
-    for my $n (2, 3) {
-        my $p = $port + 6 + $n;
-        push @Web, ABTest::Fleet->start(port => $p,
-                                        http => web_config("web$n",
-                                                    %{ $o{"web$n"} // {} }),
-                                        server => $Config);
-        $Name{$p} = "web$n";
-    }
-
+    @Web = ABTest::Fleet->three(root => root(), server => $Config,
+                                http => sub {
+                                    web_config("web$_[0]",
+                                               %{ $o{"web$_[0]"} // {} })
+                                });
     return @Web;
 }
 
-sub name { $Name{ $_[0]->port } // 'port ' . $_[0]->port }
-
-sub status { $_[0]->json('GET', '/api/status') }
-
 sub exp_json { $_[0]->json('GET', '/api/experiments')->{e} }
-
-sub update {
-    my ($web, $json) = @_;
-    return $web->http('POST', '/api/experiments/update', $json,
-                      'Content-Type: application/json');
-}
 
 # an update that must answer 200: '' or what it answered
 sub updated {
@@ -195,23 +165,6 @@ sub updated {
     return $status == 200 ? '' : name($web) . ": $json: $status $body";
 }
 
-sub same {
-    my ($a, $b) = @_;
-    return ABTest::Json::show($a) eq ABTest::Json::show($b);
-}
-
-# '' once every server given has read the store (takes writes)
-sub ready {
-    my (@web) = @_;
-    for my $web (@web) {
-        wait_for(sub {
-            my $s = eval { status($web) } or return 0;
-            return $s->{store}{ready} && $s->{store}{connected};
-        }, 10) or return name($web) . ' did not read the store: '
-                         . ABTest::Json::show(eval { status($web) });
-    }
-    return '';
-}
 
 # '' once every server's e shows the fields of $want (within $seconds),
 # else what the first that does not shows
@@ -283,6 +236,43 @@ sub all_at_row {
     return $e;
 }
 
+# when each server first shows e in $state, until the time $until:
+# name => [time, e]
+sub seen_in {
+    my ($state, $until, @web) = @_;
+    my %seen;
+    wait_for(sub {
+        for my $web (@web) {
+            next if $seen{name($web)};
+            my $got = eval { exp_json($web) } or next;
+            $seen{name($web)} = [now(), $got] if $got->{state} eq $state;
+        }
+        return keys %seen == @web;
+    }, $until - now());
+    return \%seen;
+}
+
+# '' when every server of seen_in's $seen started (or ended, as $field
+# says) at the moment itself, within a second, and says so in $field
+sub crossed {
+    my ($seen, $field, $moment, $iso, @web) = @_;
+    my ($state, $did, $do) = $field eq 'started'
+                             ? ('active', 'started', 'start')
+                             : ('inactive', 'stopped', 'stop');
+    for my $web (@web) {
+        my $first = $seen->{name($web)}
+            or return name($web) . " did not $do";
+        my ($t, $got) = @$first;
+        return sprintf("%s was $state %.3f s before the moment",
+                       name($web), $moment - $t) if $t < $moment - 0.005;
+        return sprintf("%s $did %.3f s after the moment", name($web),
+                       $t - $moment) if $t > $moment + 1;
+        return name($web) . " $field at " . ($got->{$field} // 'null')
+               . ", not at $iso" if ($got->{$field} // '') ne $iso;
+    }
+    return '';
+}
+
 # a device's expgroups answer of e on a server, with the worker's pid
 sub groups_of {
     my ($web, $device) = @_;
@@ -349,91 +339,11 @@ sub all_assign {
     return '';
 }
 
-# '' when the server's error log has no [emerg], [alert] or [crit], and no
-# [error] but lines matching one of @ok
-sub log_clean {
-    my ($web, @ok) = @_;
-    for my $line (split /\n/, $web->error_log) {
-        my ($level) = $line =~ /\[(emerg|alert|crit|error)\]/ or next;
-        next if $level eq 'error' && grep { $line =~ $_ } @ok;
-        return name($web) . "'s error log: $line";
-    }
-    return '';
-}
-
-sub log_lines {
-    my ($web, $re) = @_;
-    return grep { /$re/ } split /\n/, $web->error_log;
-}
-
-# '' when no process of the server logged a line matching $re more than
-# $times times (once by default)
-sub once_per_process {
-    my ($web, $re, $times) = @_;
-    my %n;
-    $n{$_}++ for map { /\[\w+\] (\d+)#/ ? $1 : () } log_lines($web, $re);
-    my @more = grep { $n{$_} > ($times // 1) } sort keys %n;
-    return @more ? name($web) . ": process $more[0] logged $re"
-                   . " $n{$more[0]} times" : '';
-}
-
-our $Unreachable = qr/\[error\] .*abtest: the store "[^"]+" is unreachable: /;
-
 # the logs of one outage of the store: its [error] once per process,
 # nothing worse, and its end said
-sub outage_logs {
-    for my $web (@Web) {
-        my $e = log_clean($web, $Unreachable)
-                || once_per_process($web, $Unreachable);
-        return $e if $e;
-        return name($web) . ' did not log the outage'
-            if !log_lines($web, $Unreachable);
-        return name($web) . ' did not log the end of the outage'
-            if !log_lines($web,
-                          qr/\[notice\] .*abtest: the store "\S+" is reachable/);
-    }
-    return '';
-}
+sub outage_logs { ABTest::Fleet::outage_logs(\@Web) }
 
-sub clean_logs {
-    for my $web (@Web) {
-        my $e = log_clean($web);
-        return $e if $e;
-    }
-    return '';
-}
-
-# children of the test: $code runs in each, which then exits without the
-# test's END blocks
-sub spawn {
-    my ($code) = @_;
-    my $pid = fork;
-    die "fork: $!" if !defined $pid;
-    return $pid if $pid;
-    my $ok = eval { $code->(); 1 };
-    print STDERR "child $$: $@" if !$ok;
-    POSIX::_exit($ok ? 0 : 1);
-}
-
-sub reap {
-    my ($seconds, @pids) = @_;
-    my %left = map { $_ => 1 } @pids;
-    my @failed;
-    wait_for(sub {
-        for my $pid (keys %left) {
-            next if waitpid($pid, POSIX::WNOHANG()) != $pid;
-            push @failed, $pid if $?;
-            delete $left{$pid};
-        }
-        return !%left;
-    }, $seconds);
-    if (%left) {
-        kill 'KILL', keys %left;
-        waitpid($_, 0) for keys %left;
-        return 'children did not end: ' . join(' ', sort keys %left);
-    }
-    return @failed ? "children failed: @failed" : '';
-}
+sub clean_logs { all_logs_clean(\@Web) }
 
 # a block's checks: web2 and web3 stopped and PostgreSQL running whatever
 # happens; then the logs of what ran
@@ -442,8 +352,7 @@ sub scenario {
     return sub {
         my @args = @_;
         my $e = eval { $check->(@args) } // "died: $@";
-        $Pg->resume;
-        $Pg->restart if !$Pg->pid;
+        $Pg->running;
         $_->stop for grep { name($_) ne 'web1' } @Web;
         $e ||= ($logs // \&clean_logs)->();
         return $e;
@@ -477,20 +386,9 @@ add_block_preprocessor(sub {
     $Db = "tf$n";
     @Web = ();
 
-    $Pg->resume;
-    $Pg->restart if !$Pg->pid;
-    $Pg->create_db($Db);
-
-    my $text = $block->http_config // store_config();
-    $block->set_value('http_config', $text =~ s/%DB%/$Db/gr);
-
-    if (defined $block->pg_setup) {
-        $Pg->psql($Db, $block->pg_setup);
-    }
-
-    $block->set_value('config', $Config) if !defined $block->config;
-    $block->set_value('no_error_log', "[error]\n[crit]\n[alert]\n")
-        if !defined $block->no_error_log;
+    # "--- pg_setup": SQL run in the block's database before nginx starts
+    ABTest::Fleet::setup_block($block, pg => $Pg, db => $Db,
+                               http => store_config(), server => $Config);
 });
 
 no_shuffle();
@@ -749,36 +647,18 @@ GET /api/experiments
     }
 
     # when each server shows e active
-    my %seen;
-    ::wait_for(sub {
-        for my $web (@web) {
-            next if $seen{::name($web)};
-            my $got = eval { ::exp_json($web) } or next;
-            $seen{::name($web)} = [::now(), $got]
-                if $got->{state} eq 'active';
-        }
-        return keys %seen == @web;
-    }, $moment + 5 - ::now());
+    my $seen = ::seen_in('active', $moment + 5, @web);
 
     $e = ::reap(10, @pids);
     return $e if $e;
 
-    for my $web (@web) {
-        my $seen = $seen{::name($web)}
-            or return ::name($web) . ' did not start';
-        my ($t, $got) = @$seen;
-        return sprintf('%s was active %.3f s before the moment',
-                       ::name($web), $moment - $t) if $t < $moment - 0.005;
-        return sprintf('%s started %.3f s after the moment', ::name($web),
-                       $t - $moment) if $t > $moment + 1;
-        return ::name($web) . ' started at ' . ($got->{started} // 'null')
-               . ", not at $iso" if ($got->{started} // '') ne $iso;
-    }
+    $e = ::crossed($seen, 'started', $moment, $iso, @web);
+    return $e if $e;
 
     Test::More::diag('seen active after the moment (ms): '
         . CORE::join(', ', map { sprintf '%s %.1f', $_,
-                               1000 * ($seen{$_}[0] - $moment) }
-                     sort keys %seen));
+                               1000 * ($seen->{$_}[0] - $moment) }
+                     sort keys %$seen));
 
     # the devices: before the moment the fallback, for the schedule; after
     # it the seed's rule, on both workers of each server
@@ -889,28 +769,9 @@ GET /api/experiments
 
     $::Pg->kill;
 
-    my %seen;
-    ::wait_for(sub {
-        for my $web (@web) {
-            next if $seen{::name($web)};
-            my $got = eval { ::exp_json($web) } or next;
-            $seen{::name($web)} = [::now(), $got]
-                if $got->{state} eq 'inactive';
-        }
-        return keys %seen == @web;
-    }, $moment + 5 - ::now());
-
-    for my $web (@web) {
-        my $seen = $seen{::name($web)}
-            or return ::name($web) . ' did not stop';
-        my ($t, $got) = @$seen;
-        return sprintf('%s was inactive %.3f s before the moment',
-                       ::name($web), $moment - $t) if $t < $moment - 0.005;
-        return sprintf('%s stopped %.3f s after the moment', ::name($web),
-                       $t - $moment) if $t > $moment + 1;
-        return ::name($web) . ' ended at ' . ($got->{ended} // 'null')
-               . ", not at $iso" if ($got->{ended} // '') ne $iso;
-    }
+    my $seen = ::seen_in('inactive', $moment + 5, @web);
+    $e = ::crossed($seen, 'ended', $moment, $iso, @web);
+    return $e if $e;
 
     $e = ::all_assign(20, 'stopped', schedule => 1);
     return $e if $e;
@@ -1023,10 +884,10 @@ GRANT USAGE ON SEQUENCE abtest_version TO abtest;}
 GET /api/experiments
 --- json eval
 ::scenario(sub {
-    my $web = ABTest::Fleet->adopt(port => ABTest::Json::port(),
+    my $web = ABTest::Fleet->adopt(name => 'web1',
+                                   port => ABTest::Json::port(),
                                    root => ::root());
     @::Web = ($web);
-    $::Name{$web->port} = 'web1';
 
     my $line = qr/\[error\] .*abtest: the store "[^"]+" is unreachable: the schema could not be made or brought up to date \(sql\/abtest\.sql, run by the tables' owner, does it\): ERROR:  must be owner of table abtest_experiments/;
     ::wait_for(sub { ::log_lines($web, $line) }, 5)

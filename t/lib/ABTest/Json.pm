@@ -17,6 +17,8 @@ package ABTest::Json;
 #       a request of a check's own to the test server: (status, body).
 #   http_raw($request)
 #       the same for a request written out whole.
+#   same($a, $b)
+#       true when the two are the same JSON (show's canonical text).
 #   file_lines($path, $n)
 #       the lines of a file once it has at least $n (waiting up to 5 s: a
 #       worker writes the events log at the end of its event loop pass).
@@ -32,7 +34,7 @@ use Test::More;
 use Exporter 'import';
 
 our @EXPORT_OK = qw(match_json json_body_check approx decode http http_raw
-                    file_lines);
+                    file_lines same);
 
 our $Iso = qr/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 
@@ -51,6 +53,12 @@ sub decode {
 
 sub show {
     return JSON::PP->new->canonical->allow_nonref->encode($_[0]);
+}
+
+
+sub same {
+    my ($x, $y) = @_;
+    return show($x) eq show($y);
 }
 
 

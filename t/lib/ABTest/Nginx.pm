@@ -36,6 +36,8 @@ package ABTest::Nginx;
 #   fill_fs($dir)
 #       writes $dir/filler until the file system is full: an empty file
 #       there can then take no byte.  Returns '' or what went wrong.
+#   read_file($path)
+#       the file's text; '' when it is missing (a log not written yet).
 
 use strict;
 use warnings;
@@ -46,7 +48,7 @@ use Exporter 'import';
 
 our @EXPORT_OK = qw(worker_pids wait_for files_open workers_reopened
                     master_pid alive new_workers mount_tmpfs unmount
-                    fill_fs zone_lock stop cont);
+                    fill_fs zone_lock stop cont read_file);
 
 
 sub worker_pids {
@@ -216,6 +218,16 @@ sub stop {
 sub cont {
     my ($pid) = @_;
     kill 'CONT', $pid;
+}
+
+
+sub read_file {
+    my ($path) = @_;
+    open my $fh, '<', $path or return '';
+    local $/;
+    my $text = <$fh>;
+    close $fh;
+    return $text // '';
 }
 
 

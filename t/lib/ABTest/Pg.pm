@@ -5,11 +5,13 @@ package ABTest::Pg;
 # in its directory, stopped when the test file ends.
 #
 #   my $pg = ABTest::Pg->new(port => 2991);   # skips the file if it cannot
-#   $pg->start;
+#   $pg->start;                  returns $pg
+#   ABTest::Pg->new->start       the suite's cluster, on port()+7
 #   $pg->create_db('t1');
 #   $pg->conninfo('t1')          "host=127.0.0.1 port=2991 dbname=t1 ..."
 #   $pg->psql('t1', $sql)        rows as arrays; dies on an SQL error
 #   $pg->kill; $pg->pause; $pg->resume; $pg->stop
+#   $pg->running                 resumed, or started again after a kill
 #
 # The cluster lives under t/ (t/pg-<port>), where postgres can reach it;
 # a checkout postgres cannot enter (under a home directory of mode 0700)
@@ -59,7 +61,10 @@ sub require_pg {
 sub new {
     my ($class, %args) = @_;
 
-    my $port = $args{port} or die "ABTest::Pg: no port";
+    # by default the suite's cluster: ABTest::Fleet's servers take
+    # port()+8 and on
+    require ABTest::Json;
+    my $port = $args{port} // ABTest::Json::port() + 7;
     my $self = bless { port => $port, bin => bin_dir() }, $class;
 
     my $dir = abs_path('t') . "/pg-$port";
@@ -234,6 +239,14 @@ sub resume {
     my ($self) = @_;
     my $pids = delete $self->{paused} or return;
     CORE::kill('CONT', @$pids);
+}
+
+
+# the cluster as a block starts from: whatever the one before did to it
+sub running {
+    my ($self) = @_;
+    $self->resume;
+    $self->restart if !$self->pid;
 }
 
 
