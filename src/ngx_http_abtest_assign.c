@@ -162,7 +162,9 @@ ngx_http_abtest_get_ctx(ngx_http_request_t *r)
     }
 
     if (ctx->excluded) {
-        /* in no experiment, and no device id issued */
+        /* in no experiment, and no device id issued: an empty one */
+        ctx->device_id.data = ctx->uuid;
+        ctx->device_id.len = 0;
         return ctx;
     }
 
