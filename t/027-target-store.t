@@ -17,6 +17,8 @@ BEGIN { ABTest::Pg::require_pg() }
 use Test::Nginx::Socket 'no_plan';
 use ABTest::Json qw(json_body_check match_json decode approx);
 use ABTest::Nginx qw(wait_for);
+use Time::HiRes ();
+use Time::Local ();
 
 master_on();
 workers(2);
@@ -75,22 +77,27 @@ sub post {
 }
 
 
-# what the experiments JSON says of who enters, for 1.5 s (the store's
-# rows are applied when notified, and read again every poll=1s)
+# what the experiments JSON says of who enters once the listener has read
+# the store again after now (its rows and settings applied over the zone:
+# poll=1s reads it every second), against what is wanted
 sub stays {
     my (@want) = @_;
-    my $deadline = Time::HiRes::time() + 1.5;
-    while (Time::HiRes::time() < $deadline) {
-        my $c = get('/api/experiments')->{cov};
-        my @got = @$c{qw(coverage holdout start stop)};
-        my @e = grep { $_ } map {
-            match_json($got[$_], $want[$_],
-                       'cov.' . (qw(coverage holdout start stop))[$_])
-        } 0 .. 3;
-        return join '; ', @e if @e;
-        Time::HiRes::sleep(0.1);
-    }
-    return '';
+    my $since = Time::HiRes::time();
+    wait_for(sub {
+        my $at = eval { get('/api/status')->{store}{applied} } or return 0;
+        my ($y, $mo, $d, $h, $mi, $sec) =
+            $at =~ /^(\d+)-(\d+)-(\d+)T(\d+):(\d+):(\d+(?:\.\d+)?)Z$/
+            or return 0;
+        return Time::Local::timegm(0, $mi, $h, $d, $mo - 1, $y) + $sec
+               > $since;
+    }, 10) or return 'the store was not read again within 10 s';
+
+    my $c = get('/api/experiments')->{cov};
+    my @got = @$c{qw(coverage holdout start stop)};
+    return join '; ', grep { $_ } map {
+        match_json($got[$_], $want[$_],
+                   'cov.' . (qw(coverage holdout start stop))[$_])
+    } 0 .. 3;
 }
 
 
