@@ -48,6 +48,8 @@ typedef struct {
 
 static EVP_MD *ngx_http_abtest_sha256_fetch(void);
 static void ngx_http_abtest_sha256_free(EVP_MD *md);
+static ngx_int_t ngx_http_abtest_sha256(u_char *text, size_t len,
+    u_char *md);
 static ngx_int_t ngx_http_abtest_hash_cache(ngx_http_abtest_main_conf_t *amcf,
     ngx_log_t *log);
 
@@ -295,11 +297,7 @@ ngx_http_abtest_hash_digest(ngx_http_abtest_main_conf_t *amcf,
             return NGX_ERROR;
         }
 
-    } else if (EVP_MD_CTX_copy_ex(hp->md_ctx, hp->md_init) != 1
-               || EVP_DigestUpdate(hp->md_ctx, key, p - key) != 1
-               || EVP_DigestFinal_ex(hp->md_ctx, md, &len) != 1
-               || len != NGX_HTTP_ABTEST_DIGEST_LEN)
-    {
+    } else if (ngx_http_abtest_sha256(key, p - key, md) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -328,7 +326,6 @@ ngx_http_abtest_hash_share(ngx_str_t *device_id, ngx_str_t *first,
     u_char                          *p, md[NGX_HTTP_ABTEST_DIGEST_LEN],
                                      key[NGX_HTTP_ABTEST_DEVICE_ID_MAX + 2
                                          + 2 * NGX_HTTP_ABTEST_NAME_MAX];
-    unsigned int                     len;
     ngx_http_abtest_hash_process_t  *hp = &ngx_http_abtest_hash_proc;
 
     if (device_id->len > NGX_HTTP_ABTEST_DEVICE_ID_MAX
@@ -348,15 +345,31 @@ ngx_http_abtest_hash_share(ngx_str_t *device_id, ngx_str_t *first,
         p = ngx_cpymem(p, second->data, second->len);
     }
 
-    if (EVP_MD_CTX_copy_ex(hp->md_ctx, hp->md_init) != 1
-        || EVP_DigestUpdate(hp->md_ctx, key, p - key) != 1
-        || EVP_DigestFinal_ex(hp->md_ctx, md, &len) != 1
-        || len != NGX_HTTP_ABTEST_DIGEST_LEN)
-    {
+    if (ngx_http_abtest_sha256(key, p - key, md) != NGX_OK) {
         return NGX_ERROR;
     }
 
     return (ngx_int_t) ngx_http_abtest_hash_mod(md, NGX_HTTP_ABTEST_SHARE_ALL);
+}
+
+
+/* SHA-256 from a copy of the prepared context: no init per digest */
+
+static ngx_int_t
+ngx_http_abtest_sha256(u_char *text, size_t len, u_char *md)
+{
+    unsigned int                     n;
+    ngx_http_abtest_hash_process_t  *hp = &ngx_http_abtest_hash_proc;
+
+    if (EVP_MD_CTX_copy_ex(hp->md_ctx, hp->md_init) != 1
+        || EVP_DigestUpdate(hp->md_ctx, text, len) != 1
+        || EVP_DigestFinal_ex(hp->md_ctx, md, &n) != 1
+        || n != NGX_HTTP_ABTEST_DIGEST_LEN)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 
